@@ -1,0 +1,26 @@
+-- racefree: the kit's schema and the role that may call its functions.
+--
+-- Every racefree function is revoked from PUBLIC and granted to
+-- racefree_user; grant that role to the roles your services log in as:
+--   GRANT racefree_user TO app;
+
+CREATE SCHEMA IF NOT EXISTS racefree;
+COMMENT ON SCHEMA racefree IS
+  'racefree: atomic numbering, upserts and idempotency keys. Functions are documented with COMMENT ON FUNCTION; read them with \df+ racefree.*';
+
+-- Roles are cluster-wide, so another database may create it at the same moment.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'racefree_user') THEN
+    CREATE ROLE racefree_user NOLOGIN;
+  END IF;
+EXCEPTION
+  WHEN duplicate_object OR unique_violation THEN
+    NULL;
+END
+$$;
+
+GRANT USAGE ON SCHEMA racefree TO racefree_user;
+
+-- Functions created later in this schema are not executable by PUBLIC.
+ALTER DEFAULT PRIVILEGES IN SCHEMA racefree REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;

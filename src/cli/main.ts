@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+/**
+ * The racefree command line. Exit codes: 0 success, 1 failure (an error, a
+ * failed check, or findings), 2 usage error.
+ */
+import { RacefreeError } from '../errors.js';
+import { demoCommand } from './demo.js';
+import { migrateCommand } from './migrate.js';
+import { UsageError } from './usage.js';
+
+const HELP = `racefree: make duplicate-key races impossible at the database level
+
+Usage: racefree <command> [options]
+
+Commands:
+  migrate up|down|status   run the kit's and your migrations (racefree migrate --help)
+  demo                     replay the seed-003 numbering race, naive vs racefree
+
+Options:
+  -h, --help               show help for racefree or a command
+
+The database is DATABASE_URL or --database-url; demo starts an embedded
+PostgreSQL when neither is given.
+Exit codes: 0 success, 1 failure, 2 usage error.`;
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  migrate: migrateCommand,
+  demo: demoCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    console.log(HELP);
+    return command === undefined ? 2 : 0;
+  }
+  const run = COMMANDS[command];
+  if (!run) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  return run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      console.error(`racefree: ${error.message}\nRun racefree --help for usage.`);
+      process.exitCode = 2;
+    } else if (error instanceof RacefreeError) {
+      console.error(`racefree: ${error.name}${error.code ? ` [${error.code}]` : ''}: ${error.message}`);
+      process.exitCode = 1;
+    } else {
+      console.error(error);
+      process.exitCode = 1;
+    }
+  },
+);
