@@ -348,21 +348,26 @@ BEGIN
     EXECUTE format('CREATE SEQUENCE %I.%I AS bigint MINVALUE 1 CACHE 1 OWNED BY %I.%I.%I', sch, seq, sch, rel, col);
     EXECUTE format('COMMENT ON SEQUENCE %I.%I IS %L', sch, seq,
       format('racefree fast numbering %s of %I.%I.%I', name, sch, rel, col));
-    body := format($f$
-  SELECT set_config(%L, %s, true)
-  FROM nextval(%L::regclass) AS n
-$f$, guc, number, format('%I.%I', sch, seq));
-  ELSE
-    body := format($f$
-  SELECT set_config(%L, %s, true)
-  FROM (SELECT %s AS d) AS t,
-       LATERAL racefree.next_value(%L, %s) AS n
-$f$, guc, number, d, counter, period);
   END IF;
+  -- PL/pgSQL rather than SQL: it keeps its plans for the session, where an SQL
+  -- function used as a DEFAULT is planned again on every INSERT.
+  body := format($f$
+DECLARE
+  d timestamp := %s;
+  n bigint := %s;
+  v text := %s;
+BEGIN
+  -- Tells the explicit-number trigger that this value was generated.
+  PERFORM set_config(%L, v, true);
+  RETURN v;
+END
+$f$, d, CASE mode WHEN 'fast' THEN format('nextval(%L::regclass)', format('%I.%I', sch, seq))
+                  ELSE format('racefree.next_value(%L, %s)', counter, period) END,
+     number, guc);
 
   IF date_col IS NULL AND cardinality(scope_cols) = 0 THEN
     -- The number depends on nothing in the row: a column DEFAULT.
-    EXECUTE format('CREATE FUNCTION %I.%I() RETURNS text LANGUAGE sql VOLATILE AS %L',
+    EXECUTE format('CREATE FUNCTION %I.%I() RETURNS text LANGUAGE plpgsql VOLATILE AS %L',
       sch, generator, body);
     EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I SET DEFAULT %I.%I()', sch, rel, col, sch, generator);
     EXECUTE format($t$CREATE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW

@@ -1,7 +1,12 @@
 /**
  * The racefree error hierarchy. Every error the kit throws, from the client,
- * the migrate builders or the CLI, is a `RacefreeError`.
+ * the migrate builders or the CLI, is a `RacefreeError`. Errors that come from
+ * PostgreSQL keep the server's error as `cause` and its SQLSTATE as `code`;
+ * fields the server did not send stay `undefined`, never guessed.
  */
+
+import { findRacefreeCode, type RacefreeCodeClass } from './codes.js';
+import { parseUniqueViolationDetail } from './key-detail.js';
 
 /** Base class: `code` is the SQLSTATE when the error came from PostgreSQL. */
 export class RacefreeError extends Error {
@@ -35,4 +40,374 @@ export class RacefreeConfigError extends RacefreeError {
     this.option = options.option;
     this.value = options.value;
   }
+}
+
+// ---------------------------------------------------------------------------
+// Integrity constraints (SQLSTATE class 23). Never transient: retrying the same
+// statement violates the same constraint.
+
+/** Where a constraint violation happened, from the server's error fields. */
+export interface ConstraintLocation {
+  constraint?: string | undefined;
+  schema?: string | undefined;
+  table?: string | undefined;
+  cause?: unknown;
+}
+
+/**
+ * Any integrity constraint violation (class 23). Thrown as is for the ones
+ * without a class of their own, e.g. 23P01 exclusion_violation.
+ */
+export class IntegrityConstraintViolationError extends RacefreeError {
+  readonly constraint: string | undefined;
+  readonly schema: string | undefined;
+  readonly table: string | undefined;
+
+  constructor(message: string, options: ConstraintLocation & { code?: string | undefined } = {}) {
+    super(message, { code: options.code, cause: options.cause });
+    this.constraint = options.constraint;
+    this.schema = options.schema;
+    this.table = options.table;
+  }
+}
+
+/**
+ * 23505 unique_violation. `columns` and `values` come from the server's
+ * DETAIL (`Key (a, b)=(1, x) already exists.`): `values` are PostgreSQL's
+ * output text of each key column (SQL NULL shows as `null`); an expression
+ * index gives the expression as the column. Both stay undefined when DETAIL
+ * is absent (row-level security, no SELECT privilege) or translated, and
+ * `values` stays undefined when a value contains ", " so the split would be a
+ * guess.
+ */
+export class UniqueViolationError extends IntegrityConstraintViolationError {
+  readonly columns: readonly string[] | undefined;
+  readonly values: readonly string[] | undefined;
+
+  constructor(
+    options: ConstraintLocation & {
+      columns?: readonly string[] | undefined;
+      values?: readonly string[] | undefined;
+    } = {},
+  ) {
+    super('A unique constraint was violated.', { ...options, code: '23505' });
+    this.columns = options.columns;
+    this.values = options.values;
+  }
+}
+
+/** 23503 foreign_key_violation. */
+export class ForeignKeyViolationError extends IntegrityConstraintViolationError {
+  constructor(options: ConstraintLocation = {}) {
+    super('A foreign key constraint was violated.', { ...options, code: '23503' });
+  }
+}
+
+/** 23502 not_null_violation; `column` is the column that was null. */
+export class NotNullViolationError extends IntegrityConstraintViolationError {
+  readonly column: string | undefined;
+
+  constructor(options: ConstraintLocation & { column?: string | undefined } = {}) {
+    super('A NOT NULL constraint was violated.', { ...options, code: '23502' });
+    this.column = options.column;
+  }
+}
+
+/** 23514 check_violation. */
+export class CheckViolationError extends IntegrityConstraintViolationError {
+  constructor(options: ConstraintLocation = {}) {
+    super('A check constraint was violated.', { ...options, code: '23514' });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Concurrency. Only these two are transient: the server rolled the transaction
+// back because of a concurrent one, so running it again is safe.
+
+/** 40001 serialization_failure. Transient: `db.transaction()` retries it. */
+export class SerializationFailureError extends RacefreeError {
+  constructor(options: { cause?: unknown } = {}) {
+    super('The transaction could not be serialized with a concurrent one and was rolled back.', {
+      code: '40001',
+      cause: options.cause,
+    });
+  }
+}
+
+/** 40P01 deadlock_detected. Transient: `db.transaction()` retries it. */
+export class DeadlockDetectedError extends RacefreeError {
+  constructor(options: { cause?: unknown } = {}) {
+    super('The transaction was rolled back to break a deadlock.', { code: '40P01', cause: options.cause });
+  }
+}
+
+/**
+ * 55P03 lock_not_available: `lock_timeout` expired, or `NOWAIT` found the row
+ * locked. Not retried: the timeout is the caller's own limit.
+ */
+export class LockTimeoutError extends RacefreeError {
+  constructor(options: { cause?: unknown } = {}) {
+    super('A lock could not be obtained in time.', { code: '55P03', cause: options.cause });
+  }
+}
+
+/** 57014 query_canceled: `statement_timeout` or a cancel request. Not retried. */
+export class QueryCanceledError extends RacefreeError {
+  constructor(options: { cause?: unknown } = {}) {
+    super('The statement was canceled.', { code: '57014', cause: options.cause });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Connections and commits.
+
+/**
+ * The connection could not be made, or was lost: socket closed, backend
+ * terminated (57P01), server shut down, client-side query timeout. `code` is
+ * the SQLSTATE when the server said why, undefined when the socket just went.
+ * Not retried: work done before the loss is rolled back, but the callback may
+ * have had effects outside the database.
+ */
+export class ConnectionError extends RacefreeError {
+  constructor(options: { code?: string | undefined; cause?: unknown } = {}) {
+    super('The database connection failed or was lost.', { code: options.code, cause: options.cause });
+  }
+}
+
+/**
+ * The connection was lost while COMMIT was in flight and the transaction's
+ * status could not be read afterwards. It may have committed. Never retried.
+ * `xid` is the transaction id: `SELECT pg_xact_status('<xid>')` tells the
+ * outcome once the server knows it. `code` is 08007
+ * (transaction_resolution_unknown), the standard SQLSTATE for this case;
+ * `cause` is the error that broke the COMMIT.
+ */
+export class CommitOutcomeUnknownError extends RacefreeError {
+  readonly xid: string;
+
+  constructor(options: { xid: string; cause?: unknown }) {
+    super('The connection was lost during COMMIT and whether the transaction committed is unknown.', {
+      code: '08007',
+      cause: options.cause,
+    });
+    this.xid = options.xid;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Misuse of the client, and its own conditions.
+
+/** `callOne()` got zero rows or more than one. */
+export class UnexpectedRowCountError extends RacefreeError {
+  readonly rowCount: number;
+
+  constructor(options: { rowCount: number }) {
+    super('Expected exactly one row.');
+    this.rowCount = options.rowCount;
+  }
+}
+
+/** A `tx` object was used after its callback ended. */
+export class TransactionClosedError extends RacefreeError {
+  constructor() {
+    super('The transaction has ended; use its tx object only inside its callback.');
+  }
+}
+
+/**
+ * A `tx` object was used while a nested transaction opened from it was still
+ * running, or a callback returned with statements still running. One
+ * connection runs one thing at a time; await each call, and use the nested
+ * transaction's own tx inside it.
+ */
+export class TransactionBusyError extends RacefreeError {
+  constructor() {
+    super('The transaction is busy: a nested transaction or statement is still running on it.');
+  }
+}
+
+/**
+ * The transaction's `signal` aborted before an attempt started or during the
+ * backoff between attempts. `cause` is `signal.reason`; `lastError` is the
+ * error of the attempt before, if any.
+ */
+export class AbortedError extends RacefreeError {
+  readonly lastError: unknown;
+
+  constructor(options: { cause?: unknown; lastError?: unknown } = {}) {
+    super('The transaction was aborted by its signal.', { cause: options.cause });
+    this.lastError = options.lastError;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Mapping.
+
+/** The fields of a server error that the mapping reads (pg's DatabaseError has them all). */
+interface ServerErrorFields {
+  readonly original: unknown;
+  readonly message: string;
+  readonly code: string;
+  readonly detail: string | undefined;
+  readonly constraint: string | undefined;
+  readonly schema: string | undefined;
+  readonly table: string | undefined;
+  readonly column: string | undefined;
+}
+
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+
+/** Duck-typed rather than `instanceof`, so errors from another copy of pg map too. */
+function serverError(err: unknown): ServerErrorFields | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as Record<string, unknown>;
+  const code = e['code'];
+  if (typeof code !== 'string' || !SQLSTATE.test(code)) return undefined;
+  const text = (key: string): string | undefined => {
+    const v = e[key];
+    return typeof v === 'string' ? v : undefined;
+  };
+  return {
+    original: err,
+    code,
+    message: text('message') ?? '',
+    detail: text('detail'),
+    constraint: text('constraint'),
+    schema: text('schema'),
+    table: text('table'),
+    column: text('column'),
+  };
+}
+
+/** SQLSTATEs after which the session is gone. */
+const CONNECTION_CODES = new Set([
+  '57P01', // admin_shutdown: pg_terminate_backend
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '57P05', // idle_session_timeout
+  '25P03', // idle_in_transaction_session_timeout
+]);
+
+/** pg's messages when the socket fails or times out; they carry no SQLSTATE. */
+const CONNECTION_MESSAGES = [
+  'Connection terminated', // ... unexpectedly, ... due to connection timeout
+  'not queryable', // the client saw a socket error earlier, or was ended
+  'Query read timeout', // query_timeout: the statement may still be running
+  'timeout expired', // connectionTimeoutMillis while connecting
+];
+const SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+
+function looksLikeConnectionFailure(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && SOCKET_CODES.has(code)) return true;
+  return CONNECTION_MESSAGES.some((m) => err.message.includes(m));
+}
+
+/** Optional knowledge the caller has beyond the error itself. */
+export interface WrapErrorContext {
+  /**
+   * The caller knows the connection is unusable (pg reported a socket error
+   * on it), so an error without a SQLSTATE is a `ConnectionError` whatever
+   * its message says.
+   */
+  connectionLost?: boolean;
+}
+
+const racefreeCodeFactories: Record<RacefreeCodeClass, (e: ServerErrorFields) => RacefreeError> = {
+  RacefreeConfigError: (e) => {
+    const detail = parseJsonObject(e.detail);
+    const option = typeof detail?.['option'] === 'string' ? detail['option'] : e.column;
+    return new RacefreeConfigError(e.message, {
+      code: e.code,
+      cause: e.original,
+      ...(option === undefined ? {} : { option }),
+      ...(detail !== undefined && 'value' in detail ? { value: detail['value'] } : {}),
+    });
+  },
+};
+
+function parseJsonObject(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function fromServerError(e: ServerErrorFields): RacefreeError {
+  const cause = e.original;
+  const location = { constraint: e.constraint, schema: e.schema, table: e.table, cause };
+  switch (e.code) {
+    case '23505':
+      return new UniqueViolationError({ ...location, ...parseUniqueViolationDetail(e.detail) });
+    case '23503':
+      return new ForeignKeyViolationError(location);
+    case '23502':
+      return new NotNullViolationError({ ...location, column: e.column });
+    case '23514':
+      return new CheckViolationError(location);
+    case '40001':
+      return new SerializationFailureError({ cause });
+    case '40P01':
+      return new DeadlockDetectedError({ cause });
+    case '55P03':
+      return new LockTimeoutError({ cause });
+    case '57014':
+      return new QueryCanceledError({ cause });
+  }
+  if (e.code.startsWith('23')) {
+    return new IntegrityConstraintViolationError('An integrity constraint was violated.', { ...location, code: e.code });
+  }
+  if (e.code.startsWith('08') || CONNECTION_CODES.has(e.code)) {
+    return new ConnectionError({ code: e.code, cause });
+  }
+  if (e.code.startsWith('RF')) {
+    const known = findRacefreeCode(e.code);
+    if (known !== undefined) return racefreeCodeFactories[known.errorClass](e);
+  }
+  return new RacefreeError(e.message, { code: e.code, cause });
+}
+
+/**
+ * Turn anything thrown by `pg` (or by the kit's SQL) into a `RacefreeError`:
+ * the one place SQLSTATEs are mapped to classes. A `RacefreeError` is
+ * returned unchanged, so wrapping twice is harmless. Unknown SQLSTATEs, and
+ * unknown `RFxxx` codes, give a plain `RacefreeError` with the server's
+ * message and `code`.
+ */
+export function wrapError(err: unknown, context: WrapErrorContext = {}): RacefreeError {
+  if (err instanceof RacefreeError) return err;
+  const server = serverError(err);
+  if (server !== undefined) return fromServerError(server);
+  if (context.connectionLost === true || looksLikeConnectionFailure(err)) return new ConnectionError({ cause: err });
+  const message = err instanceof Error ? err.message : String(err);
+  return new RacefreeError(message, { cause: err });
+}
+
+/**
+ * Whether running the whole transaction again is safe and may succeed:
+ * true for serialization failures (40001) and deadlocks (40P01), whether
+ * given as racefree errors or as raw pg errors; false for everything else,
+ * including unique violations, lock timeouts, lost connections and unknown
+ * commit outcomes. `db.transaction()` retries exactly these.
+ */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof SerializationFailureError || err instanceof DeadlockDetectedError) return true;
+  if (err instanceof RacefreeError) return false;
+  const code = serverError(err)?.code;
+  return code === '40001' || code === '40P01';
 }

@@ -1,0 +1,66 @@
+import type pg from 'pg';
+
+/** What one timed load produced. */
+export interface Load {
+  readonly ops: number;
+  readonly errors: number;
+  readonly seconds: number;
+}
+
+/**
+ * Run `op` from `clients` concurrent callers on `pool` for `ms` milliseconds.
+ * An op that throws counts as an error, not as an op.
+ */
+export async function load(pool: pg.Pool, clients: number, ms: number, op: (client: pg.PoolClient, i: number) => Promise<void>): Promise<Load> {
+  let ops = 0;
+  let errors = 0;
+  const started = performance.now();
+  const until = started + ms;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, worker) => {
+      const client = await pool.connect();
+      try {
+        for (let i = worker; performance.now() < until; i += clients) {
+          try {
+            await op(client, i);
+            ops++;
+          } catch {
+            errors++;
+          }
+        }
+      } finally {
+        client.release();
+      }
+    }),
+  );
+  return { ops, errors, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * Measure several variants in alternating rounds (A B C, A B C, ...) so drift
+ * in the machine's speed hits every variant alike; returns summed totals.
+ */
+export async function rounds<K extends string>(
+  names: readonly K[],
+  count: number,
+  measure: (name: K) => Promise<Load>,
+): Promise<Record<K, Load>> {
+  const totals = Object.fromEntries(names.map((n) => [n, { ops: 0, errors: 0, seconds: 0 }])) as Record<K, Load>;
+  for (let r = 0; r < count; r++) {
+    for (const name of names) {
+      const l = await measure(name);
+      const t = totals[name];
+      totals[name] = { ops: t.ops + l.ops, errors: t.errors + l.errors, seconds: t.seconds + l.seconds };
+    }
+  }
+  return totals;
+}
+
+/** A Markdown table of a scenario's rows. */
+export function markdown(result: { scenario: string; rows: ReadonlyArray<{ name: string; opsPerSec: number; errors: number; ratio?: number }> }): string {
+  const lines = [`### ${result.scenario}`, '', '| variant | ops/s | errors | ratio |', '|---|---:|---:|---:|'];
+  for (const r of result.rows) {
+    lines.push(`| ${r.name} | ${r.opsPerSec.toFixed(0)} | ${r.errors} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} |`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,12 @@
+/** One scenario's measured rows, all from the same run on the same server. */
+export interface BenchResult {
+  readonly scenario: string;
+  readonly rows: ReadonlyArray<{
+    readonly name: string;
+    readonly opsPerSec: number;
+    readonly errors: number;
+    /** opsPerSec divided by the scenario's baseline row. */
+    readonly ratio?: number;
+  }>;
+  readonly notes?: readonly string[];
+}

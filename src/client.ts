@@ -1,0 +1,96 @@
+/**
+ * `createClient()`: the thin client services use. It only calls database
+ * functions (`call`, `callOne`), runs transactions around such calls, and
+ * offers `query` as a clearly marked escape hatch.
+ */
+
+import pg from 'pg';
+import type { Pool, QueryConfig, QueryResult } from 'pg';
+import { RacefreeConfigError } from './errors.js';
+import { Lease } from './lease.js';
+import { makeQueryable, type Queryable } from './queryable.js';
+import { runTransaction, type TransactionOptions, type Tx } from './transaction.js';
+
+interface CommonOptions {
+  /**
+   * How long to keep asking the server whether a transaction committed after
+   * the connection broke during COMMIT, before throwing
+   * `CommitOutcomeUnknownError`. Default 5 000 ms.
+   */
+  commitOutcomeTimeoutMs?: number;
+}
+
+/** Either a connection string (the client owns its pool) or a pool you own. */
+export type ClientOptions =
+  | (CommonOptions & { connectionString: string; pool?: undefined })
+  | (CommonOptions & { pool: Pool; connectionString?: undefined });
+
+/** The client. */
+export interface Db extends Queryable {
+  /**
+   * Run `fn` in a transaction and commit. The whole callback is run again on
+   * serialization failure (40001) or deadlock (40P01), with full-jitter
+   * backoff, up to `maxAttempts` and `deadlineMs`; nothing else is retried.
+   * If the connection breaks during COMMIT, the server is asked whether the
+   * transaction committed: if it did, the callback's result is returned.
+   * @throws whatever `fn` throws, after rolling back.
+   * @throws {SerializationFailureError|DeadlockDetectedError} when the attempts or the deadline run out.
+   * @throws {CommitOutcomeUnknownError} when the commit's outcome cannot be learned; never retried.
+   * @throws {AbortedError} when `signal` aborts before an attempt or during a backoff.
+   * @throws {RacefreeConfigError} for invalid options.
+   */
+  transaction<T>(fn: (tx: Tx) => Promise<T>, options?: TransactionOptions): Promise<T>;
+
+  /** Close the pool if the client created it; a pool you passed in is left open. Idempotent. */
+  end(): Promise<void>;
+}
+
+const DEFAULT_COMMIT_OUTCOME_TIMEOUT_MS = 5_000;
+
+/**
+ * Create a client from a connection string (it creates and owns a `pg.Pool`,
+ * closed by `db.end()`) or from a pool you own (never closed by the client;
+ * give it an `'error'` listener, as pg requires of every pool).
+ * @throws {RacefreeConfigError} unless exactly one of `connectionString` and `pool` is given.
+ */
+export function createClient(options: ClientOptions): Db {
+  const { pool, owned } = poolFrom(options);
+  const commitOutcomeTimeoutMs = options.commitOutcomeTimeoutMs ?? DEFAULT_COMMIT_OUTCOME_TIMEOUT_MS;
+  if (typeof commitOutcomeTimeoutMs !== 'number' || !(commitOutcomeTimeoutMs >= 0)) {
+    throw new RacefreeConfigError('createClient: option "commitOutcomeTimeoutMs" must be a number >= 0', {
+      option: 'commitOutcomeTimeoutMs',
+      value: commitOutcomeTimeoutMs,
+    });
+  }
+
+  const run = (config: QueryConfig): Promise<QueryResult> => Lease.runOnce(pool, config);
+
+  let ending: Promise<void> | undefined;
+  return {
+    ...makeQueryable(run),
+    transaction: (fn, transactionOptions) =>
+      runTransaction({ pool, commitOutcomeTimeoutMs }, fn, transactionOptions),
+    end() {
+      if (!owned) return Promise.resolve();
+      ending ??= pool.end();
+      return ending;
+    },
+  };
+}
+
+function poolFrom(options: ClientOptions): { pool: Pool; owned: boolean } {
+  const given = options as { connectionString?: unknown; pool?: unknown };
+  if (given.pool !== undefined && given.connectionString === undefined) {
+    return { pool: given.pool as Pool, owned: false };
+  }
+  if (typeof given.connectionString === 'string' && given.pool === undefined) {
+    const pool = new pg.Pool({ connectionString: given.connectionString });
+    // pg-pool already drops an idle connection that errors; without a listener
+    // that 'error' event would also crash the process.
+    pool.on('error', () => undefined);
+    return { pool, owned: true };
+  }
+  throw new RacefreeConfigError('createClient: give either "connectionString" or "pool", not both or neither', {
+    option: given.pool === undefined ? 'connectionString' : 'pool',
+  });
+}

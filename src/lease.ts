@@ -1,0 +1,130 @@
+/**
+ * One checkout of a pooled connection, and the decision whether it may go
+ * back to the pool. A connection returns only when it is healthy and idle
+ * (not inside or aborted in a transaction); otherwise it is destroyed, so no
+ * later caller ever receives a broken or idle-in-transaction session.
+ * @internal
+ */
+
+import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg';
+import { ConnectionError, wrapError } from './errors.js';
+
+/** @internal */
+export class Lease {
+  readonly client: PoolClient;
+  /** The socket-level error pg reported on this connection, if any. */
+  #failure: unknown = undefined;
+  #mustDestroy = false;
+  #released = false;
+  readonly #onError: (err: Error) => void;
+
+  private constructor(client: PoolClient) {
+    this.client = client;
+    // pg emits 'error' on a checked-out client when the backend goes away
+    // between queries; without a listener that would crash the process.
+    this.#onError = (err) => {
+      this.#failure ??= err;
+      this.#mustDestroy = true;
+    };
+    client.on('error', this.#onError);
+  }
+
+  /** @throws {RacefreeError} (usually `ConnectionError`) when no connection can be had. */
+  static acquire(pool: Pool): Promise<Lease> {
+    return pool.connect().then(
+      (client) => new Lease(client),
+      (err: unknown) => {
+        throw wrapError(err);
+      },
+    );
+  }
+
+  /**
+   * One statement on a connection of its own, returned (or destroyed) at once.
+   * Callback-style pg calls, as pg-pool's own `pool.query()` uses: this is the
+   * `db.call` hot path, and every promise layer shows in its overhead.
+   * @throws {RacefreeError}
+   */
+  static runOnce(pool: Pool, config: QueryConfig): Promise<QueryResult> {
+    return new Promise((resolve, reject) => {
+      pool.connect((connectError, client) => {
+        if (connectError || !client) {
+          reject(wrapError(connectError));
+          return;
+        }
+        const lease = new Lease(client);
+        try {
+          client.query(config, (queryError: Error | undefined, result: QueryResult) => {
+            if (queryError) {
+              const wrapped = lease.#fail(queryError);
+              lease.release();
+              reject(wrapped);
+            } else {
+              lease.release();
+              resolve(result);
+            }
+          });
+        } catch (err) {
+          // pg throws synchronously only for invalid arguments.
+          lease.release();
+          reject(wrapError(err));
+        }
+      });
+    });
+  }
+
+  /** False once the connection is known to be unusable. */
+  get healthy(): boolean {
+    return !this.#mustDestroy;
+  }
+
+  /**
+   * Run one statement; errors come back as racefree errors.
+   * @throws {RacefreeError}
+   */
+  async query<R extends QueryResultRow>(config: QueryConfig): Promise<QueryResult<R>> {
+    try {
+      return await this.client.query<R>(config);
+    } catch (err) {
+      throw this.#fail(err);
+    }
+  }
+
+  #fail(err: unknown): Error {
+    const serverAnswered = typeof (err as { severity?: unknown }).severity === 'string';
+    if (!serverAnswered) {
+      // No ErrorResponse: the socket failed or a client-side timeout fired while
+      // the statement may still be running. Either way the session is spent.
+      this.#mustDestroy = true;
+      if (this.#failure !== undefined) return wrapError(this.#failure, { connectionLost: true });
+      return wrapError(err, { connectionLost: this.#failure !== undefined });
+    }
+    const wrapped = wrapError(err);
+    if (wrapped instanceof ConnectionError || isStalePlan(err)) this.#mustDestroy = true;
+    return wrapped;
+  }
+
+  /** Mark the connection as not to be reused. */
+  discard(): void {
+    this.#mustDestroy = true;
+  }
+
+  /** Give the connection back, or destroy it when it is not healthy and idle. Idempotent. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.client.removeListener('error', this.#onError);
+    const status = this.client.getTransactionStatus();
+    const destroy = this.#mustDestroy || status === 'T' || status === 'E';
+    this.client.release(destroy ? new ConnectionError({ cause: this.#failure }) : undefined);
+  }
+}
+
+/**
+ * A prepared statement whose result type changed (a function was dropped and
+ * re-created) fails on that connection forever; a fresh connection re-parses it.
+ */
+function isStalePlan(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e.code === '0A000' && typeof e.message === 'string' && e.message.includes('cached plan must not change');
+}

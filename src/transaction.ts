@@ -1,0 +1,275 @@
+/**
+ * The transaction runner. The outermost `db.transaction()` owns a connection,
+ * retries the whole callback on serialization failures and deadlocks only,
+ * and settles ambiguous commits; nested `tx.transaction()` calls are
+ * savepoints that never retry on their own. Whatever happens, the connection
+ * goes back to the pool idle, or is destroyed.
+ * @internal
+ */
+
+import type { Pool, QueryConfig, QueryResult } from 'pg';
+import { resolveCommitOutcome } from './commit-outcome.js';
+import {
+  CommitOutcomeUnknownError,
+  ConnectionError,
+  RacefreeConfigError,
+  RacefreeError,
+  TransactionBusyError,
+  TransactionClosedError,
+  isTransient,
+  wrapError,
+} from './errors.js';
+import { Lease } from './lease.js';
+import { makeQueryable, type Queryable } from './queryable.js';
+import { quoteIdent } from './quote.js';
+import { withRetry } from './retry.js';
+
+export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable';
+
+export interface TransactionOptions {
+  /** Defaults to the server's `default_transaction_isolation` (normally read committed). */
+  isolation?: IsolationLevel;
+  /** Attempts in all, the first included. Default 10; 1 disables retries. */
+  maxAttempts?: number;
+  /** No new attempt starts after this many ms from the first. Default 30 000. A running attempt is not interrupted. */
+  deadlineMs?: number;
+  /** Aborting stops the runner before the next attempt, or during the backoff. A running attempt is not interrupted. */
+  signal?: AbortSignal;
+  /** Called before each retry, e.g. for logging or metrics. */
+  onRetry?: (error: RacefreeError, attempt: number, delayMs: number) => void;
+}
+
+/** The handle a transaction callback receives. */
+export interface Tx extends Queryable {
+  /**
+   * Run `fn` inside a savepoint. If it throws, only its work is rolled back
+   * and the error is rethrown; the enclosing transaction can go on. Nested
+   * transactions never retry on their own: a serialization failure or
+   * deadlock thrown out of the outermost callback retries the whole of it.
+   * @throws whatever `fn` throws.
+   * @throws {TransactionBusyError} when another nested transaction of this tx is still running.
+   * @throws {TransactionClosedError} after the enclosing callback has ended.
+   */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+}
+
+/** @internal */
+export interface TransactionContext {
+  readonly pool: Pool;
+  readonly commitOutcomeTimeoutMs: number;
+}
+
+const BEGIN: Record<IsolationLevel, string> = {
+  'read committed': 'BEGIN ISOLATION LEVEL READ COMMITTED',
+  'repeatable read': 'BEGIN ISOLATION LEVEL REPEATABLE READ',
+  serializable: 'BEGIN ISOLATION LEVEL SERIALIZABLE',
+};
+
+// Read just before COMMIT: null means the transaction wrote nothing, so a lost
+// COMMIT cannot have changed anything. Unlike pg_current_xact_id() it does not
+// force an xid onto read-only transactions.
+const XID_SQL = 'SELECT pg_current_xact_id_if_assigned()::text AS xid';
+
+const DEFAULT_MAX_ATTEMPTS = 10;
+const DEFAULT_DEADLINE_MS = 30_000;
+const BASE_DELAY_MS = 20;
+const MAX_DELAY_MS = 2_000;
+
+/**
+ * @throws {RacefreeConfigError} for invalid options, before anything runs.
+ * @internal
+ */
+export async function runTransaction<T>(
+  context: TransactionContext,
+  fn: (tx: Tx) => Promise<T>,
+  options: TransactionOptions = {},
+): Promise<T> {
+  const begin = beginStatement(options.isolation);
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new RacefreeConfigError('transaction: option "maxAttempts" must be an integer >= 1', {
+      option: 'maxAttempts',
+      value: maxAttempts,
+    });
+  }
+  const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  if (typeof deadlineMs !== 'number' || !(deadlineMs >= 0)) {
+    throw new RacefreeConfigError('transaction: option "deadlineMs" must be a number >= 0', {
+      option: 'deadlineMs',
+      value: deadlineMs,
+    });
+  }
+  const onRetry = options.onRetry;
+  return withRetry(() => runAttempt(context, fn, begin), {
+    maxAttempts,
+    deadlineMs,
+    baseDelayMs: BASE_DELAY_MS,
+    maxDelayMs: MAX_DELAY_MS,
+    signal: options.signal,
+    shouldRetry: isTransient,
+    onRetry: onRetry === undefined ? undefined : (err, attempt, delay) => onRetry(wrapError(err), attempt, delay),
+  });
+}
+
+function beginStatement(isolation: IsolationLevel | undefined): string {
+  if (isolation === undefined) return 'BEGIN';
+  if (!Object.hasOwn(BEGIN, isolation)) {
+    throw new RacefreeConfigError(
+      'transaction: option "isolation" must be "read committed", "repeatable read" or "serializable"',
+      { option: 'isolation', value: isolation },
+    );
+  }
+  return BEGIN[isolation];
+}
+
+/** One attempt: BEGIN, the callback, COMMIT; ROLLBACK in `finally` unless it committed. */
+async function runAttempt<T>(context: TransactionContext, fn: (tx: Tx) => Promise<T>, begin: string): Promise<T> {
+  const lease = await Lease.acquire(context.pool);
+  try {
+    await lease.query({ text: begin });
+    const value = await new Level(lease, 0).runCallback(fn);
+    if (lease.client.getTransactionStatus() === 'I') {
+      // COMMIT or ROLLBACK went through the query() escape hatch: what ran after
+      // it was autocommitted, so neither committing nor retrying is honest.
+      throw new RacefreeError('The transaction was ended inside its callback by a statement sent through query().');
+    }
+    const xid = (await lease.query<{ xid: string | null }>({ text: XID_SQL })).rows[0]?.xid ?? null;
+    let commit: QueryResult;
+    try {
+      commit = await lease.query({ text: 'COMMIT' });
+    } catch (err) {
+      // The server answered with an error: COMMIT failed and rolled back (e.g. a
+      // serialization failure or a deferred constraint). That outcome is known.
+      if (!(err instanceof ConnectionError)) throw err;
+      lease.release();
+      if (xid === null) throw err;
+      const outcome = await resolveCommitOutcome(context.pool, xid, context.commitOutcomeTimeoutMs);
+      if (outcome === 'committed') return value;
+      if (outcome === 'aborted') throw err;
+      throw new CommitOutcomeUnknownError({ xid, cause: err });
+    }
+    // COMMIT of a transaction that had failed answers ROLLBACK, not an error.
+    if (commit.command !== 'COMMIT') {
+      throw new RacefreeError('COMMIT rolled the transaction back because it had already failed.', {
+        code: '25P02',
+      });
+    }
+    return value;
+  } finally {
+    await rollbackAndRelease(lease);
+  }
+}
+
+async function rollbackAndRelease(lease: Lease): Promise<void> {
+  const status = lease.client.getTransactionStatus();
+  if (lease.healthy && (status === 'T' || status === 'E')) {
+    try {
+      await lease.query({ text: 'ROLLBACK' });
+    } catch {
+      // A connection that cannot roll back must never be handed out again.
+      lease.discard();
+    }
+  }
+  // Destroys the connection unless it is healthy and idle; a no-op if already released.
+  lease.release();
+}
+
+/** One level of a transaction: the outermost, or a savepoint. */
+class Level {
+  readonly #lease: Lease;
+  readonly #depth: number;
+  readonly #inflight = new Set<Promise<unknown>>();
+  #closed = false;
+  #childOpen = false;
+  /** The first error a statement at this level raised; the server has aborted the level since. */
+  #failure: RacefreeError | undefined;
+  readonly handle: Tx;
+
+  constructor(lease: Lease, depth: number) {
+    this.#lease = lease;
+    this.#depth = depth;
+    this.handle = {
+      ...makeQueryable((config) => this.#run(config)),
+      transaction: (fn) => this.#track(this.#nested(fn)),
+    };
+  }
+
+  /**
+   * Run the callback; afterwards the handle is closed. Throws what the
+   * callback threw, or the first statement error it swallowed (the level is
+   * aborted and cannot commit).
+   */
+  async runCallback<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    let result: { ok: true; value: T } | { ok: false; error: unknown };
+    try {
+      result = { ok: true, value: await fn(this.handle) };
+    } catch (error) {
+      result = { ok: false, error };
+    }
+    this.#closed = true;
+    // Work left running would interleave with COMMIT, RELEASE or ROLLBACK on the
+    // one connection, so it is waited for either way.
+    const busy = this.#inflight.size > 0;
+    await this.#settle();
+    if (!result.ok) throw result.error;
+    if (busy) throw new TransactionBusyError();
+    if (this.#failure !== undefined) throw this.#failure;
+    return result.value;
+  }
+
+  #run(config: QueryConfig): Promise<QueryResult> {
+    if (this.#closed) return Promise.reject(new TransactionClosedError());
+    if (this.#childOpen) return Promise.reject(new TransactionBusyError());
+    return this.#track(
+      this.#lease.query(config).catch((err: unknown) => {
+        this.#failure ??= err as RacefreeError;
+        throw err;
+      }),
+    );
+  }
+
+  async #nested<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new TransactionClosedError();
+    if (this.#childOpen) throw new TransactionBusyError();
+    const savepoint = quoteIdent(`racefree_savepoint_${this.#depth + 1}`);
+    await this.#run({ text: `SAVEPOINT ${savepoint}` });
+    this.#childOpen = true;
+    const child = new Level(this.#lease, this.#depth + 1);
+    try {
+      const value = await child.runCallback(fn);
+      await this.#lease.query({ text: `RELEASE SAVEPOINT ${savepoint}` });
+      return value;
+    } catch (err) {
+      await this.#rollbackTo(savepoint, err);
+      throw err;
+    } finally {
+      this.#childOpen = false;
+    }
+  }
+
+  /** Undo the child's work so this level can go on; if that fails, this level has failed too. */
+  async #rollbackTo(savepoint: string, cause: unknown): Promise<void> {
+    if (!this.#lease.healthy) {
+      this.#failure ??= wrapError(cause);
+      return;
+    }
+    try {
+      await this.#lease.query({ text: `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` });
+    } catch (err) {
+      this.#failure ??= wrapError(err);
+    }
+  }
+
+  #track<P extends Promise<unknown>>(promise: P): P {
+    this.#inflight.add(promise);
+    const forget = (): void => {
+      this.#inflight.delete(promise);
+    };
+    promise.then(forget, forget);
+    return promise;
+  }
+
+  async #settle(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+  }
+}
