@@ -96,8 +96,9 @@ export class Lease {
       // No ErrorResponse: the socket failed or a client-side timeout fired while
       // the statement may still be running. Either way the session is spent.
       this.#mustDestroy = true;
+      // Report why the socket died (e.g. 57P01 from pg_terminate_backend), not pg's "not queryable".
       if (this.#failure !== undefined) return wrapError(this.#failure, { connectionLost: true });
-      return wrapError(err, { connectionLost: this.#failure !== undefined });
+      return wrapError(err);
     }
     const wrapped = wrapError(err);
     if (wrapped instanceof ConnectionError || isStalePlan(err)) this.#mustDestroy = true;
@@ -116,7 +117,8 @@ export class Lease {
     this.client.removeListener('error', this.#onError);
     const status = this.client.getTransactionStatus();
     const destroy = this.#mustDestroy || status === 'T' || status === 'E';
-    this.client.release(destroy ? new ConnectionError({ cause: this.#failure }) : undefined);
+    // `true` tells pg-pool to end the connection instead of keeping it.
+    this.client.release(destroy);
   }
 }
 

@@ -11,7 +11,6 @@ import type { Pool, QueryConfig, QueryResult } from 'pg';
 import { resolveCommitOutcome } from './commit-outcome.js';
 import {
   CommitOutcomeUnknownError,
-  ConnectionError,
   RacefreeConfigError,
   RacefreeError,
   TransactionBusyError,
@@ -138,9 +137,10 @@ async function runAttempt<T>(context: TransactionContext, fn: (tx: Tx) => Promis
     try {
       commit = await lease.query({ text: 'COMMIT' });
     } catch (err) {
-      // The server answered with an error: COMMIT failed and rolled back (e.g. a
-      // serialization failure or a deferred constraint). That outcome is known.
-      if (!(err instanceof ConnectionError)) throw err;
+      // The server answered with an ordinary error: COMMIT failed and rolled back
+      // (a serialization failure, a deferred constraint). That outcome is known.
+      if (lease.healthy) throw err;
+      // Otherwise the session died with COMMIT in flight (socket, timeout, FATAL).
       lease.release();
       if (xid === null) throw err;
       const outcome = await resolveCommitOutcome(context.pool, xid, context.commitOutcomeTimeoutMs);

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,10 @@ const url = useTestDatabase(test);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = path.join(root, 'dist/src/cli/main.js');
 const server = () => process.env['DATABASE_URL']!;
+/** The kit's migrations, as the kit lane names them. */
+const KIT = readdirSync(path.join(root, 'migrations')).filter((f) => f.endsWith('.sql')).map((f) => f.slice(0, -4)).sort();
+/** sql/<concern>.sql in the order of the first kit migration NNNN_<concern> that installs it. */
+const SOURCES = [...new Set(KIT.map((name) => `${name.replace(/^\d+_/, '')}.sql`))];
 
 /** A directory of user migrations inside the package, so `racefree/migrate` resolves to this package. */
 async function userMigrations(files: Record<string, string>): Promise<string> {
@@ -72,7 +77,7 @@ test.serial('20 concurrent `racefree migrate up` on an empty database apply ever
         t.is(r.code, 0, r.stderr);
         t.notRegex(r.stderr, /error/i);
       }
-      const applied = results.filter((r) => /applied 2 kit and 2 user/.test(r.stdout));
+      const applied = results.filter((r) => r.stdout.includes(`applied ${KIT.length} kit and 2 user`));
       t.is(applied.length, 1, 'exactly one process applied the migrations');
       t.true(results.filter((r) => /applied 0 kit and 0 user/.test(r.stdout)).length === 19);
       const rows = await withClient(dbUrl, async (c) => ({
@@ -80,10 +85,7 @@ test.serial('20 concurrent `racefree migrate up` on an empty database apply ever
         user: (await c.query('SELECT name, count(*)::int AS n FROM pgmigrations GROUP BY name ORDER BY name')).rows,
         number: (await c.query(`INSERT INTO assessments (title) VALUES ('x') RETURNING assessment_number AS n`)).rows[0].n,
       }));
-      t.deepEqual(rows.kit, [
-        { name: '0001_racefree-schema', n: 1 },
-        { name: '0002_numbering', n: 1 },
-      ]);
+      t.deepEqual(rows.kit, KIT.map((name) => ({ name, n: 1 })));
       t.deepEqual(rows.user, [
         { name: '0001_assessments', n: 1 },
         { name: '0002_assessment-numbers', n: 1 },
@@ -113,7 +115,7 @@ test('a waiting migrator says another migration holds the lock, then finishes', 
       t.true(lines.includes('waiting: another migration holds the lock'));
       await holder.query(`SELECT pg_advisory_unlock(8241978080226338149)`);
       const ran = await waiting;
-      t.deepEqual(ran, { kit: ['0001_racefree-schema', '0002_numbering'], user: ['0001_assessments', '0002_assessment-numbers'] });
+      t.deepEqual(ran, { kit: KIT, user: ['0001_assessments', '0002_assessment-numbers'] });
     });
   });
   await rm(dir, { recursive: true });
@@ -124,7 +126,7 @@ test('migrate up, status, down N, up again (every builder has a working down)', 
   // The template already holds the kit lane: only the user's migrations run.
   t.deepEqual(await migrate({ databaseUrl: url(), dir }), { kit: [], user: ['0001_assessments', '0002_assessment-numbers'] });
   t.deepEqual(await migrationStatus({ databaseUrl: url(), dir }), {
-    kit: { applied: ['0001_racefree-schema', '0002_numbering'], pending: [] },
+    kit: { applied: KIT, pending: [] },
     user: { applied: ['0001_assessments', '0002_assessment-numbers'], pending: [] },
   });
   t.deepEqual(await migrate({ databaseUrl: url(), dir, direction: 'down' }), { kit: [], user: ['0002_assessment-numbers'] });
@@ -203,7 +205,7 @@ test('sql/ sources define exactly what the kit migrations installed', async (t) 
   const fromMigrations = await objects(url());
   const fromSources = await withEmptyDatabase(async (dbUrl) => {
     await withClient(dbUrl, async (c) => {
-      for (const file of ['schema.sql', 'numbering.sql']) await c.query(await readFile(path.join(root, 'sql', file), 'utf8'));
+      for (const file of SOURCES) await c.query(await readFile(path.join(root, 'sql', file), 'utf8'));
     });
     return objects(dbUrl);
   });

@@ -1,4 +1,4 @@
--- racefree kit migration 0001: the racefree schema and the racefree_user role.
+-- racefree kit migration 0001: the racefree schema (sql/schema.sql) and the racefree_user role.
 -- Released migrations are frozen: change behaviour with a new migration.
 
 -- Up Migration
