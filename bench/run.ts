@@ -10,10 +10,11 @@ import { migrate } from '../src/migrate/lanes.js';
 import { quoteIdent } from '../src/quote.js';
 import { startEmbeddedPostgres } from '../src/testing/embedded.js';
 import { markdown } from './load.js';
+import { run as client } from './client.js';
 import { run as numbering } from './numbering.js';
 import type { BenchResult } from './types.js';
 
-const SCENARIOS: ReadonlyArray<(url: string) => Promise<BenchResult>> = [numbering];
+const SCENARIOS: ReadonlyArray<(url: string) => Promise<BenchResult>> = [client, numbering];
 
 async function main(): Promise<void> {
   const given = process.env['DATABASE_URL'];

@@ -54,7 +54,6 @@ const DEFAULT_COMMIT_OUTCOME_TIMEOUT_MS = 5_000;
  * @throws {RacefreeConfigError} unless exactly one of `connectionString` and `pool` is given.
  */
 export function createClient(options: ClientOptions): Db {
-  const { pool, owned } = poolFrom(options);
   const commitOutcomeTimeoutMs = options.commitOutcomeTimeoutMs ?? DEFAULT_COMMIT_OUTCOME_TIMEOUT_MS;
   if (typeof commitOutcomeTimeoutMs !== 'number' || !(commitOutcomeTimeoutMs >= 0)) {
     throw new RacefreeConfigError('createClient: option "commitOutcomeTimeoutMs" must be a number >= 0', {
@@ -62,6 +61,7 @@ export function createClient(options: ClientOptions): Db {
       value: commitOutcomeTimeoutMs,
     });
   }
+  const { pool, owned } = poolFrom(options);
 
   const run = (config: QueryConfig): Promise<QueryResult> => Lease.runOnce(pool, config);
 

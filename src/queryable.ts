@@ -26,9 +26,10 @@ export interface Queryable {
   callOne<R = Record<string, unknown>>(fn: FunctionName, args?: CallArgs): Promise<R>;
 
   /**
-   * Escape hatch: run any SQL text with parameters (or, without `values`,
-   * several statements psql-style). Outside the race-free guarantee: meant for
-   * reads and inspection; writes belong in database functions.
+   * Escape hatch: run any SQL text, values always as parameters. Outside the
+   * race-free guarantee: meant for reads and psql-style inspection; writes
+   * belong in database functions called with `call`. Never send BEGIN, COMMIT
+   * or ROLLBACK through it.
    * @throws {RacefreeError} mapped from the server's SQLSTATE.
    */
   query<R extends QueryResultRow = Record<string, unknown>>(

@@ -112,12 +112,12 @@ test('rolls back and rethrows the callback error itself', async (t) => {
   const boom = new Error('boom');
   const err = await t.throwsAsync(
     db.transaction(async (tx) => {
-      await tx.call('tx_add_user', { email: 'rollback@x' });
+      await tx.call('tx_add_user', { email: 'rolledback@x' });
       throw boom;
     }),
   );
   t.is(err, boom);
-  t.deepEqual(await users('rollback'), []);
+  t.deepEqual(await users('rolledback'), []);
 });
 
 test('a swallowed statement error: nothing commits, the original error is thrown, the connection is clean', async (t) => {
@@ -196,7 +196,7 @@ test('nested transactions never retry on their own; the outermost retries the wh
     outer2++;
     return tx.transaction(async (sp) => {
       inner2++;
-      await sp.call('tx_add_user', { email: `nest-retry-${outer2}@x` });
+      await sp.call('tx_add_user', { email: `retry-nest-${outer2}@x` });
       if (outer2 === 1) throw new SerializationFailureError();
       return outer2;
     });
@@ -204,7 +204,7 @@ test('nested transactions never retry on their own; the outermost retries the wh
   t.is(value, 2);
   t.is(outer2, 2);
   t.is(inner2, 2);
-  t.deepEqual(await users('nest-retry-'), ['nest-retry-2@x']);
+  t.deepEqual(await users('retry-nest-'), ['retry-nest-2@x']);
 });
 
 test('a tx used after its callback ended throws TransactionClosedError', async (t) => {
