@@ -64,7 +64,8 @@ export async function run(databaseUrl: string, options: { clients?: number; ms?:
     };
     const totals = await rounds(VARIANTS, options.rounds ?? 3, (v) => load(pool, clients, ms, ops[v]));
     const rate = (v: Variant) => totals[v].ops / totals[v].seconds;
-    const rows = VARIANTS.map((v) => ({ name: LABELS[v], opsPerSec: rate(v), errors: totals[v].errors, ratio: rate(v) / rate('plain') }));
+    const kind = (v: Variant): 'limit' | 'naive' | 'racefree' => (v === 'plain' ? 'limit' : v === 'seed003' ? 'naive' : 'racefree');
+    const rows = VARIANTS.map((v) => ({ name: LABELS[v], opsPerSec: rate(v), errors: totals[v].errors, ratio: rate(v) / rate('plain'), kind: kind(v) }));
     return {
       scenario: `Numbering: inserts/s, ${clients} clients (ratio to plain INSERT)`,
       rows,

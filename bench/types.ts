@@ -7,6 +7,8 @@ export interface BenchResult {
     readonly errors: number;
     /** opsPerSec divided by the scenario's baseline row. */
     readonly ratio?: number;
+    /** For the chart: the limit (baseline), racefree's way, or the naive pattern it replaces. */
+    readonly kind?: 'limit' | 'racefree' | 'naive';
   }>;
   readonly notes?: readonly string[];
 }
