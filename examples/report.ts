@@ -1,0 +1,72 @@
+/**
+ * What every seed example reports, and what `racefree demo` prints: the same
+ * load run through the naive pattern of the seed and through racefree.
+ */
+
+/** One pattern under one load. */
+export interface Outcome {
+  readonly pattern: string;
+  readonly requests: number;
+  /** Requests the user saw fail: a 500. */
+  readonly failed: number;
+  /** Every error raised, retried ones included, by SQLSTATE. */
+  readonly errors: Readonly<Record<string, number>>;
+  /** Rows that should not exist (a key or number stored twice, work done twice). */
+  readonly duplicates: number;
+  /** Missing numbers, where the pattern numbers rows; undefined elsewhere. */
+  readonly gaps?: number;
+  readonly seconds: number;
+}
+
+/** One seed: its naive pattern(s) first, then racefree's way. */
+export interface SeedReport {
+  readonly seed: string;
+  readonly title: string;
+  readonly naive: readonly Outcome[];
+  readonly racefree: readonly Outcome[];
+}
+
+/** How an example is run: load size, and a callback per finished request (for a progress bar). */
+export interface RunOptions {
+  readonly concurrency?: number;
+  readonly requests?: number;
+  readonly onRequest?: () => void;
+}
+
+/** Tally an error by SQLSTATE ('client' when it has none). */
+export function count(errors: Record<string, number>, error: unknown): void {
+  const code = (error as { code?: unknown }).code;
+  const key = typeof code === 'string' ? code : 'client';
+  errors[key] = (errors[key] ?? 0) + 1;
+}
+
+/**
+ * Run `requests` calls of `request` from `concurrency` callers. A call that
+ * throws is a failed request; `request` may tally errors it recovered from.
+ */
+export async function hammer(
+  options: RunOptions,
+  request: (errors: Record<string, number>, i: number) => Promise<void>,
+): Promise<{ requests: number; failed: number; errors: Record<string, number>; seconds: number }> {
+  const concurrency = options.concurrency ?? 32;
+  const requests = options.requests ?? 320;
+  const errors: Record<string, number> = {};
+  let next = 0;
+  let failed = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < requests) {
+        const i = next++;
+        try {
+          await request(errors, i);
+        } catch (error) {
+          failed++;
+          count(errors, error);
+        }
+        options.onRequest?.();
+      }
+    }),
+  );
+  return { requests, failed, errors, seconds: (performance.now() - started) / 1000 };
+}

@@ -1,0 +1,61 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import type { SeedReport } from '../examples/report.js';
+import { exclusively } from './helpers/db.js';
+
+const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+test.serial('demo: every naive pattern shows errors, every racefree one none, and it leaves no database behind', async (t) => {
+  await exclusively(async () => {
+    const before = await databases();
+    const result = await run(['demo', '--json', '--requests', '160']);
+    t.is(result.code, 0, result.stderr);
+    const reports = JSON.parse(result.stdout) as SeedReport[];
+    t.true(reports.length >= 1);
+    for (const report of reports) {
+      t.true(report.naive.length >= 1, report.seed);
+      for (const naive of report.naive) {
+        const errors = Object.values(naive.errors).reduce((a, b) => a + b, 0);
+        t.true(errors > 0 || naive.duplicates > 0, `${report.seed} ${naive.pattern}: the bug shows`);
+      }
+      for (const ours of report.racefree) {
+        t.deepEqual(ours.errors, {}, `${report.seed} ${ours.pattern}`);
+        t.is(ours.failed, 0);
+        t.is(ours.duplicates, 0);
+        t.falsy(ours.gaps);
+      }
+    }
+    t.deepEqual(await databases(), before);
+  });
+});
+
+test('demo --help documents the seeds and exit codes', async (t) => {
+  const help = await run(['demo', '--help']);
+  t.is(help.code, 0);
+  t.regex(help.stdout, /003/);
+  t.regex(help.stdout, /Exit codes/);
+});
+
+async function databases(): Promise<string[]> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: process.env['DATABASE_URL'] });
+  await client.connect();
+  try {
+    return (await client.query(`SELECT datname FROM pg_database WHERE datname LIKE 'racefree_demo_%' ORDER BY 1`)).rows.map((r) => r.datname);
+  } finally {
+    await client.end();
+  }
+}
