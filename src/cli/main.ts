@@ -5,7 +5,10 @@
  */
 import { RacefreeError } from '../errors.js';
 import { demoCommand } from './demo.js';
+import { devCommand } from './dev.js';
+import { doctorCommand } from './doctor.js';
 import { migrateCommand } from './migrate.js';
+import { raceCommand } from './race.js';
 import { UsageError } from './usage.js';
 
 const HELP = `racefree: make duplicate-key races impossible at the database level
@@ -15,17 +18,24 @@ Usage: racefree <command> [options]
 Commands:
   migrate up|down|status   run the kit's and your migrations (racefree migrate --help)
   demo                     replay the seed-003 numbering race, naive vs racefree
+  dev                      a local PostgreSQL with every migration applied, until Ctrl-C
+  doctor                   inspect a database: pending or drifted migrations, INVALID
+                           indexes, counters behind, PUBLIC execute (exit 1 on findings)
+  race --sql "..."         hammer a statement from many connections; errors by SQLSTATE
 
 Options:
   -h, --help               show help for racefree or a command
 
 The database is DATABASE_URL or --database-url; demo starts an embedded
-PostgreSQL when neither is given.
+PostgreSQL when neither is given, dev always does.
 Exit codes: 0 success, 1 failure, 2 usage error.`;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   migrate: migrateCommand,
   demo: demoCommand,
+  dev: devCommand,
+  doctor: doctorCommand,
+  race: raceCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -20,3 +20,11 @@ export function wholeNumber(option: string, value: string | undefined, fallback:
   if (!/^\d+$/.test(value)) throw new UsageError(`${option} must be a whole number, not ${JSON.stringify(value)}`);
   return Number(value);
 }
+
+/** Parse a duration option such as `10s`, `500ms` or `2m` into milliseconds. @internal */
+export function duration(option: string, value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(value);
+  const ms = match ? Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'] : 0;
+  if (!(ms > 0)) throw new UsageError(`${option} must be a positive duration such as 10s, 500ms or 2m, not ${JSON.stringify(value)}`);
+  return ms;
+}

@@ -37,8 +37,8 @@ export interface LaneStatus {
   readonly pending: readonly string[];
 }
 
-/** The kit's own migrations, shipped in the package. */
-const KIT_DIR = fileURLToPath(new URL('../../../migrations', import.meta.url));
+/** The kit's own migrations, shipped in the package. @internal */
+export const KIT_DIR = fileURLToPath(new URL('../../../migrations', import.meta.url));
 const KIT_SCHEMA = 'racefree';
 const KIT_TABLE = 'kit_migrations';
 /** Session advisory lock serializing racefree migrators: the bytes of "racefree". */
@@ -156,15 +156,20 @@ export async function migrate(options: MigrateOptions = {}): Promise<MigrateResu
   });
 }
 
-async function laneStatus(client: pg.Client, lane: Lane): Promise<LaneStatus> {
-  const files = await readdir(lane.dir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+/** Migration names (file names without extension) in `dir`, in run order; none when it does not exist. @internal */
+export async function migrationNames(dir: string): Promise<string[]> {
+  const files = await readdir(dir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [];
     throw error;
   });
-  const names = files
+  return files
     .filter((f) => (f.isFile() || f.isSymbolicLink()) && !f.name.startsWith('.') && !f.name.endsWith('.d.ts') && !f.name.endsWith('.map'))
     .map((f) => f.name.slice(0, f.name.length - path.extname(f.name).length))
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+}
+
+async function laneStatus(client: pg.Client, lane: Lane): Promise<LaneStatus> {
+  const names = await migrationNames(lane.dir);
   const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
     quoteQualified(lane.schema, lane.table),
   ]);

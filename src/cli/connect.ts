@@ -1,0 +1,32 @@
+import pg from 'pg';
+
+import { RacefreeError } from '../errors.js';
+
+/**
+ * A connected client for a CLI command. Connection failures (refused, bad
+ * password, no such database) become a RacefreeError with the driver's message,
+ * which the CLI prints as one line instead of a stack trace.
+ * @internal
+ */
+export async function connectClient(databaseUrl: string, applicationName: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: applicationName });
+  // A connection the server ends later must not crash the process.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw connectionFailure(error);
+  }
+  return client;
+}
+
+/** @internal */
+export function connectionFailure(error: unknown): RacefreeError {
+  if (error instanceof RacefreeError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  return new RacefreeError(`could not connect: ${error instanceof Error ? error.message : String(error)}`, {
+    code: typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined,
+    cause: error,
+  });
+}

@@ -1,0 +1,100 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+
+import { migrate } from '../migrate/lanes.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../testing/embedded.js';
+import { parse, UsageError, wholeNumber } from './usage.js';
+
+const HELP = `Usage: racefree dev [--data-dir DIR] [--port N] [--dir DIR] [--migrations-table T]
+
+Starts a local PostgreSQL 18 (from npm, no install or Docker needed), applies
+the kit's migrations and yours, prints DATABASE_URL and a psql command line,
+and runs until Ctrl-C (or SIGTERM), which stops the server cleanly.
+
+Options:
+  --data-dir DIR          where the server keeps its data; default .racefree/pg. Kept
+                          between runs: the next run starts on the same data
+  --port N                port on 127.0.0.1; default 54329, 0 for any free port
+  --dir DIR               your migrations; default migrations (skipped when it does not exist)
+  --migrations-table T    your migrations table; default pgmigrations
+
+Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 the server did not start or a
+migration failed, 2 usage error.`;
+
+const DEFAULT_PORT = 54329;
+
+export async function devCommand(argv: string[]): Promise<number> {
+  const { values } = parse({
+    args: argv,
+    options: {
+      'data-dir': { type: 'string' },
+      port: { type: 'string' },
+      dir: { type: 'string' },
+      'migrations-table': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const port = wholeNumber('--port', values.port, DEFAULT_PORT);
+  if (port > 65535) throw new UsageError(`--port must be at most 65535, not ${port}`);
+  if (values.dir !== undefined && !existsSync(values.dir)) throw new UsageError(`--dir ${values.dir} does not exist`);
+  const dir = values.dir ?? (existsSync('migrations') ? 'migrations' : false);
+  const dataDir = path.resolve(values['data-dir'] ?? path.join('.racefree', 'pg'));
+
+  const stop = waitForStopSignal();
+  let server: EmbeddedPostgres | undefined;
+  try {
+    await mkdir(path.dirname(dataDir), { recursive: true });
+    console.log(`Starting PostgreSQL (data in ${dataDir})...`);
+    server = await startEmbeddedPostgres({ dataDir, persistent: true, ...(port === 0 ? {} : { port }) });
+    if (dir === false) console.log(`No migrations directory here: applying the kit's migrations only (--dir DIR for yours).`);
+    const ran = await migrate({
+      databaseUrl: server.connectionString,
+      dir,
+      ...(values['migrations-table'] ? { migrationsTable: values['migrations-table'] } : {}),
+      log: (line) => console.log(line),
+    });
+    console.log(`Applied ${ran.kit.length} kit and ${ran.user.length} user migration(s).`);
+    printConnection(server);
+    const signal = await stop.signal;
+    console.log(`\n${signal}: stopping PostgreSQL...`);
+  } catch (error) {
+    // Ctrl-C while starting or migrating stops the server under us: that is a stop, not a failure.
+    if (stop.received() === undefined) throw error;
+  } finally {
+    await server?.stop();
+  }
+  console.log('Stopped.');
+  return 0;
+}
+
+function printConnection(server: EmbeddedPostgres): void {
+  console.log('');
+  console.log(`DATABASE_URL=${server.connectionString}`);
+  console.log(`psql "${server.connectionString}"`);
+  console.log('');
+  console.log('Ready. Press Ctrl-C to stop.');
+}
+
+/**
+ * The first SIGINT or SIGTERM. Listening replaces their default (kill the
+ * process) while the embedded server's own handlers stop the server; the
+ * listeners stay until the process exits, because those handlers re-raise the
+ * signal when they find no other listener left.
+ */
+function waitForStopSignal(): { signal: Promise<NodeJS.Signals>; received: () => NodeJS.Signals | undefined } {
+  let received: NodeJS.Signals | undefined;
+  const signal = new Promise<NodeJS.Signals>((resolve) => {
+    const listener = (s: NodeJS.Signals): void => {
+      received ??= s;
+      resolve(s);
+    };
+    process.on('SIGINT', listener);
+    process.on('SIGTERM', listener);
+  });
+  return { signal, received: () => received };
+}

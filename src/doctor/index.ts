@@ -1,0 +1,79 @@
+/**
+ * `racefree doctor`: inspect a database for what makes racefree's guarantees
+ * fail in practice. Each check is a module of its own; this one runs them and
+ * collects their findings.
+ * @internal
+ */
+
+import pg from 'pg';
+
+import { RacefreeConfigError, RacefreeError } from '../errors.js';
+import { invalidIndexFindings, publicExecuteFindings } from './catalog.js';
+import { counterFindings } from './counters.js';
+import { driftFindings } from './drift.js';
+import type { DoctorFinding, DoctorReport } from './finding.js';
+import { idempotencyFindings } from './idempotency.js';
+import { readManifest, type KitManifest } from './manifest.js';
+import { migrationFindings } from './migrations.js';
+
+export type { DoctorCheck, DoctorFinding, DoctorReport } from './finding.js';
+
+export interface DoctorOptions {
+  /** Default `process.env.DATABASE_URL`. */
+  readonly databaseUrl?: string | undefined;
+  /** The user's migrations directory; `false` checks the kit lane only. */
+  readonly dir: string | false;
+  readonly migrationsTable?: string | undefined;
+  /** Default: the committed sql/manifest.json. */
+  readonly manifest?: KitManifest;
+}
+
+/**
+ * Run every check against one database. Read-only; findings come in check order.
+ * @throws {RacefreeConfigError} without a database URL or on PostgreSQL before 15.
+ */
+export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
+  const databaseUrl = options.databaseUrl ?? process.env['DATABASE_URL'];
+  if (!databaseUrl) {
+    throw new RacefreeConfigError('doctor: no database: pass --database-url or set DATABASE_URL', { option: 'databaseUrl' });
+  }
+  const manifest = options.manifest ?? (await readManifest());
+  const migrations = await migrationFindings({ databaseUrl, dir: options.dir, migrationsTable: options.migrationsTable }).catch(
+    (error: unknown) => {
+      throw inspectionFailure(error);
+    },
+  );
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'racefree doctor' });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    // Nothing here writes; a read-only transaction makes that a guarantee.
+    await client.query('BEGIN READ ONLY');
+    await client.query('SET LOCAL search_path = pg_catalog, pg_temp');
+    const findings: DoctorFinding[] = [
+      ...migrations.findings,
+      // Against a kit lane that is behind or ahead, every difference is expected: the migrations finding says why.
+      ...(migrations.kitCurrent ? await driftFindings(client, manifest) : []),
+      ...(await invalidIndexFindings(client)),
+      ...(await counterFindings(client)),
+      ...(await idempotencyFindings(client)),
+      ...(await publicExecuteFindings(client)),
+    ];
+    await client.query('COMMIT');
+    return { ok: findings.length === 0, findings };
+  } catch (error) {
+    throw inspectionFailure(error);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Driver errors (refused connection, unknown database) as one readable RacefreeError. */
+function inspectionFailure(error: unknown): RacefreeError {
+  if (error instanceof RacefreeError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  return new RacefreeError(`doctor could not inspect the database: ${error instanceof Error ? error.message : String(error)}`, {
+    code: typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined,
+    cause: error,
+  });
+}

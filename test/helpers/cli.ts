@@ -1,0 +1,55 @@
+/**
+ * Run the built CLI as a user would: `node dist/src/cli/main.js ...` in a
+ * child process.
+ */
+
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+
+export const root = fileURLToPath(new URL('../../..', import.meta.url));
+const cli = path.join(root, 'dist/src/cli/main.js');
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface CliOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+}
+
+/** Start the CLI; stdin is closed, stdout and stderr are pipes (not a TTY, so no progress bar). */
+export function spawnCli(args: string[], options: CliOptions = {}): ChildProcessByStdio<null, Readable, Readable> {
+  return spawn(process.execPath, [cli, ...args], {
+    env: options.env ?? process.env,
+    cwd: options.cwd ?? root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Run the CLI to completion. */
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawnCli(args, options);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A directory of user migrations inside the package, so `racefree/migrate` resolves to this package. */
+export async function userMigrations(files: Record<string, string>): Promise<string> {
+  const dir = path.join(root, 'dist/test/.migrations', randomBytes(6).toString('hex'));
+  await mkdir(dir, { recursive: true });
+  for (const [name, body] of Object.entries(files)) await writeFile(path.join(dir, name), body);
+  return dir;
+}
