@@ -26,12 +26,12 @@ $$;
 
 GRANT USAGE ON SCHEMA racefree TO racefree_user;
 
--- Functions created later in this schema are not executable by PUBLIC.
-ALTER DEFAULT PRIVILEGES IN SCHEMA racefree REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+-- PUBLIC may execute every new function by default, and per-schema default
+-- privileges cannot take that away: each racefree function revokes it itself
+-- (racefree doctor reports any that does not).
 
 -- Down Migration
 -- The schema stays: it holds racefree.kit_migrations, the kit lane's own bookkeeping.
-ALTER DEFAULT PRIVILEGES IN SCHEMA racefree GRANT EXECUTE ON FUNCTIONS TO PUBLIC;
 REVOKE USAGE ON SCHEMA racefree FROM racefree_user;
 COMMENT ON SCHEMA racefree IS NULL;
 -- racefree_user is cluster-wide and may serve other databases: it is kept.

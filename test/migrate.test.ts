@@ -54,9 +54,13 @@ async function withEmptyDatabase<T>(fn: (dbUrl: string) => Promise<T>): Promise<
   }
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  cwd?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -184,6 +188,20 @@ test('the CLI without a database says how to give one, and rejects bad usage wit
   const help = await run(['migrate', '--help']);
   t.is(help.code, 0);
   t.regex(help.stdout, /racefree migrate up/);
+});
+
+test('without a migrations directory `migrate up` applies the kit lane only; a named missing --dir is an error', async (t) => {
+  const empty = await userMigrations({});
+  await withEmptyDatabase(async (dbUrl) => {
+    const kitOnly = await run(['migrate', 'up', '--database-url', dbUrl], process.env, empty);
+    t.is(kitOnly.code, 0, kitOnly.stderr);
+    t.regex(kitOnly.stdout, new RegExp(`applied ${KIT.length} kit and 0 user`));
+    t.regex(kitOnly.stderr, /no migrations directory: kit migrations only/);
+    const missing = await run(['migrate', 'up', '--database-url', dbUrl, '--dir', 'nope'], process.env, empty);
+    t.is(missing.code, 1);
+    t.regex(missing.stderr, /RacefreeConfigError \[RF100\]: migrate: migrations directory nope does not exist/);
+  });
+  await rm(empty, { recursive: true });
 });
 
 test('sql/ sources define exactly what the kit migrations installed', async (t) => {

@@ -60,6 +60,11 @@ main(process.argv.slice(2)).then(
     } else if (error instanceof RacefreeError) {
       console.error(`racefree: ${error.name}${error.code ? ` [${error.code}]` : ''}: ${error.message}`);
       process.exitCode = 1;
+    } else if (error instanceof Error && process.env['RACEFREE_DEBUG'] === undefined) {
+      // Driver and system errors (ECONNREFUSED, a bad password) in one line; RACEFREE_DEBUG=1 for the stack.
+      const code = (error as { code?: unknown }).code;
+      console.error(`racefree: ${typeof code === 'string' ? `[${code}] ` : ''}${error.message || error.name}`);
+      process.exitCode = 1;
     } else {
       console.error(error);
       process.exitCode = 1;

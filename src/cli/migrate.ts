@@ -41,7 +41,7 @@ export async function migrateCommand(argv: string[]): Promise<number> {
   const [action, n, ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
   const options = {
-    dir: values.dir ?? 'migrations',
+    ...(values.dir === undefined ? {} : { dir: values.dir }),
     ...(values['database-url'] ? { databaseUrl: values['database-url'] } : {}),
     ...(values['migrations-table'] ? { migrationsTable: values['migrations-table'] } : {}),
     log: (line: string) => console.error(line),
@@ -66,7 +66,7 @@ export async function migrateCommand(argv: string[]): Promise<number> {
         console.log(JSON.stringify(status, null, 2));
       } else {
         printLane('kit', status.kit);
-        if (status.user) printLane(`user (${options.dir})`, status.user);
+        if (status.user) printLane(`user (${values.dir ?? 'migrations'})`, status.user);
       }
       return 0;
     }

@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -128,6 +128,19 @@ async function runLane(
 }
 
 /**
+ * Whether the user's migrations directory exists. The default `migrations`
+ * may be absent (kit lane only); a directory the caller named must exist.
+ */
+async function userDirExists(lane: Lane, options: MigrateOptions): Promise<boolean> {
+  const found = await stat(lane.dir).then((s) => s.isDirectory(), () => false);
+  if (!found && options.dir !== undefined) {
+    throw new RacefreeConfigError(`migrate: migrations directory ${options.dir} does not exist`, { option: 'dir', value: options.dir });
+  }
+  if (!found) options.log?.(`[user] no ${path.relative(process.cwd(), lane.dir) || lane.dir} directory: kit migrations only`);
+  return found;
+}
+
+/**
  * Apply pending kit migrations (schema `racefree`, tracked in
  * `racefree.kit_migrations`), then the user's (tracked in `pgmigrations`), or
  * roll back the user's last `count` with `direction: 'down'`. Concurrent
@@ -147,11 +160,11 @@ export async function migrate(options: MigrateOptions = {}): Promise<MigrateResu
   const direction = options.direction ?? 'up';
   return withMigrationLock(options, async (client) => {
     if (direction === 'down') {
-      if (!user) return { kit: [], user: [] };
+      if (!user || !(await userDirExists(user, options))) return { kit: [], user: [] };
       return { kit: [], user: await runLane(client, user, 'down', options.count ?? 1, options.log) };
     }
     const kitRan = await runLane(client, kit, 'up', undefined, options.log);
-    const userRan = user ? await runLane(client, user, 'up', options.count, options.log) : [];
+    const userRan = user && (await userDirExists(user, options)) ? await runLane(client, user, 'up', options.count, options.log) : [];
     return { kit: kitRan, user: userRan };
   });
 }
