@@ -1,11 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import Table from 'cli-table3';
-import pg from 'pg';
 import type { Outcome, RunOptions, SeedReport } from '../../examples/report.js';
 import { run as seed003 } from '../../examples/seed-003-numbering.js';
-import { withDatabase } from '../database-url.js';
-import { migrate } from '../migrate/lanes.js';
-import { quoteIdent } from '../quote.js';
+import { withScratchDatabase } from '../scratch-database.js';
 import { startEmbeddedPostgres } from '../testing/embedded.js';
 import { startProgress } from './progress.js';
 import { parse, wholeNumber } from './usage.js';
@@ -53,23 +49,12 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const serverUrl = given ?? server!.connectionString;
   const say = values.json ? () => undefined : (line: string) => console.log(line);
   say(given ? 'Using DATABASE_URL.' : `Started an embedded PostgreSQL on port ${server!.port}.`);
-  const dbName = `racefree_demo_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${quoteIdent(dbName)}`);
-    try {
-      const url = withDatabase(serverUrl, dbName);
-      await migrate({ databaseUrl: url, dir: false });
-      const reports = await runSeeds(url, { concurrency, requests });
-      if (values.json) console.log(JSON.stringify(reports, null, 2));
-      else print(reports);
-      return verdict(reports) ? 0 : 1;
-    } finally {
-      await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(dbName)} WITH (FORCE)`);
-    }
+    const reports = await withScratchDatabase(serverUrl, 'racefree_demo', (url) => runSeeds(url, { concurrency, requests }));
+    if (values.json) console.log(JSON.stringify(reports, null, 2));
+    else print(reports);
+    return verdict(reports) ? 0 : 1;
   } finally {
-    await admin.end();
     await server?.stop();
   }
 }
