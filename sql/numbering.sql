@@ -152,12 +152,15 @@ BEGIN
     DO UPDATE SET value = excluded.value, updated_at = now()
     WHERE c.value < excluded.value;
   ELSE
-    EXECUTE format('SELECT last_value FROM %I.%I', r.table_schema, r.sequence_name) INTO last;
+    -- A sequence not yet used hands out last_value itself next.
+    EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %I.%I',
+                   r.table_schema, r.sequence_name) INTO last;
     IF p.seq > last THEN
       -- ALTER SEQUENCE blocks nextval() until this transaction ends, so the
       -- read-then-setval below cannot move the sequence backwards.
       EXECUTE format('ALTER SEQUENCE %I.%I NO CYCLE', r.table_schema, r.sequence_name);
-      EXECUTE format('SELECT last_value FROM %I.%I', r.table_schema, r.sequence_name) INTO last;
+      EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %I.%I',
+                     r.table_schema, r.sequence_name) INTO last;
       IF p.seq > last THEN
         PERFORM setval(format('%I.%I', r.table_schema, r.sequence_name)::regclass, p.seq);
       END IF;
