@@ -1,6 +1,10 @@
 import Table from 'cli-table3';
 import type { Outcome, RunOptions, SeedReport } from '../../examples/report.js';
+import { run as seed000 } from '../../examples/seed-000-upsert.js';
+import { run as seed001 } from '../../examples/seed-001-checkpoint.js';
+import { run as seed002 } from '../../examples/seed-002-ingest.js';
 import { run as seed003 } from '../../examples/seed-003-numbering.js';
+import { run as seed004 } from '../../examples/seed-004-triage.js';
 import { withScratchDatabase } from '../scratch-database.js';
 import { startEmbeddedPostgres } from '../testing/embedded.js';
 import { startProgress } from './progress.js';
@@ -12,8 +16,13 @@ Replays each seed's bug under real concurrency, the naive pattern first, then
 the racefree way, and prints them side by side: requests, failed requests
 (what the user sees as a 500), errors by SQLSTATE, duplicates, gaps, req/s.
 
+  000  check-then-insert "upsert" vs the generated upsert_<table>()
+  001  a workflow resumed from a checkpoint re-inserting vs upsert 'unchanged'
+  002  two POSTs with the same client UUID vs db.once (idempotency keys)
   003  assessment numbers: count(*)+1 with retries, and a sequence with
        LPAD(n, 3) past 999, vs generate_assessment_number()
+  004  composite and partial unique keys under concurrent writers vs the
+       ON CONFLICT builders
 
 --json prints the reports as JSON instead of the table.
 Uses DATABASE_URL (or --database-url) when set, otherwise an embedded
@@ -24,8 +33,7 @@ every naive one failed; 1 otherwise; 2 usage error.`;
 /** A seed's example: runs its naive and racefree patterns on a migrated database. */
 type Seed = (databaseUrl: string, options: RunOptions) => Promise<SeedReport>;
 
-/** Requests each seed runs per pattern, for the progress bar's total. */
-const SEEDS: ReadonlyArray<{ run: Seed; patterns: number }> = [{ run: seed003, patterns: 3 }];
+const SEEDS: readonly Seed[] = [seed000, seed001, seed002, seed003, seed004];
 
 export async function demoCommand(argv: string[]): Promise<number> {
   const { values } = parse({
@@ -60,19 +68,13 @@ export async function demoCommand(argv: string[]): Promise<number> {
 }
 
 async function runSeeds(url: string, options: { concurrency: number; requests: number }): Promise<SeedReport[]> {
-  const total = SEEDS.reduce((n, s) => n + s.patterns * options.requests, 0);
-  let done = 0;
-  const progress = startProgress(total, 'racefree demo [{bar}] {percentage}% | seed {seed}', { seed: '' });
+  let requests = 0;
+  const progress = startProgress(SEEDS.length, 'racefree demo [{bar}] {value}/{total} seeds | {requests} requests', { requests: 0 });
   const reports: SeedReport[] = [];
   try {
     for (const seed of SEEDS) {
-      reports.push(
-        await seed.run(url, {
-          ...options,
-          onRequest: () => progress.update(++done),
-        }),
-      );
-      progress.update(done, { seed: reports.at(-1)!.seed });
+      reports.push(await seed(url, { ...options, onRequest: () => progress.update(reports.length, { requests: ++requests }) }));
+      progress.update(reports.length, { requests });
     }
   } finally {
     progress.stop();
