@@ -4,53 +4,49 @@
  * dropped afterwards; printed as Markdown and written, with an SVG chart, to
  * bench/results/.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { withDatabase } from '../src/database-url.js';
-import { migrate } from '../src/migrate/lanes.js';
-import { quoteIdent } from '../src/quote.js';
+import { withScratchDatabase } from '../src/scratch-database.js';
 import { startEmbeddedPostgres } from '../src/testing/embedded.js';
 import { chartSvg } from './chart.js';
 import { markdown } from './load.js';
 import { run as client } from './client.js';
+import { run as idempotency } from './idempotency.js';
 import { run as numbering } from './numbering.js';
+import { run as upsert } from './upsert.js';
 import type { BenchResult } from './types.js';
 
-const SCENARIOS: ReadonlyArray<(url: string) => Promise<BenchResult>> = [client, numbering];
+const SCENARIOS: ReadonlyArray<(url: string) => Promise<BenchResult>> = [client, numbering, upsert, idempotency];
 
 async function main(): Promise<void> {
   const given = process.env['DATABASE_URL'];
   const server = given ? undefined : await startEmbeddedPostgres();
   const serverUrl = given ?? server!.connectionString;
-  const name = `racefree_bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${quoteIdent(name)}`);
-    const url = withDatabase(serverUrl, name);
-    await migrate({ databaseUrl: url, dir: false });
-    const { rows } = await admin.query<{ v: string; fsync: string }>(`SELECT version() AS v, current_setting('fsync') AS fsync`);
-    const serverLine = `${given ? 'DATABASE_URL' : 'embedded'}: ${rows[0]!.v.split(',')[0]}, fsync ${rows[0]!.fsync}`;
-    console.log(`Server: ${serverLine}`);
-    const results: BenchResult[] = [];
-    const sections: string[] = [`# racefree benchmarks\n\nServer: ${serverLine}. Ratios are to each scenario's first row, measured in the same run.`];
-    for (const scenario of SCENARIOS) {
-      const result = await scenario(url);
-      results.push(result);
-      const section = [markdown(result), '', ...(result.notes ?? []).map((n) => `- ${n}`)].join('\n');
-      sections.push(section);
-      console.log(`\n${section}\n`);
-    }
-    const out = fileURLToPath(new URL('../../bench/results/', import.meta.url));
-    await mkdir(out, { recursive: true });
-    await writeFile(`${out}results.md`, `${sections.join('\n\n')}\n`);
-    await writeFile(`${out}chart.svg`, await chartSvg(results));
-    console.log('Wrote bench/results/results.md and bench/results/chart.svg');
+    await withScratchDatabase(serverUrl, 'racefree_bench', async (url) => {
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      const { rows } = await admin.query<{ v: string; fsync: string }>(`SELECT version() AS v, current_setting('fsync') AS fsync`);
+      await admin.end();
+      const serverLine = `${given ? 'DATABASE_URL' : 'embedded'}: ${rows[0]!.v.split(',')[0]}, fsync ${rows[0]!.fsync}`;
+      console.log(`Server: ${serverLine}`);
+      const results: BenchResult[] = [];
+      const sections: string[] = [`# racefree benchmarks\n\nServer: ${serverLine}. Ratios are to each scenario's first row, measured in the same run.`];
+      for (const scenario of SCENARIOS) {
+        const result = await scenario(url);
+        results.push(result);
+        const section = [markdown(result), '', ...(result.notes ?? []).map((n) => `- ${n}`)].join('\n');
+        sections.push(section);
+        console.log(`\n${section}\n`);
+      }
+      const out = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+      await mkdir(out, { recursive: true });
+      await writeFile(`${out}results.md`, `${sections.join('\n\n')}\n`);
+      await writeFile(`${out}chart.svg`, await chartSvg(results));
+      console.log('Wrote bench/results/results.md and bench/results/chart.svg');
+    });
   } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`).catch(() => undefined);
-    await admin.end();
     await server?.stop();
   }
 }

@@ -7,6 +7,7 @@
 import pg from 'pg';
 import type { Pool, QueryConfig, QueryResult } from 'pg';
 import { RacefreeConfigError } from './errors.js';
+import { runOnce, type OnceOptions, type OnceResult } from './idempotency.js';
 import { Lease } from './lease.js';
 import { makeQueryable, type Queryable } from './queryable.js';
 import { runTransaction, type TransactionOptions, type Tx } from './transaction.js';
@@ -41,6 +42,19 @@ export interface Db extends Queryable {
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>, options?: TransactionOptions): Promise<T>;
 
+  /**
+   * Run `fn` exactly once per `(scope, key)`: claim the key, run `fn`, store
+   * its result as JSON, all in one READ COMMITTED transaction. A later call
+   * with the same key replays the stored response (`replayed: true`); one
+   * arriving while the first is in flight waits for it, up to `waitMs`. If
+   * `fn` throws, nothing is stored and the key is free again.
+   * @throws {InvalidIdempotencyKeyError} for a missing, empty or over-long scope or key, before any SQL runs.
+   * @throws {IdempotencyKeyMismatchError} when the key was used with a different request.
+   * @throws {IdempotencyKeyInFlightError} when the request holding the key is still running after `waitMs`.
+   * @throws whatever `fn` throws, and what `transaction` throws.
+   */
+  once<T>(options: OnceOptions, fn: (tx: Tx) => Promise<T>): Promise<OnceResult<T>>;
+
   /** Close the pool if the client created it; a pool you passed in is left open. Idempotent. */
   end(): Promise<void>;
 }
@@ -70,6 +84,8 @@ export function createClient(options: ClientOptions): Db {
     ...makeQueryable(run),
     transaction: (fn, transactionOptions) =>
       runTransaction({ pool, commitOutcomeTimeoutMs }, fn, transactionOptions),
+    once: (onceOptions, fn) =>
+      runOnce((work, o) => runTransaction({ pool, commitOutcomeTimeoutMs }, work, o), onceOptions, fn),
     end() {
       if (!owned) return Promise.resolve();
       ending ??= pool.end();

@@ -42,6 +42,56 @@ export class RacefreeConfigError extends RacefreeError {
   }
 }
 
+/** One group of rows sharing a value of a key, as listed by {@link DuplicateRowsError}. */
+export interface DuplicateGroup {
+  /** Each key column's value as PostgreSQL prints it (`::text`), `null` for SQL NULL. */
+  readonly values: ReadonlyArray<string | null>;
+  /** How many rows hold this value. */
+  readonly count: number;
+}
+
+/**
+ * RF101: `addUniqueKey` found rows that already share a value of the new key.
+ * Raised before any DDL: the migration rolled back and nothing changed.
+ * Remove or merge the rows listed in `groups`, then migrate again. Fields
+ * come from the server's JSON DETAIL and stay undefined without it.
+ */
+export class DuplicateRowsError extends RacefreeError {
+  /** The table, schema-qualified as PostgreSQL quotes it, e.g. `public.users`. */
+  readonly table: string | undefined;
+  /** The key's columns, in the order given. */
+  readonly columns: readonly string[] | undefined;
+  /** Up to 10 groups, the largest first. */
+  readonly groups: readonly DuplicateGroup[] | undefined;
+  /** How many groups of duplicates the table holds in all. */
+  readonly total: number | undefined;
+
+  constructor(
+    options: {
+      table?: string | undefined;
+      columns?: readonly string[] | undefined;
+      groups?: readonly DuplicateGroup[] | undefined;
+      total?: number | undefined;
+      cause?: unknown;
+    } = {},
+  ) {
+    super(duplicateRowsMessage(options), { code: 'RF101', cause: options.cause });
+    this.table = options.table;
+    this.columns = options.columns;
+    this.groups = options.groups;
+    this.total = options.total;
+  }
+}
+
+function duplicateRowsMessage(o: { table?: string | undefined; columns?: readonly string[] | undefined; groups?: readonly DuplicateGroup[] | undefined; total?: number | undefined }): string {
+  if (o.table === undefined || o.columns === undefined || o.total === undefined) {
+    return 'Existing rows share a value of the new unique key; nothing was changed.';
+  }
+  const first = o.groups?.[0];
+  const example = first === undefined ? '' : `, e.g. (${first.values.map((v) => (v === null ? 'NULL' : v)).join(', ')}) x${first.count}`;
+  return `${o.table} holds ${o.total} group(s) of rows with the same (${o.columns.join(', ')})${example}; nothing was changed.`;
+}
+
 // ---------------------------------------------------------------------------
 // Integrity constraints (SQLSTATE class 23). Never transient: retrying the same
 // statement violates the same constraint.
@@ -241,6 +291,71 @@ export class AbortedError extends RacefreeError {
 }
 
 // ---------------------------------------------------------------------------
+// Idempotency keys (`db.once`, racefree.idempotency_*). None is transient.
+
+/** How an idempotency error names its key; JSON so that odd characters stay visible. */
+const keyText = (scope: string | undefined, key: string | undefined): string =>
+  key === undefined ? 'The idempotency key' : `Idempotency key ${JSON.stringify(key)} in scope ${JSON.stringify(scope)}`;
+
+/**
+ * RF001: the key was already used, in the same scope, with a different
+ * request (another fingerprint). HTTP: 422. Carries scope and key only, never
+ * the stored response, which may belong to another caller.
+ */
+export class IdempotencyKeyMismatchError extends RacefreeError {
+  readonly scope: string | undefined;
+  readonly key: string | undefined;
+
+  constructor(options: { scope?: string | undefined; key?: string | undefined; cause?: unknown } = {}) {
+    super(`${keyText(options.scope, options.key)} was already used with a different request.`, {
+      code: 'RF001',
+      cause: options.cause,
+    });
+    this.scope = options.scope;
+    this.key = options.key;
+  }
+}
+
+/**
+ * A duplicate waited `waitMs` for the request holding its key and that
+ * request is still running. HTTP: 409 with `Retry-After: retryAfter`. `code`
+ * is 55P03, the lock timeout that ended the wait; nothing was written.
+ */
+export class IdempotencyKeyInFlightError extends RacefreeError {
+  readonly scope: string;
+  readonly key: string;
+  readonly waitMs: number;
+  /** Suggested seconds before retrying, for a Retry-After header. */
+  readonly retryAfter: number;
+
+  constructor(options: { scope: string; key: string; waitMs: number; cause?: unknown }) {
+    super(`${keyText(options.scope, options.key)} is still being processed by another request after ${options.waitMs} ms.`, {
+      code: '55P03',
+      cause: options.cause,
+    });
+    this.scope = options.scope;
+    this.key = options.key;
+    this.waitMs = options.waitMs;
+    this.retryAfter = Math.max(1, Math.ceil(options.waitMs / 1000));
+  }
+}
+
+/**
+ * RF002: an idempotency scope or key is missing, empty or longer than 255
+ * characters (or a fingerprint is missing). HTTP: 400. Thrown by `db.once`
+ * before it touches the database, and raised by the SQL functions.
+ */
+export class InvalidIdempotencyKeyError extends RacefreeError {
+  /** Which argument was wrong: `scope`, `key` or `fingerprint`. */
+  readonly argument: string | undefined;
+
+  constructor(message: string, options: { argument?: string | undefined; cause?: unknown } = {}) {
+    super(message, { code: 'RF002', cause: options.cause });
+    this.argument = options.argument;
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Mapping.
 
 /** The fields of a server error that the mapping reads (pg's DatabaseError has them all). */
@@ -332,6 +447,39 @@ const racefreeCodeFactories: Record<RacefreeCodeClass, (e: ServerErrorFields) =>
       cause: e.original,
       ...(option === undefined ? {} : { option }),
       ...(detail !== undefined && 'value' in detail ? { value: detail['value'] } : {}),
+    });
+  },
+  DuplicateRowsError: (e) => {
+    const detail = parseJsonObject(e.detail);
+    const strings = (v: unknown): string[] | undefined =>
+      Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
+    const groups = detail?.['groups'];
+    const validGroups =
+      Array.isArray(groups) &&
+      groups.every(
+        (g: unknown) =>
+          typeof g === 'object' && g !== null && typeof (g as { count?: unknown }).count === 'number' &&
+          Array.isArray((g as { values?: unknown }).values) &&
+          ((g as { values: unknown[] }).values).every((v) => v === null || typeof v === 'string'),
+      );
+    return new DuplicateRowsError({
+      table: typeof detail?.['table'] === 'string' ? detail['table'] : undefined,
+      columns: strings(detail?.['columns']),
+      groups: validGroups ? (groups as DuplicateGroup[]).map((g) => ({ values: g.values, count: g.count })) : undefined,
+      total: typeof detail?.['total'] === 'number' ? detail['total'] : undefined,
+      cause: e.original,
+    });
+  },
+  IdempotencyKeyMismatchError: (e) => {
+    const detail = parseJsonObject(e.detail);
+    const text = (name: string) => (typeof detail?.[name] === 'string' ? (detail[name] as string) : undefined);
+    return new IdempotencyKeyMismatchError({ scope: text('scope'), key: text('key'), cause: e.original });
+  },
+  InvalidIdempotencyKeyError: (e) => {
+    const argument = parseJsonObject(e.detail)?.['argument'];
+    return new InvalidIdempotencyKeyError(e.message, {
+      argument: typeof argument === 'string' ? argument : undefined,
+      cause: e.original,
     });
   },
 };

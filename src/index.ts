@@ -6,6 +6,7 @@
 export { createClient } from './client.js';
 export type { ClientOptions, Db } from './client.js';
 export type { Tx, TransactionOptions, IsolationLevel } from './transaction.js';
+export type { OnceOptions, OnceResult } from './idempotency.js';
 export type { Queryable } from './queryable.js';
 export type { FunctionName, CallArgs } from './call-statement.js';
 
@@ -27,7 +28,11 @@ export {
   TransactionClosedError,
   TransactionBusyError,
   AbortedError,
+  IdempotencyKeyMismatchError,
+  IdempotencyKeyInFlightError,
+  InvalidIdempotencyKeyError,
+  DuplicateRowsError,
   wrapError,
   isTransient,
 } from './errors.js';
-export type { ConstraintLocation, WrapErrorContext } from './errors.js';
+export type { ConstraintLocation, DuplicateGroup, WrapErrorContext } from './errors.js';

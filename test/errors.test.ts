@@ -8,8 +8,11 @@ import {
   ConnectionError,
   createClient,
   DeadlockDetectedError,
+  DuplicateRowsError,
   ForeignKeyViolationError,
+  IdempotencyKeyMismatchError,
   IntegrityConstraintViolationError,
+  InvalidIdempotencyKeyError,
   isTransient,
   LockTimeoutError,
   NotNullViolationError,
@@ -165,8 +168,44 @@ test('RF100 without a JSON DETAIL keeps what it knows and guesses nothing', (t) 
   t.is(bare.value, undefined);
 });
 
+test('RF001 and RF002 map to the idempotency errors with fields from the JSON DETAIL, guessing nothing without it', (t) => {
+  const mismatch = wrapError(serverError('RF001', { detail: '{"key": "k1", "scope": "tenant:7"}' }));
+  t.true(mismatch instanceof IdempotencyKeyMismatchError);
+  t.like(mismatch, { code: 'RF001', scope: 'tenant:7', key: 'k1' });
+  t.is(mismatch.message, 'Idempotency key "k1" in scope "tenant:7" was already used with a different request.');
+  t.like(wrapError(serverError('RF001')), { scope: undefined, key: undefined, message: 'The idempotency key was already used with a different request.' });
+
+  const invalid = wrapError(serverError('RF002', { detail: '{"argument": "key"}' }, 'key must be 1 to 255 characters'));
+  t.true(invalid instanceof InvalidIdempotencyKeyError);
+  t.like(invalid, { code: 'RF002', argument: 'key', message: 'key must be 1 to 255 characters' });
+  t.is((wrapError(serverError('RF002')) as InvalidIdempotencyKeyError).argument, undefined);
+});
+
+test('RF101 maps to DuplicateRowsError with table, columns, groups and total from the JSON DETAIL', (t) => {
+  const detail = JSON.stringify({
+    table: 'public.users',
+    columns: ['slack_id', 'discipline'],
+    groups: [{ values: ['U1', null], count: 3 }, { values: ['U2', 'be'], count: 2 }],
+    total: 2,
+  });
+  const err = wrapError(serverError('RF101', { detail }));
+  t.true(err instanceof DuplicateRowsError);
+  t.like(err, { code: 'RF101', table: 'public.users', columns: ['slack_id', 'discipline'], total: 2 });
+  t.deepEqual((err as DuplicateRowsError).groups, [{ values: ['U1', null], count: 3 }, { values: ['U2', 'be'], count: 2 }]);
+  t.is(err.message, 'public.users holds 2 group(s) of rows with the same (slack_id, discipline), e.g. (U1, NULL) x3; nothing was changed.');
+
+  const bare = wrapError(serverError('RF101', { detail: '{"groups": [{"values": [1], "count": "x"}]}' })) as DuplicateRowsError;
+  t.like(bare, { table: undefined, columns: undefined, groups: undefined, total: undefined });
+  t.is(bare.message, 'Existing rows share a value of the new unique key; nothing was changed.');
+});
+
 test('every code in the racefree code table maps to its class', (t) => {
-  const classes: Record<string, Function> = { RacefreeConfigError };
+  const classes: Record<string, Function> = {
+    RacefreeConfigError,
+    IdempotencyKeyMismatchError,
+    InvalidIdempotencyKeyError,
+    DuplicateRowsError,
+  };
   t.plan(racefreeCodes.length * 2);
   for (const entry of racefreeCodes) {
     const err = wrapError(serverError(entry.code));

@@ -20,6 +20,27 @@ export function requireString(builder: string, option: string, value: unknown): 
 }
 
 /**
+ * Check a builder's column-list option: one name, or a non-empty array of distinct names.
+ * @throws {RacefreeConfigError} naming the builder, option and value.
+ * @internal
+ */
+export function requireColumns(builder: string, option: string, value: unknown): string[] {
+  const list: unknown = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new RacefreeConfigError(`${builder}: option "${option}" must be a column name or a non-empty array of them`, {
+      option,
+      value,
+    });
+  }
+  const columns = list.map((c: unknown) => requireString(builder, option, c));
+  const twice = columns.find((c, i) => columns.indexOf(c) !== i);
+  if (twice !== undefined) {
+    throw new RacefreeConfigError(`${builder}: option "${option}" names column ${JSON.stringify(twice)} twice`, { option, value });
+  }
+  return columns;
+}
+
+/**
  * The table as quoted SQL text, for `to_regclass()` in the installers.
  * @internal
  */
