@@ -1,22 +1,9 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { SeedReport } from '../examples/report.js';
+import { runCli } from './helpers/cli.js';
 import { exclusively } from './helpers/db.js';
 
-const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[]) => runCli(args);
 
 test.serial('demo: every naive pattern shows errors, every racefree one none, and it leaves no database behind', async (t) => {
   await exclusively(async () => {

@@ -1,32 +1,21 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { RacefreeConfigError } from '../src/errors.js';
 import { migrate, migrationStatus } from '../src/migrate/index.js';
 import { withDatabase } from '../src/database-url.js';
 import { quoteIdent } from '../src/quote.js';
+import { root, runCli, userMigrations } from './helpers/cli.js';
 import { exclusively, useTestDatabase, withClient } from './helpers/db.js';
 
 const url = useTestDatabase(test);
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const cli = path.join(root, 'dist/src/cli/main.js');
 const server = () => process.env['DATABASE_URL']!;
 /** The kit's migrations, as the kit lane names them. */
 const KIT = readdirSync(path.join(root, 'migrations')).filter((f) => f.endsWith('.sql')).map((f) => f.slice(0, -4)).sort();
 /** sql/<concern>.sql in the order of the first kit migration NNNN_<concern> that installs it. */
 const SOURCES = [...new Set(KIT.map((name) => `${name.replace(/^\d+_/, '')}.sql`))];
-
-/** A directory of user migrations inside the package, so `racefree/migrate` resolves to this package. */
-async function userMigrations(files: Record<string, string>): Promise<string> {
-  const dir = path.join(root, 'dist/test/.migrations', randomBytes(6).toString('hex'));
-  await mkdir(dir, { recursive: true });
-  for (const [name, body] of Object.entries(files)) await writeFile(path.join(dir, name), body);
-  return dir;
-}
 
 const ASSESSMENTS = {
   '0001_assessments.js': `
@@ -54,21 +43,8 @@ async function withEmptyDatabase<T>(fn: (dbUrl: string) => Promise<T>): Promise<
   }
 }
 
-function run(
-  args: string[],
-  env: NodeJS.ProcessEnv = process.env,
-  cwd?: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string) =>
+  runCli(args, { env, ...(cwd === undefined ? {} : { cwd }) });
 
 test.serial('20 concurrent `racefree migrate up` on an empty database apply every migration exactly once', async (t) => {
   const dir = await userMigrations(ASSESSMENTS);
