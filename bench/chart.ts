@@ -33,8 +33,8 @@ export async function chartSvg(results: readonly BenchResult[]): Promise<string>
     height: { step: 16 },
     mark: { type: 'bar', tooltip: true },
     encoding: {
-      row: { field: 'scenario', type: 'nominal', header: { labelAngle: 0, labelOrient: 'top', labelAnchor: 'start', labelFontWeight: 'bold', labelFontSize: 12 }, title: null },
-      y: { field: 'variant', type: 'nominal', sort: null, title: null, axis: { labelLimit: 420 } },
+      row: { field: 'scenario', type: 'nominal', sort: null, header: { labelAngle: 0, labelOrient: 'top', labelAnchor: 'start', labelFontWeight: 'bold', labelFontSize: 12 }, title: null },
+      y: { field: 'variant', type: 'nominal', sort: null, title: null, axis: { labelLimit: 640 } },
       x: { field: 'ratio', type: 'quantitative', title: 'throughput relative to the limit (same run, same server)' },
       color: {
         field: 'kind',

@@ -118,6 +118,7 @@ export async function run(
         opsPerSec: rate(v),
         errors: totals[v].errors,
         ratio: rate(v) / baseline,
+        kind: v === 'prepared' ? 'limit' : v === 'unnamed' ? 'naive' : 'racefree',
       })),
       notes: [
         `Statement: ${text}`,

@@ -1,3 +1,6 @@
+import { pathToFileURL } from 'node:url';
+import { withScratchDatabase } from '../src/scratch-database.js';
+
 /**
  * What every seed example reports, and what `racefree demo` prints: the same
  * load run through the naive pattern of the seed and through racefree.
@@ -69,4 +72,27 @@ export async function hammer(
     }),
   );
   return { requests, failed, errors, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * Run an example as a script (`DATABASE_URL=... node dist/examples/<file>.js`)
+ * in a scratch database on that server, then print what `story` makes of its
+ * report and every outcome. Does nothing when the module is imported.
+ */
+export async function runStandalone<R extends SeedReport>(
+  moduleUrl: string,
+  run: (databaseUrl: string) => Promise<R>,
+  story: (report: R) => string[] = () => [],
+): Promise<void> {
+  if (process.argv[1] === undefined || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
+  const serverUrl = process.env['DATABASE_URL'];
+  if (!serverUrl) {
+    console.error('Set DATABASE_URL to a PostgreSQL server; a scratch database is created there and dropped.');
+    process.exit(2);
+  }
+  const report = await withScratchDatabase(serverUrl, 'racefree_example', run);
+  for (const line of story(report)) console.log(line);
+  for (const o of [...report.naive, ...report.racefree]) {
+    console.log(`${o.pattern}: ${o.requests} requests, ${o.failed} failed, errors ${JSON.stringify(o.errors)}, duplicates ${o.duplicates}`);
+  }
 }

@@ -15,15 +15,13 @@
  * scratch database that it creates, migrates and drops.
  */
 
-import { pathToFileURL } from 'node:url';
 
 import pg from 'pg';
 
 import { createClient, type Db } from '../src/index.js';
 import { applyMigration } from '../src/migrate/apply.js';
 import { addUpsert } from '../src/migrate/upsert.js';
-import { withScratchDatabase } from '../src/scratch-database.js';
-import { hammer, type RunOptions, type SeedReport } from './report.js';
+import { hammer, runStandalone, type RunOptions, type SeedReport } from './report.js';
 
 /** The demo's report, plus the double-click told in detail. */
 export interface Seed000Report extends SeedReport {
@@ -171,18 +169,7 @@ async function doubleClick(pool: pg.Pool, db: Db): Promise<Seed000Report['story'
   return { naive: { outcomes: naive, rows: await rows('Hive') }, racefree: { outcomes: racefree, rows: await rows('Hive+') } };
 }
 
-async function main(): Promise<void> {
-  const serverUrl = process.env['DATABASE_URL'];
-  if (!serverUrl) {
-    console.error('Set DATABASE_URL to a PostgreSQL server; a scratch database is created there and dropped.');
-    process.exit(2);
-  }
-  const report = await withScratchDatabase(serverUrl, 'racefree_example', (url) => run(url));
-  for (const [side, s] of Object.entries(report.story)) console.log(`${side}, double-click: ${s.outcomes.join(' / ')}; rows: ${s.rows}`);
-  for (const o of [...report.naive, ...report.racefree]) {
-    console.log(`${o.pattern}: ${o.requests} requests, ${o.failed} failed, errors ${JSON.stringify(o.errors)}, keys stored twice ${o.duplicates}`);
-  }
-  console.log(`upsert actions: ${JSON.stringify(report.actions)}`);
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+await runStandalone(import.meta.url, run, (report) => [
+  ...Object.entries(report.story).map(([side, s]) => `${side}, double-click: ${s.outcomes.join(' / ')}; rows: ${s.rows}`),
+  `upsert actions: ${JSON.stringify(report.actions)}`,
+]);

@@ -20,15 +20,13 @@
  * `DATABASE_URL=postgres://... node dist/examples/seed-001-checkpoint.js`.
  */
 
-import { pathToFileURL } from 'node:url';
 
 import pg from 'pg';
 
 import { createClient, type Db } from '../src/index.js';
 import { applyMigration } from '../src/migrate/apply.js';
 import { addUpsert } from '../src/migrate/upsert.js';
-import { withScratchDatabase } from '../src/scratch-database.js';
-import { hammer, type RunOptions, type SeedReport } from './report.js';
+import { hammer, runStandalone, type RunOptions, type SeedReport } from './report.js';
 
 /** A saved row as the story reports it. */
 interface Saved {
@@ -189,22 +187,10 @@ async function oneTask(pool: pg.Pool, db: Db): Promise<Seed001Report['story']> {
   return { naive, racefree: { run: runSaved, resume, retry: retry! } };
 }
 
-async function main(): Promise<void> {
-  const serverUrl = process.env['DATABASE_URL'];
-  if (!serverUrl) {
-    console.error('Set DATABASE_URL to a PostgreSQL server; a scratch database is created there and dropped.');
-    process.exit(2);
-  }
-  const report = await withScratchDatabase(serverUrl, 'racefree_example', (url) => run(url));
-  const { naive, racefree } = report.story;
-  console.log(`plain INSERT: run ${naive.run}, resume ${naive.resume}`);
-  for (const [step, s] of Object.entries(racefree)) {
-    console.log(`upsert, ${step}: ${s.action}, goal ${JSON.stringify(s.parsed_goal)}, weights ${JSON.stringify(s.content_format_weights)}`);
-  }
-  for (const o of [...report.naive, ...report.racefree]) {
-    console.log(`${o.pattern}: ${o.requests} saves, ${o.failed} failed, errors ${JSON.stringify(o.errors)}, tasks stored twice ${o.duplicates}`);
-  }
-  console.log(`upsert actions: ${JSON.stringify(report.actions)}`);
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+await runStandalone(import.meta.url, run, (report) => [
+  `plain INSERT: run ${report.story.naive.run}, resume ${report.story.naive.resume}`,
+  ...Object.entries(report.story.racefree).map(
+    ([step, s]) => `upsert, ${step}: ${s.action}, goal ${JSON.stringify(s.parsed_goal)}, weights ${JSON.stringify(s.content_format_weights)}`,
+  ),
+  `upsert actions: ${JSON.stringify(report.actions)}`,
+]);

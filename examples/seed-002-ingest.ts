@@ -19,7 +19,6 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { pathToFileURL } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 
 import pg from 'pg';
@@ -31,8 +30,7 @@ import {
   InvalidIdempotencyKeyError,
   type Db,
 } from '../src/index.js';
-import { withScratchDatabase } from '../src/scratch-database.js';
-import { hammer, type RunOptions, type SeedReport } from './report.js';
+import { hammer, runStandalone, type RunOptions, type SeedReport } from './report.js';
 
 /** The request body of POST /ingest/study/attempts. */
 export interface IngestBody {
@@ -260,23 +258,11 @@ async function twoPosts(pool: pg.Pool, db: Db): Promise<Seed002Report['story']> 
   };
 }
 
-async function main(): Promise<void> {
-  const serverUrl = process.env['DATABASE_URL'];
-  if (!serverUrl) {
-    console.error('Set DATABASE_URL to a PostgreSQL server; a scratch database is created there and dropped.');
-    process.exit(2);
-  }
-  const report = await withScratchDatabase(serverUrl, 'racefree_example', (url) => run(url));
-  for (const [side, result] of Object.entries(report.story)) {
-    console.log(`${side}, two POSTs at once: ${result.ingests} ingest(s)`);
-    for (const r of result.responses) {
+await runStandalone(import.meta.url, run, (report) =>
+  Object.entries(report.story).flatMap(([side, result]) => [
+    `${side}, two POSTs at once: ${result.ingests} ingest(s)`,
+    ...result.responses.map((r) => {
       const headers = Object.entries(r.headers).map(([k, v]) => `${k}: ${v}`).join(', ');
-      console.log(`  ${r.status}${headers ? ` [${headers}]` : ''} ${JSON.stringify(r.body)}${r.sqlstate ? ` (SQLSTATE ${r.sqlstate})` : ''}`);
-    }
-  }
-  for (const o of [...report.naive, ...report.racefree]) {
-    console.log(`${o.pattern}: ${o.requests} POSTs, ${o.failed} failed, errors ${JSON.stringify(o.errors)}, sessions stored twice ${o.duplicates}`);
-  }
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+      return `  ${r.status}${headers ? ` [${headers}]` : ''} ${JSON.stringify(r.body)}${r.sqlstate ? ` (SQLSTATE ${r.sqlstate})` : ''}`;
+    }),
+  ]));

@@ -3,14 +3,13 @@
  * retries and backoff, or with a sequence and LPAD(n, 3, '0'); racefree's
  * generate_assessment_number() column default instead.
  *
- * Run alone: DATABASE_URL=... node dist/examples/seed-003-numbering.js
- * (it creates and drops its own tables in that database; the kit must be migrated).
+ * Run alone: DATABASE_URL=<server> node dist/examples/seed-003-numbering.js
+ * (in a scratch database it drops afterwards).
  */
-import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { applyMigration } from '../src/migrate/apply.js';
 import { addNumbering } from '../src/migrate/numbering.js';
-import { hammer, type Outcome, type RunOptions, type SeedReport } from './report.js';
+import { hammer, runStandalone, type Outcome, type RunOptions, type SeedReport } from './report.js';
 
 const TABLES = ['seed003_naive', 'seed003_lpad', 'seed003_assessments'];
 
@@ -97,8 +96,4 @@ async function audit(pool: pg.Pool, table: string, from = 1): Promise<Pick<Outco
   return rows[0]!;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const url = process.env['DATABASE_URL'];
-  if (!url) throw new Error('Set DATABASE_URL to a database where the racefree kit is migrated.');
-  console.log(JSON.stringify(await run(url), null, 2));
-}
+await runStandalone(import.meta.url, run);

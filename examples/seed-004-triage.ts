@@ -18,15 +18,13 @@
  * `DATABASE_URL=postgres://... node dist/examples/seed-004-triage.js`.
  */
 
-import { pathToFileURL } from 'node:url';
 
 import pg from 'pg';
 
 import { createClient, DuplicateRowsError, type Db, type DuplicateGroup } from '../src/index.js';
 import { applyMigration, type MigrationAction } from '../src/migrate/apply.js';
 import { addUniqueKey, addUpsert } from '../src/migrate/index.js';
-import { withScratchDatabase } from '../src/scratch-database.js';
-import { hammer, type RunOptions, type SeedReport } from './report.js';
+import { hammer, runStandalone, type RunOptions, type SeedReport } from './report.js';
 
 /** The demo's report, plus the migration of the table holding duplicates. */
 export interface Seed004Report extends SeedReport {
@@ -156,19 +154,7 @@ export async function run(databaseUrl: string, options: RunOptions = {}): Promis
   }
 }
 
-async function main(): Promise<void> {
-  const serverUrl = process.env['DATABASE_URL'];
-  if (!serverUrl) {
-    console.error('Set DATABASE_URL to a PostgreSQL server; a scratch database is created there and dropped.');
-    process.exit(2);
-  }
-  const report = await withScratchDatabase(serverUrl, 'racefree_example', (url) => run(url));
-  const { duplicates, merged, keys } = report.migration;
-  console.log(`addUniqueKey on users: ${duplicates.total} duplicate groups ${JSON.stringify(duplicates.groups)}; merged ${merged} rows`);
-  for (const key of keys) console.log(`  ${key}`);
-  for (const o of [...report.naive, ...report.racefree]) {
-    console.log(`${o.pattern}: ${o.requests} requests, ${o.failed} failed, errors ${JSON.stringify(o.errors)}, duplicates ${o.duplicates}`);
-  }
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+await runStandalone(import.meta.url, run, (report) => [
+  `addUniqueKey on users: ${report.migration.duplicates.total} duplicate groups ${JSON.stringify(report.migration.duplicates.groups)}; merged ${report.migration.merged} rows`,
+  ...report.migration.keys.map((key) => `  ${key}`),
+]);
