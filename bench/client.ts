@@ -9,13 +9,12 @@
  * (creates and drops one function in that database).
  */
 
-import { pathToFileURL } from 'node:url';
 
 import pg from 'pg';
 
 import { buildCall } from '../src/call-statement.js';
 import { createClient } from '../src/index.js';
-import { markdown, type Load } from './load.js';
+import { runStandalone, type Load } from './load.js';
 import type { BenchResult } from './types.js';
 
 const FN = 'racefree_bench_echo';
@@ -134,14 +133,4 @@ export async function run(
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const url = process.env['DATABASE_URL'];
-  if (!url) {
-    console.error('Set DATABASE_URL to a database this benchmark may create one function in.');
-    process.exit(2);
-  }
-  const result = await run(url);
-  console.log(markdown(result));
-  console.log('');
-  for (const note of result.notes ?? []) console.log(`- ${note}`);
-}
+await runStandalone(import.meta.url, run);

@@ -11,12 +11,11 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { pathToFileURL } from 'node:url';
 
 import pg from 'pg';
 
 import { createClient, type Tx } from '../src/index.js';
-import { markdown, rounds, type Load } from './load.js';
+import { runStandalone, rounds, type Load } from './load.js';
 import type { BenchResult } from './types.js';
 
 const WORKS = ['insert', 'ingest'] as const;
@@ -153,14 +152,4 @@ export async function run(
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const url = process.env['DATABASE_URL'];
-  if (!url) {
-    console.error('Set DATABASE_URL to a database where the racefree kit is migrated.');
-    process.exit(2);
-  }
-  const result = await run(url);
-  console.log(markdown(result));
-  console.log('');
-  for (const note of result.notes ?? []) console.log(`- ${note}`);
-}
+await runStandalone(import.meta.url, run);

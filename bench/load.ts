@@ -1,4 +1,6 @@
+import { pathToFileURL } from 'node:url';
 import type pg from 'pg';
+import type { BenchResult } from './types.js';
 
 /** What one timed load produced. */
 export interface Load {
@@ -63,4 +65,22 @@ export function markdown(result: { scenario: string; rows: ReadonlyArray<{ name:
     lines.push(`| ${r.name} | ${r.opsPerSec.toFixed(0)} | ${r.errors} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} |`);
   }
   return lines.join('\n');
+}
+
+/**
+ * Run one scenario as a script (`DATABASE_URL=... node dist/bench/<file>.js`,
+ * a database where the kit is migrated) and print its table and notes. Does
+ * nothing when the module is imported by bench/run.ts.
+ */
+export async function runStandalone(moduleUrl: string, run: (databaseUrl: string) => Promise<BenchResult>): Promise<void> {
+  if (process.argv[1] === undefined || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
+  const url = process.env['DATABASE_URL'];
+  if (!url) {
+    console.error('Set DATABASE_URL to a database where the racefree kit is migrated.');
+    process.exit(2);
+  }
+  const result = await run(url);
+  console.log(markdown(result));
+  console.log('');
+  for (const note of result.notes ?? []) console.log(`- ${note}`);
 }

@@ -13,14 +13,13 @@
  * (the kit must be migrated; creates and drops its own tables).
  */
 
-import { pathToFileURL } from 'node:url';
 
 import pg from 'pg';
 
 import { buildCall } from '../src/call-statement.js';
 import { applyMigration } from '../src/migrate/apply.js';
 import { addUpsert } from '../src/migrate/upsert.js';
-import { load, markdown, type Load } from './load.js';
+import { load, runStandalone, type Load } from './load.js';
 import type { BenchResult } from './types.js';
 
 const VARIANTS = ['raw', 'generated', 'naive'] as const;
@@ -163,14 +162,4 @@ export async function run(databaseUrl: string, options: { clients?: number; ms?:
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const url = process.env['DATABASE_URL'];
-  if (!url) {
-    console.error('Set DATABASE_URL to a database where the racefree kit is migrated.');
-    process.exit(2);
-  }
-  const result = await run(url);
-  console.log(markdown(result));
-  console.log('');
-  for (const note of result.notes ?? []) console.log(`- ${note}`);
-}
+await runStandalone(import.meta.url, run);

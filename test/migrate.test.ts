@@ -169,13 +169,15 @@ test('the CLI without a database says how to give one, and rejects bad usage wit
 test('without a migrations directory `migrate up` applies the kit lane only; a named missing --dir is an error', async (t) => {
   const empty = await userMigrations({});
   await withEmptyDatabase(async (dbUrl) => {
+    const missing = await run(['migrate', 'up', '--database-url', dbUrl, '--dir', 'nope'], process.env, empty);
+    t.is(missing.code, 1);
+    t.regex(missing.stderr, /RacefreeConfigError \[RF100\]: migrate: migrations directory nope does not exist/);
+    const applied = await withClient(dbUrl, async (c) => (await c.query(`SELECT to_regclass('racefree.kit_migrations') AS t`)).rows[0].t);
+    t.is(applied, null, 'nothing was applied');
     const kitOnly = await run(['migrate', 'up', '--database-url', dbUrl], process.env, empty);
     t.is(kitOnly.code, 0, kitOnly.stderr);
     t.regex(kitOnly.stdout, new RegExp(`applied ${KIT.length} kit and 0 user`));
     t.regex(kitOnly.stderr, /no migrations directory: kit migrations only/);
-    const missing = await run(['migrate', 'up', '--database-url', dbUrl, '--dir', 'nope'], process.env, empty);
-    t.is(missing.code, 1);
-    t.regex(missing.stderr, /RacefreeConfigError \[RF100\]: migrate: migrations directory nope does not exist/);
   });
   await rm(empty, { recursive: true });
 });

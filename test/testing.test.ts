@@ -8,6 +8,7 @@ import type { ClientBase } from 'pg';
 import { RacefreeConfigError } from '../src/errors.js';
 import { quoteIdent } from '../src/quote.js';
 import { assertSupportedServer } from '../src/server-version.js';
+import { processExists } from '../src/testing/embedded.js';
 import { createTestDatabase, startEmbeddedPostgres } from '../src/testing/index.js';
 import { connect, withClient } from './helpers/db.js';
 
@@ -142,29 +143,15 @@ test('startEmbeddedPostgres runs a second server and cleans up after itself', as
 
     const pid = Number(readFileSync(join(server.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
     t.true(Number.isInteger(pid) && pid > 0);
-    t.true(isAlive(pid));
+    t.true(processExists(pid));
 
     await server.stop();
     stopped = true;
     t.false(existsSync(server.dataDir));
-    t.false(isAlive(pid));
+    t.false(processExists(pid));
     await t.notThrowsAsync(server.stop());
   } finally {
     if (!stopped) await server.stop();
   }
 });
 
-/** kill(0) succeeds on zombies too; /proc tells them apart where it exists. */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
-}

@@ -163,8 +163,10 @@ export async function migrate(options: MigrateOptions = {}): Promise<MigrateResu
       if (!user || !(await userDirExists(user, options))) return { kit: [], user: [] };
       return { kit: [], user: await runLane(client, user, 'down', options.count ?? 1, options.log) };
     }
+    // A named directory that is missing fails before anything is applied.
+    const withUser = user !== undefined && (await userDirExists(user, options));
     const kitRan = await runLane(client, kit, 'up', undefined, options.log);
-    const userRan = user && (await userDirExists(user, options)) ? await runLane(client, user, 'up', options.count, options.log) : [];
+    const userRan = withUser ? await runLane(client, user, 'up', options.count, options.log) : [];
     return { kit: kitRan, user: userRan };
   });
 }

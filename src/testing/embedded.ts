@@ -450,8 +450,8 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** True while the pid exists and is not a zombie (an exited child nobody reaped yet). */
-function processExists(pid: number): boolean {
+/** True while the pid exists and is not a zombie (an exited child nobody reaped yet). @internal */
+export function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch {
