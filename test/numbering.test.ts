@@ -185,11 +185,11 @@ test('retrofit: counters continue after the existing maximum per scope and perio
   t.is(await insert(2, '2027-01-01T12:00Z'), 'INV-2-2027-001');
   const status = await sql(`SELECT scope, value::int FROM racefree.counter_status WHERE counter = 'public.inv' ORDER BY scope`);
   t.deepEqual(status, [
-    { scope: '["2025", "1"]', value: 8 },
-    { scope: '["2026", "1"]', value: 4 },
-    { scope: '["2026", "2"]', value: 11 },
-    { scope: '["2026", "3"]', value: 1 },
-    { scope: '["2027", "2"]', value: 1 },
+    { scope: '["INV-1-2025-", ""]', value: 8 },
+    { scope: '["INV-1-2026-", ""]', value: 4 },
+    { scope: '["INV-2-2026-", ""]', value: 11 },
+    { scope: '["INV-2-2027-", ""]', value: 1 },
+    { scope: '["INV-3-2026-", ""]', value: 1 },
   ]);
 });
 

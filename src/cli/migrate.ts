@@ -1,4 +1,4 @@
-import { migrate, migrationStatus, type LaneStatus } from '../migrate/index.js';
+import { migrate, migrationStatus, type LaneStatus, type RegisteredObject } from '../migrate/index.js';
 import { parse, UsageError, wholeNumber } from './usage.js';
 
 const HELP = `Usage:
@@ -8,7 +8,8 @@ const HELP = `Usage:
 
 up      apply pending kit migrations (schema racefree), then your migrations
 down    roll back your last N migrations (default 1); the kit lane is untouched
-status  list applied and pending migrations of both lanes
+status  list applied and pending migrations of both lanes, and the generator
+        version of every object the builders generated
 
 Options:
   --dir DIR               your migrations (.js or .sql, node-pg-migrate format); default migrations
@@ -67,12 +68,18 @@ export async function migrateCommand(argv: string[]): Promise<number> {
       } else {
         printLane('kit', status.kit);
         if (status.user) printLane(`user (${values.dir ?? 'migrations'})`, status.user);
+        printGenerated(status.generated);
       }
       return 0;
     }
     default:
       throw new UsageError(action === undefined ? 'migrate needs up, down or status' : `unknown migrate action ${JSON.stringify(action)}`);
   }
+}
+
+function printGenerated(objects: readonly RegisteredObject[]): void {
+  console.log(`generated: ${objects.length} registered`);
+  for (const o of objects) console.log(`  ${o.builder.padEnd(12)}  ${o.table}  ${o.name}  generator ${o.generatorVersion}`);
 }
 
 function printLane(title: string, lane: LaneStatus): void {

@@ -30,16 +30,15 @@ export async function invalidIndexFindings(client: ClientBase): Promise<DoctorFi
 
 /**
  * Functions whose callers should be racefree_user only: everything in schema
- * racefree, and the functions the kit generates into the user's schemas,
- * found through its registries.
+ * racefree, and every function the builders generated, as the registry lists them.
  */
 export async function publicExecuteFindings(client: ClientBase): Promise<DoctorFinding[]> {
-  const registries: string[] = [];
-  // One SELECT per registry of generated functions: oid of each generated function.
-  if (await relationExists(client, 'racefree.numberings')) {
-    registries.push(`SELECT pg_catalog.to_regprocedure(format('%I.%I()', table_schema, generator)) FROM racefree.numberings`);
-  }
-  const generated = registries.length > 0 ? registries.join(' UNION ALL ') : 'SELECT NULL::regprocedure';
+  const generated = (await relationExists(client, 'racefree.registry_objects'))
+    ? `SELECT pg_catalog.to_regprocedure(format('%I.%I(%s)', object_schema, object_name, arguments))
+         FROM racefree.registry_objects WHERE object_type = 'function'`
+    : (await relationExists(client, 'racefree.numberings'))
+      ? `SELECT pg_catalog.to_regprocedure(format('%I.%I()', table_schema, generator)) FROM racefree.numberings`
+      : 'SELECT NULL::regprocedure';
   const { rows } = await client.query<{ signature: string }>(`
     SELECT p.oid::regprocedure::text AS signature
       FROM pg_catalog.pg_proc AS p

@@ -57,10 +57,9 @@ export async function counterFindings(client: ClientBase): Promise<DoctorFinding
 
 /** Scopes whose highest existing number is above the counter. */
 async function behind(client: ClientBase, n: Numbering, table: string): Promise<Behind[]> {
-  const scopeValues = `ARRAY[${n.scope_columns.map((c) => `t.${quoteIdent(c)}::text`).join(', ')}]::text[]`;
   const highest = `
     SELECT p.scope, max(p.seq) AS highest
-      FROM ${table} AS t, LATERAL racefree._numbering_parse($1::jsonb, t.${quoteIdent(n.column_name)}::text, ${scopeValues}) AS p
+      FROM ${table} AS t, LATERAL racefree._numbering_parse($1::jsonb, t.${quoteIdent(n.column_name)}::text) AS p
      GROUP BY p.scope`;
   // A missing counter row, or a sequence never used, counts as 0.
   const [current, params] =

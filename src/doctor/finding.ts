@@ -10,7 +10,8 @@ export type DoctorCheck =
   | 'invalid_index'
   | 'counter_behind'
   | 'idempotency_incomplete'
-  | 'public_execute';
+  | 'public_execute'
+  | 'generated_stale';
 
 /** One problem found in the database. */
 export interface DoctorFinding {

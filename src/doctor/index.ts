@@ -11,6 +11,7 @@ import { RacefreeConfigError, RacefreeError } from '../errors.js';
 import { invalidIndexFindings, publicExecuteFindings } from './catalog.js';
 import { counterFindings } from './counters.js';
 import { driftFindings } from './drift.js';
+import { generatedStaleFindings } from './generated.js';
 import type { DoctorFinding, DoctorReport } from './finding.js';
 import { idempotencyFindings } from './idempotency.js';
 import { readManifest, type KitManifest } from './manifest.js';
@@ -58,6 +59,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       ...(await counterFindings(client)),
       ...(await idempotencyFindings(client)),
       ...(await publicExecuteFindings(client)),
+      ...(migrations.kitCurrent ? await generatedStaleFindings(client) : []),
     ];
     await client.query('COMMIT');
     return { ok: findings.length === 0, findings };

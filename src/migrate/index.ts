@@ -11,4 +11,5 @@ export type { AddUniqueKeyOptions, DropUniqueKeyOptions } from './unique-key.js'
 export { addUpsert, dropUpsert } from './upsert.js';
 export type { AddUpsertOptions, DropUpsertOptions } from './upsert.js';
 export type { TableRef } from './names.js';
+export type { RegisteredObject } from './registry.js';
 export type { ResetPeriod } from './template.js';

@@ -6,6 +6,7 @@ import { runner, type RunnerOption } from 'node-pg-migrate';
 import { RacefreeConfigError, wrapError } from '../errors.js';
 import { assertSupportedServer } from '../server-version.js';
 import { quoteQualified } from '../quote.js';
+import { registeredObjects, type RegisteredObject } from './registry.js';
 
 /** Options of {@link migrate} and {@link migrationStatus}. */
 export interface MigrateOptions {
@@ -198,16 +199,23 @@ async function laneStatus(client: pg.Client, lane: Lane): Promise<LaneStatus> {
 }
 
 /**
- * Applied and pending migrations of both lanes, without changing anything.
+ * Applied and pending migrations of both lanes, and the objects the builders
+ * generated with the generator version of each, without changing anything.
  * @throws {RacefreeConfigError} without a database URL or on PostgreSQL before 15.
  */
-export async function migrationStatus(options: MigrateOptions = {}): Promise<{ kit: LaneStatus; user: LaneStatus | undefined }> {
+export async function migrationStatus(
+  options: MigrateOptions = {},
+): Promise<{ kit: LaneStatus; user: LaneStatus | undefined; generated: RegisteredObject[] }> {
   const { kit, user } = lanes(options);
   const client = new pg.Client({ connectionString: connectionString(options) });
   await client.connect();
   try {
     await assertSupportedServer(client);
-    return { kit: await laneStatus(client, kit), user: user ? await laneStatus(client, user) : undefined };
+    return {
+      kit: await laneStatus(client, kit),
+      user: user ? await laneStatus(client, user) : undefined,
+      generated: await registeredObjects(client),
+    };
   } finally {
     await client.end();
   }

@@ -22,6 +22,8 @@ export interface ParsedTemplate {
 
 const DATE_TOKENS: readonly string[] = ['YYYY', 'YY', 'MM', 'DD'];
 const MAX_WIDTH = 18; // a bigint has 19 digits; wider padding is a typo, not a plan
+/** Numbers live in a unique index, whose entries hold at most about 2,700 bytes: a longer template is a mistake. */
+const MAX_TEMPLATE_LENGTH = 255;
 const COLUMN_TOKEN = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 
 function templateError(template: string, problem: string): RacefreeConfigError {
@@ -42,6 +44,10 @@ export function parseTemplate(template: string): ParsedTemplate {
       option: 'template',
       value: template,
     });
+  }
+  if (template.includes('\0')) throw templateError(template, 'contains a NUL character, which PostgreSQL text cannot hold');
+  if ([...template].length > MAX_TEMPLATE_LENGTH) {
+    throw templateError(template, `is ${[...template].length} characters long; a template holds at most ${MAX_TEMPLATE_LENGTH}`);
   }
   const parts: TemplatePart[] = [];
   let literal = '';
@@ -129,6 +135,15 @@ function checkTokens(template: string, parts: TemplatePart[]): ParsedTemplate {
         throw templateError(template, `needs literal text with a non-digit between ${tokenText(a)} and ${tokenText(b!)}`);
       }
     }
+  }
+  // Column values may hold any text, so the {seq} of a number is found only
+  // from the side without them: two open sides make one text readable as two
+  // (scope, seq) pairs ({a}-{seq}-{b}: a='x', b='1-y', seq 5 and a='x-5', b='y', seq 1).
+  const at = parts.findIndex((p) => 'seq' in p);
+  const before = parts.slice(0, at).some((p) => 'column' in p);
+  const after = parts.slice(at + 1).some((p) => 'column' in p);
+  if (before && after) {
+    throw templateError(template, 'has column tokens on both sides of {seq}; put them all before it or all after it');
   }
   const reset: ResetPeriod = dates.includes('DD')
     ? 'daily'

@@ -94,6 +94,7 @@ export function addUniqueKey(pgm: MigrationBuilder, options: AddUniqueKeyOptions
   if (where === undefined) {
     pgm.sql(`ALTER TABLE ${table} ADD CONSTRAINT ${quoteIdent(name)} UNIQUE USING INDEX ${quoteIdent(name)}`);
   }
+  pgm.sql(`SELECT racefree._register_unique_key(${literal})`);
 }
 
 /**
