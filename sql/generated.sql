@@ -1538,7 +1538,7 @@ BEGIN
       FROM pg_catalog.pg_proc AS p
      WHERE p.pronamespace = t.ns AND p.proname IN ('upsert_' || base, 'get_or_create_' || base, 'upsert_' || base || '_many')
     UNION ALL
-    SELECT entry, 'type', t.nspname, t.typname;
+    SELECT entry, 'type', t.nspname, t.typname, '';
     PERFORM set_config('search_path', saved_path, true);
   END LOOP;
 END
