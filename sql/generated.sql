@@ -327,7 +327,7 @@ BEGIN
     RETURN header || format($f$DECLARE
   d timestamp := %s;
   n bigint := %s;
-  v text := %s || %s || %s;
+  v text := %s;
 BEGIN
   -- Tells the explicit-number trigger that this value was generated.
   PERFORM set_config(%L, v, true);
@@ -335,7 +335,7 @@ BEGIN
 END
 $f$, d, CASE r.mode WHEN 'fast' THEN format('nextval(%L::regclass)', format('%I.%I', r.table_schema, r.sequence_name))
                     ELSE format('racefree.next_value(%L, %s)', r.counter, period) END,
-     prefix, digits, suffix, 'racefree.n_' || md5(r.counter));
+     concat_ws(' || ', nullif(prefix, ''''''), digits, nullif(suffix, '''''')), 'racefree.n_' || md5(r.counter));
   END IF;
 
   -- The number needs row values (scope columns or the date column): a BEFORE INSERT trigger.

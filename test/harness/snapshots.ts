@@ -1,0 +1,46 @@
+/**
+ * `npm run snapshots`: rewrite test/snapshots/*.sql, the generated code of
+ * representative builder configurations. Commit the result after reviewing
+ * its diff; test/snapshots.test.ts fails until the snapshots match.
+ *
+ * Uses DATABASE_URL's server when set (a scratch database it drops), else an
+ * embedded PostgreSQL.
+ */
+
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import pg from 'pg';
+
+import { migrate } from '../../src/migrate/lanes.js';
+import { withScratchDatabase } from '../../src/scratch-database.js';
+import { startEmbeddedPostgres } from '../../src/testing/embedded.js';
+import { renderSnapshots, SNAPSHOT_DIR } from '../helpers/snapshots.js';
+
+async function main(): Promise<void> {
+  const given = process.env['DATABASE_URL'] || undefined;
+  const server = given ? undefined : await startEmbeddedPostgres();
+  try {
+    await withScratchDatabase(given ?? server!.connectionString, 'racefree_snapshots', async (url) => {
+      await migrate({ databaseUrl: url, dir: false });
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const snapshots = await renderSnapshots(client);
+        await mkdir(SNAPSHOT_DIR, { recursive: true });
+        for (const file of await readdir(SNAPSHOT_DIR)) if (file.endsWith('.sql')) await rm(path.join(SNAPSHOT_DIR, file));
+        for (const [name, text] of Object.entries(snapshots)) await writeFile(path.join(SNAPSHOT_DIR, `${name}.sql`), text);
+        console.log(`wrote ${Object.keys(snapshots).length} snapshots to test/snapshots/`);
+      } finally {
+        await client.end();
+      }
+    });
+  } finally {
+    await server?.stop();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
