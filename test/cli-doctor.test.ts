@@ -102,6 +102,8 @@ test('finds every planted problem, one finding each, and exits 1', async (t) => 
     // public_execute: a kit function and a generated one opened to PUBLIC
     await c.query(`GRANT EXECUTE ON FUNCTION racefree.next_value(text, text) TO PUBLIC`);
     await c.query(`GRANT EXECUTE ON FUNCTION public.generate_assessment_number() TO PUBLIC`);
+    // generated_stale: a generated function edited by hand
+    await c.query(`CREATE OR REPLACE FUNCTION public.generate_ticket_number() RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN 'T-1'; END $$`);
   });
   const year = new Date().getUTCFullYear();
 
@@ -124,6 +126,7 @@ test('finds every planted problem, one finding each, and exits 1', async (t) => 
       'public_execute public.generate_assessment_number()',
       // Schema-level default privileges cannot revoke PUBLIC's global EXECUTE, so a function added by hand is open.
       'public_execute racefree.extra()',
+      'generated_stale public.generate_ticket_number()',
     ].sort(),
   );
   const detail = (check: string, object: string) => report.findings.find((f) => f.check === check && f.object.startsWith(object))?.detail;
@@ -142,10 +145,10 @@ test('finds every planted problem, one finding each, and exits 1', async (t) => 
 
   const human = await runCli(['doctor', '--dir', dir, '--database-url', db.connectionString]);
   t.is(human.code, 1);
-  for (const check of ['migrations', 'drift', 'invalid_index', 'counter_behind', 'idempotency_incomplete', 'public_execute']) {
+  for (const check of ['migrations', 'drift', 'invalid_index', 'counter_behind', 'idempotency_incomplete', 'public_execute', 'generated_stale']) {
     t.true(human.stdout.includes(check), check);
   }
-  t.regex(human.stdout, /racefree doctor: 11 finding\(s\)/);
+  t.regex(human.stdout, /racefree doctor: 12 finding\(s\)/);
 });
 
 test('a kit lane that is behind or ahead is a migrations finding, and drift waits for it', async (t) => {

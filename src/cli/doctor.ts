@@ -16,6 +16,9 @@ Inspects a database and lists what breaks racefree's guarantees:
   counter_behind          a numbering counter below a number already in its column
   idempotency_incomplete  idempotency keys claimed but never completed
   public_execute          a racefree or generated function that PUBLIC may execute
+  generated_stale         a generated function whose source differs from what the current
+                          generator makes from its registry entry (checked once the kit's
+                          migrations are up to date)
 
 Options:
   --database-url URL      default DATABASE_URL
