@@ -1,5 +1,5 @@
--- racefree numbering: counters taken under a row lock, and the installer
--- behind the addNumbering() migration builder.
+-- racefree numbering: counters taken under a row lock. The generator behind
+-- the addNumbering() migration builder is in generated.sql.
 --
 -- A gapless counter is one row in racefree.counters. next_value() takes the
 -- next value with a single INSERT ... ON CONFLICT DO UPDATE, which locks the
@@ -70,7 +70,7 @@ COMMENT ON FUNCTION racefree.current_value(text, text) IS
   'Last value next_value() handed out for counter within scope, as this transaction sees it; 0 when never used. Takes no lock.';
 
 -- ---------------------------------------------------------------------------
--- The installer behind addNumbering() / dropNumbering()
+-- Configuration errors, shared by every builder's installer
 
 CREATE FUNCTION racefree._config_error(option text, value text, message text)
 RETURNS void

@@ -1,5 +1,6 @@
--- racefree upserts and unique keys: the installers behind addUniqueKey() and
--- addUpsert().
+-- racefree upserts and unique keys: the checks the installers behind
+-- addUniqueKey() and addUpsert() share. The installers and the upsert
+-- generator are in generated.sql.
 --
 -- A unique key is added only after the table is shown to hold no duplicates
 -- for it (RF101 lists them otherwise), so a migration never half-fails on

@@ -269,6 +269,19 @@ test('the registry records the configuration, the generator version and every ob
   );
 });
 
+test('a unique key built concurrently is registered too, and dropped through the registry', async (t) => {
+  await sql(`CREATE TABLE conc (id bigserial PRIMARY KEY, code text)`);
+  const key: AddUniqueKeyOptions = { table: 'conc', columns: ['code'], concurrently: true };
+  await migrate((pgm) => addUniqueKey(pgm, key));
+  const objects = () =>
+    sql(`SELECT o.object_type, o.object_name FROM racefree.registry AS r JOIN racefree.registry_objects AS o ON o.registry_id = r.id
+          WHERE r.table_name = 'conc'`);
+  t.deepEqual(await objects(), [{ object_type: 'constraint', object_name: 'conc_code_key' }]);
+  await migrate((pgm) => dropUniqueKey(pgm, key));
+  t.deepEqual(await objects(), []);
+  t.deepEqual(await sql(`SELECT indexrelid::regclass::text AS i FROM pg_index WHERE indrelid = 'conc'::regclass AND NOT indisprimary`), []);
+});
+
 test('doctor generated_stale: found after ALTER COLUMN SET DEFAULT, gone after the fix it names', async (t) => {
   await sql(`CREATE TABLE stale (k text PRIMARY KEY, status text DEFAULT 'new')`);
   const options: AddUpsertOptions = { table: 'stale', key: ['k'] };
