@@ -1334,6 +1334,10 @@ BEGIN
     END IF;
     IF e.builder = 'addNumbering' THEN
       SELECT * INTO r FROM racefree.numberings AS n WHERE n.counter = e.description->>'counter';
+      IF NOT FOUND THEN
+        RAISE NOTICE 'racefree: numbering % not regenerated: its racefree.numberings row is gone', e.description->>'counter';
+        CONTINUE;
+      END IF;
       PERFORM racefree._numbering_install(r, true);
     ELSIF e.builder = 'addUpsert' THEN
       PERFORM racefree._upsert_install(e.description, true);
@@ -1370,6 +1374,7 @@ BEGIN
     END IF;
     IF e.builder = 'addNumbering' THEN
       SELECT * INTO r FROM racefree.numberings AS n WHERE n.counter = e.description->>'counter';
+      CONTINUE WHEN NOT FOUND;
       sig := to_regprocedure(format('%I.%I()', r.table_schema, r.generator));
       actual := (SELECT p.prosrc FROM pg_catalog.pg_proc AS p WHERE p.oid = sig);
       IF actual IS DISTINCT FROM racefree._numbering_source(r) THEN

@@ -19,7 +19,6 @@ interface Numbering {
   column_name: string;
   parts: unknown;
   mode: 'gapless' | 'fast';
-  scope_columns: string[];
   sequence_name: string | null;
 }
 
@@ -32,7 +31,7 @@ interface Behind {
 export async function counterFindings(client: ClientBase): Promise<DoctorFinding[]> {
   if (!(await relationExists(client, 'racefree.numberings'))) return [];
   const { rows: numberings } = await client.query<Numbering>(`
-    SELECT counter, table_schema, table_name, column_name, parts, mode, scope_columns::text[] AS scope_columns, sequence_name
+    SELECT counter, table_schema, table_name, column_name, parts, mode, sequence_name
       FROM racefree.numberings ORDER BY counter`);
   const findings: DoctorFinding[] = [];
   for (const n of numberings) {
