@@ -99,6 +99,20 @@ test("{a}-{b}-{seq}: rows ('x-y', 'z') and ('x', 'y-z') share one counter, so th
   ]);
 });
 
+test('template literals with quotes, backslashes, $$, newlines and non-ASCII are numbered byte-exact, as DEFAULT and as trigger', async (t) => {
+  const literal = "Q'\\ $$ $f$\n\té-";
+  await sql(`CREATE TABLE lit (id bigserial PRIMARY KEY, n text, m text, tenant text NOT NULL DEFAULT 'T\n1')`);
+  await migrate((pgm) => {
+    addNumbering(pgm, { name: 'lit_n', table: 'lit', column: 'n', template: `${literal}{{{seq:2}}}` });
+    addNumbering(pgm, { name: 'lit_m', table: 'lit', column: 'm', template: `${literal}{tenant}/{seq}` });
+  });
+  t.deepEqual(await sql('INSERT INTO lit DEFAULT VALUES RETURNING n, m'), [{ n: `${literal}{01}`, m: `${literal}T\n1/1` }]);
+  t.deepEqual(await sql('INSERT INTO lit DEFAULT VALUES RETURNING n, m'), [{ n: `${literal}{02}`, m: `${literal}T\n1/2` }]);
+  // Explicit numbers in the same format are read back and move the counters.
+  await sql('INSERT INTO lit (n, m) VALUES ($1, $2)', [`${literal}{10}`, `${literal}T\n1/10`]);
+  t.deepEqual(await sql('INSERT INTO lit DEFAULT VALUES RETURNING n, m'), [{ n: `${literal}{11}`, m: `${literal}T\n1/11` }]);
+});
+
 test('adversarial values: 64 connections inserting values full of separators and digits never collide, and each rendered scope is 1..n', async (t) => {
   await sql(`CREATE TABLE adv (id bigserial PRIMARY KEY, a text NOT NULL, b text NOT NULL, n text)`);
   await migrate((pgm) => addNumbering(pgm, { name: 'adv', table: 'adv', column: 'n', template: '{a}.{b}/{seq}' }));
