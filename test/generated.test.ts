@@ -113,6 +113,13 @@ test('template literals with quotes, backslashes, $$, newlines and non-ASCII are
   t.deepEqual(await sql('INSERT INTO lit DEFAULT VALUES RETURNING n, m'), [{ n: `${literal}{11}`, m: `${literal}T\n1/11` }]);
 });
 
+test('a dateColumn past year 9999 fails the insert with 22008 instead of a 5-digit year that could be misread', async (t) => {
+  await sql(`CREATE TABLE far (id bigserial PRIMARY KEY, on_day date NOT NULL, n text)`);
+  await migrate((pgm) => addNumbering(pgm, { name: 'far', table: 'far', column: 'n', template: '{YYYY}{seq:2}', dateColumn: 'on_day' }));
+  t.deepEqual(await sql(`INSERT INTO far (on_day) VALUES ('9999-12-31') RETURNING n`), [{ n: '999901' }]);
+  await t.throwsAsync(sql(`INSERT INTO far (on_day) VALUES ('10000-01-01')`), { code: '22008', message: /years of 4 digits/ });
+});
+
 test('adversarial values: 64 connections inserting values full of separators and digits never collide, and each rendered scope is 1..n', async (t) => {
   await sql(`CREATE TABLE adv (id bigserial PRIMARY KEY, a text NOT NULL, b text NOT NULL, n text)`);
   await migrate((pgm) => addNumbering(pgm, { name: 'adv', table: 'adv', column: 'n', template: '{a}.{b}/{seq}' }));
