@@ -22,11 +22,13 @@ export interface CliResult {
 export interface CliOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /** Another build's CLI script (e.g. a later kit version); default this package's. */
+  readonly cli?: string;
 }
 
 /** Start the CLI; stdin is closed, stdout and stderr are pipes (not a TTY, so no progress bar). */
 export function spawnCli(args: string[], options: CliOptions = {}): ChildProcessByStdio<null, Readable, Readable> {
-  return spawn(process.execPath, [cli, ...args], {
+  return spawn(process.execPath, [options.cli ?? cli, ...args], {
     env: options.env ?? process.env,
     cwd: options.cwd ?? root,
     stdio: ['ignore', 'pipe', 'pipe'],
