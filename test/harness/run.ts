@@ -98,11 +98,15 @@ async function main(): Promise<number> {
     template = await createTemplateDatabase({ connectionString: databaseUrl });
     checkInterrupted();
 
-    return await runAva({
+    const avaStarted = performance.now();
+    const code = await runAva({
       ...process.env,
       DATABASE_URL: databaseUrl,
       RACEFREE_TEST_TEMPLATE: template.name,
     });
+    // One line per run for CI's summary (.ci/run): the suite's time on this server.
+    console.log(`racefree tests: PostgreSQL ${version.split(' ')[0]}: ava took ${Math.round((performance.now() - avaStarted) / 1000)} s`);
+    return code;
   } catch (error) {
     if (error instanceof Interrupted) return exitCodeOf(interrupted ?? 'SIGINT');
     if (interrupted !== undefined) return exitCodeOf(interrupted); // e.g. the server went away under us
