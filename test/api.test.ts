@@ -1,12 +1,15 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import test from 'ava';
 
+import { root } from './helpers/cli.js';
 import { useTestDatabase, withClient } from './helpers/db.js';
 import { runPsql } from './helpers/psql.js';
 
 const url = useTestDatabase(test);
 
 /** The README's psql advice, as a user types it. */
-const ADVICE = ['SELECT * FROM racefree.api;', '\\df racefree.[^_]*', '\\sf racefree.next_value'];
+const ADVICE = ['SELECT * FROM racefree.api;', '\\df racefree.[^_]*', '\\sf racefree.idempotency_claim'];
 
 test('racefree.api lists every public kit function, with arguments, result and a one-sentence description; racefree_user may read it', async (t) => {
   const { api, functions, readable } = await withClient(url(), async (c) => ({
@@ -37,6 +40,8 @@ test('racefree.api lists every public kit function, with arguments, result and a
 });
 
 test('the README\'s psql advice prints a screen or less on this server, without internals', async (t) => {
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+  for (const command of ADVICE) t.true(readme.includes(command.replace(/;$/, '')) || readme.includes(command), `README gives ${command}`);
   const server = await withClient(url(), async (c) => (await c.query(`SELECT current_setting('server_version') AS v`)).rows[0].v);
   for (const command of ADVICE) {
     const r = await runPsql(['-v', 'ON_ERROR_STOP=1', '-c', command], url());
