@@ -37,8 +37,12 @@ export function spawnCli(args: string[], options: CliOptions = {}): ChildProcess
 
 /** Run the CLI to completion. */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return completion(spawnCli(args, options));
+}
+
+/** A started child's exit code and everything it printed. */
+export function completion(child: ChildProcessByStdio<null, Readable, Readable>): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawnCli(args, options);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

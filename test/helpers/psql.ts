@@ -6,7 +6,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
-import type { CliResult } from './cli.js';
+import { completion, type CliResult } from './cli.js';
 
 /** Start `psql -X <args> <dbUrl>` (no ~/.psqlrc); stdin closed. */
 export function spawnPsql(args: string[], dbUrl: string): ChildProcessByStdio<null, Readable, Readable> {
@@ -15,13 +15,7 @@ export function spawnPsql(args: string[], dbUrl: string): ChildProcessByStdio<nu
 
 /** Run psql to completion. */
 export function runPsql(args: string[], dbUrl: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawnPsql(args, dbUrl);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', (error) => reject(new Error(`psql could not be started (install postgresql-client): ${error.message}`)));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  return completion(spawnPsql(args, dbUrl)).catch((error: Error) => {
+    throw new Error(`psql could not be started (install postgresql-client): ${error.message}`);
   });
 }
