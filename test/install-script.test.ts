@@ -50,6 +50,11 @@ test('sql/install.sql is what `racefree sql` writes for the kit migrations (else
   t.is(printed.stdout, await kitInstallScript());
   t.is(await readFile(INSTALL_SQL, 'utf8'), printed.stdout, 'sql/install.sql is out of date with migrations/: run `npm run install-sql` and commit it');
   for (const name of KIT) t.true(printed.stdout.includes(`\\echo 'racefree: applying kit migration ${name}'`), name);
+  const help = await runCli(['sql', '--help']);
+  t.is(help.code, 0);
+  t.regex(help.stdout, /psql -v ON_ERROR_STOP=1 -f racefree.sql/);
+  t.is((await runCli(['sql', 'extra'])).code, 2);
+  t.is((await runCli(['sql', '--outfile', 'x'])).code, 2);
 });
 
 test.serial('`racefree sql` into psql installs the kit as `migrate up` does: status and doctor clean, the same objects; a second run changes nothing', async (t) => {
