@@ -36,10 +36,13 @@ interface Report {
 /** Every request answered, no error (retried ones included), nothing stored twice. */
 const CLEAN: Load = { requests: REQUESTS, failed: 0, errors: {}, duplicates: 0 };
 
-test.serial('examples/python: seeds 000, 001 and 002 from 32 psycopg threads: 0 errors, every key written once, every session ingested once', async (t) => {
+test.serial.before('the example\'s migrations', async (t) => {
   const up = await runCli(['migrate', 'up', '--dir', MIGRATIONS, '--database-url', url()]);
   t.is(up.code, 0, up.stderr);
   t.regex(up.stdout, /applied 0 kit and 2 user/);
+});
+
+test.serial('examples/python: seeds 000, 001 and 002 from 32 psycopg threads: 0 errors, every key written once, every session ingested once', async (t) => {
 
   const report = JSON.parse(
     await exclusively(() => runPython('run_seeds.py', ['--threads', String(THREADS), '--requests', String(REQUESTS)], { ...process.env, DATABASE_URL: url() })),
