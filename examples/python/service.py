@@ -83,11 +83,13 @@ def ingest(conn, body, errors, wait_ms=5000):
 
     def attempt():
         with conn.transaction():  # READ COMMITTED: a waiting duplicate then reads the winner's row
+            # The wait for a duplicate's uncommitted claim is bounded by lock_timeout, for the claim only.
+            (previous,) = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
             conn.execute("SELECT set_config('lock_timeout', %s, true)", [f"{wait_ms}ms"])
             status, response = conn.execute(
                 "SELECT status, response FROM racefree.idempotency_claim(%s, %s, %s)", [scope, key, fingerprint(body)]
             ).fetchone()
-            conn.execute("SELECT set_config('lock_timeout', '0', true)")  # the work runs without the claim's bound
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
             if status == "replayed":
                 return 200, {"Idempotent-Replayed": "true"}, response
             response = {"status": "ingested", **ingest_session(conn, body)}
