@@ -2,6 +2,19 @@
 -- Released migrations are frozen: change behaviour with a new migration.
 
 -- Up Migration
+-- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).
+DO $racefree_guard$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks
+                  WHERE locktype = 'advisory' AND granted AND pid = pg_catalog.pg_backend_pid()
+                    AND classid = 1918985061 AND objid = 1718773093 AND objsubid = 1) THEN
+    RAISE EXCEPTION 'racefree kit migrations are applied by racefree migrate up, or with psql by the script racefree sql writes'
+      USING ERRCODE = '55000',
+            DETAIL = 'psql -f on a kit migration file runs its Up and Down sections alike and installs nothing.',
+            HINT = 'racefree sql --out racefree.sql && psql -v ON_ERROR_STOP=1 -f racefree.sql';
+  END IF;
+END
+$racefree_guard$;
 -- racefree: the kit's schema and the role that may call its functions.
 --
 -- Every racefree function is revoked from PUBLIC and granted to
@@ -31,6 +44,19 @@ GRANT USAGE ON SCHEMA racefree TO racefree_user;
 -- (racefree doctor reports any that does not).
 
 -- Down Migration
+-- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).
+DO $racefree_guard$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks
+                  WHERE locktype = 'advisory' AND granted AND pid = pg_catalog.pg_backend_pid()
+                    AND classid = 1918985061 AND objid = 1718773093 AND objsubid = 1) THEN
+    RAISE EXCEPTION 'racefree kit migrations are applied by racefree migrate up, or with psql by the script racefree sql writes'
+      USING ERRCODE = '55000',
+            DETAIL = 'psql -f on a kit migration file runs its Up and Down sections alike and installs nothing.',
+            HINT = 'racefree sql --out racefree.sql && psql -v ON_ERROR_STOP=1 -f racefree.sql';
+  END IF;
+END
+$racefree_guard$;
 -- The schema stays: it holds racefree.kit_migrations, the kit lane's own bookkeeping.
 REVOKE USAGE ON SCHEMA racefree FROM racefree_user;
 COMMENT ON SCHEMA racefree IS NULL;

@@ -2,6 +2,19 @@
 -- A frozen copy of sql/upsert.sql as released; change behaviour with a new migration.
 
 -- Up Migration
+-- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).
+DO $racefree_guard$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks
+                  WHERE locktype = 'advisory' AND granted AND pid = pg_catalog.pg_backend_pid()
+                    AND classid = 1918985061 AND objid = 1718773093 AND objsubid = 1) THEN
+    RAISE EXCEPTION 'racefree kit migrations are applied by racefree migrate up, or with psql by the script racefree sql writes'
+      USING ERRCODE = '55000',
+            DETAIL = 'psql -f on a kit migration file runs its Up and Down sections alike and installs nothing.',
+            HINT = 'racefree sql --out racefree.sql && psql -v ON_ERROR_STOP=1 -f racefree.sql';
+  END IF;
+END
+$racefree_guard$;
 -- racefree upserts and unique keys: the installers behind addUniqueKey() and
 -- addUpsert().
 --
@@ -735,6 +748,19 @@ REVOKE ALL ON FUNCTION racefree._add_upsert(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._drop_upsert(jsonb) FROM PUBLIC;
 
 -- Down Migration
+-- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).
+DO $racefree_guard$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks
+                  WHERE locktype = 'advisory' AND granted AND pid = pg_catalog.pg_backend_pid()
+                    AND classid = 1918985061 AND objid = 1718773093 AND objsubid = 1) THEN
+    RAISE EXCEPTION 'racefree kit migrations are applied by racefree migrate up, or with psql by the script racefree sql writes'
+      USING ERRCODE = '55000',
+            DETAIL = 'psql -f on a kit migration file runs its Up and Down sections alike and installs nothing.',
+            HINT = 'racefree sql --out racefree.sql && psql -v ON_ERROR_STOP=1 -f racefree.sql';
+  END IF;
+END
+$racefree_guard$;
 DROP FUNCTION racefree._drop_upsert(jsonb);
 DROP FUNCTION racefree._add_upsert(jsonb);
 DROP FUNCTION racefree._upsert_source(text, name, jsonb);

@@ -2,6 +2,19 @@
 -- A frozen copy of sql/idempotency.sql as released; change behaviour with a new migration.
 
 -- Up Migration
+-- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).
+DO $racefree_guard$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks
+                  WHERE locktype = 'advisory' AND granted AND pid = pg_catalog.pg_backend_pid()
+                    AND classid = 1918985061 AND objid = 1718773093 AND objsubid = 1) THEN
+    RAISE EXCEPTION 'racefree kit migrations are applied by racefree migrate up, or with psql by the script racefree sql writes'
+      USING ERRCODE = '55000',
+            DETAIL = 'psql -f on a kit migration file runs its Up and Down sections alike and installs nothing.',
+            HINT = 'racefree sql --out racefree.sql && psql -v ON_ERROR_STOP=1 -f racefree.sql';
+  END IF;
+END
+$racefree_guard$;
 -- racefree idempotency keys: exactly one execution per (scope, key).
 --
 -- A request claims its key with one INSERT ... ON CONFLICT DO NOTHING, in the
@@ -213,6 +226,19 @@ GRANT EXECUTE ON FUNCTION racefree.idempotency_complete(text, text, jsonb) TO ra
 GRANT EXECUTE ON FUNCTION racefree.idempotency_prune(interval, integer) TO racefree_user;
 
 -- Down Migration
+-- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).
+DO $racefree_guard$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks
+                  WHERE locktype = 'advisory' AND granted AND pid = pg_catalog.pg_backend_pid()
+                    AND classid = 1918985061 AND objid = 1718773093 AND objsubid = 1) THEN
+    RAISE EXCEPTION 'racefree kit migrations are applied by racefree migrate up, or with psql by the script racefree sql writes'
+      USING ERRCODE = '55000',
+            DETAIL = 'psql -f on a kit migration file runs its Up and Down sections alike and installs nothing.',
+            HINT = 'racefree sql --out racefree.sql && psql -v ON_ERROR_STOP=1 -f racefree.sql';
+  END IF;
+END
+$racefree_guard$;
 DROP FUNCTION racefree.idempotency_prune(interval, integer);
 DROP FUNCTION racefree.idempotency_complete(text, text, jsonb);
 DROP FUNCTION racefree.idempotency_claim(text, text, text);

@@ -1,7 +1,8 @@
 /**
- * Request fingerprints for idempotency keys: SHA-256 of a canonical JSON
- * encoding, so the same request always gives the same fingerprint whatever
- * the order of its object keys.
+ * Request fingerprints for idempotency keys: RFC 8785 (JSON Canonicalization
+ * Scheme) of the request, SHA-256 of its UTF-8 bytes, lower-case hex. The same
+ * request gives the same fingerprint whatever the order of its object keys,
+ * and in any language that implements RFC 8785 (test/vectors/fingerprint.json).
  * @internal
  */
 
@@ -9,12 +10,15 @@ import { createHash } from 'node:crypto';
 import { RacefreeConfigError } from './errors.js';
 
 /**
- * JSON.stringify's output for `value`, except that object keys are sorted by
- * UTF-16 code units at every level (RFC 8785's order). Everything else is what
- * JSON.stringify does: `toJSON()` is honoured (a Date becomes its ISO string),
- * properties whose value is undefined, a function or a symbol are dropped
- * (null inside arrays), non-finite numbers become null.
- * @throws {RacefreeConfigError} for a BigInt or a cycle, which JSON cannot encode.
+ * RFC 8785 canonical JSON of `value`'s JSON form. RFC 8785 serializes numbers
+ * and strings as JSON.stringify does and sorts object keys by UTF-16 code
+ * units at every level. The JSON form is JSON.stringify's: `toJSON()` is
+ * honoured (a Date becomes its ISO string), properties whose value is
+ * undefined, a function or a symbol are dropped (null inside arrays),
+ * non-finite numbers become null.
+ * @throws {RacefreeConfigError} for a BigInt or a cycle, which JSON cannot
+ *   encode, and for an unpaired surrogate in a string or key, which RFC 8785
+ *   (I-JSON) does not allow.
  * @internal
  */
 export function canonicalJson(value: unknown): string {
@@ -40,7 +44,7 @@ function encode(input: unknown, key: string, ancestors: Set<object>): string | u
   if (value instanceof Number || value instanceof String || value instanceof Boolean) value = value.valueOf();
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
+      return jsonString(value);
     case 'number':
       return Number.isFinite(value) ? JSON.stringify(value) : 'null';
     case 'boolean':
@@ -69,10 +73,22 @@ function encode(input: unknown, key: string, ancestors: Set<object>): string | u
     const members: string[] = [];
     for (const name of Object.keys(object).sort()) {
       const encoded = encode((object as Record<string, unknown>)[name], name, ancestors);
-      if (encoded !== undefined) members.push(`${JSON.stringify(name)}:${encoded}`);
+      if (encoded !== undefined) members.push(`${jsonString(name)}:${encoded}`);
     }
     return `{${members.join(',')}}`;
   } finally {
     ancestors.delete(object);
   }
+}
+
+/** An unpaired UTF-16 surrogate: not Unicode text, so not I-JSON (RFC 7493), which RFC 8785 requires. */
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function jsonString(text: string): string {
+  if (UNPAIRED_SURROGATE.test(text)) {
+    throw new RacefreeConfigError('once: option "request" holds a string with an unpaired UTF-16 surrogate, which RFC 8785 cannot encode', {
+      option: 'request',
+    });
+  }
+  return JSON.stringify(text);
 }

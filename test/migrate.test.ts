@@ -1,19 +1,13 @@
-import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { RacefreeConfigError } from '../src/errors.js';
 import { migrate, migrationStatus } from '../src/migrate/index.js';
-import { withDatabase } from '../src/database-url.js';
-import { quoteIdent } from '../src/quote.js';
 import { root, runCli, userMigrations } from './helpers/cli.js';
-import { exclusively, useTestDatabase, withClient } from './helpers/db.js';
+import { exclusively, useTestDatabase, withClient, withEmptyDatabase } from './helpers/db.js';
+import { KIT, kitObjects } from './helpers/kit.js';
 
 const url = useTestDatabase(test);
-const server = () => process.env['DATABASE_URL']!;
-/** The kit's migrations, as the kit lane names them. */
-const KIT = readdirSync(path.join(root, 'migrations')).filter((f) => f.endsWith('.sql')).map((f) => f.slice(0, -4)).sort();
 /** sql/<concern>.sql in the order of the first kit migration NNNN_<concern> that installs it. */
 const SOURCES = [...new Set(KIT.map((name) => `${name.replace(/^\d+_/, '')}.sql`))];
 
@@ -31,17 +25,6 @@ export const up = (pgm) => addNumbering(pgm, { ...numbering, template: 'ASM-{YYY
 export const down = (pgm) => dropNumbering(pgm, numbering);
 `,
 };
-
-/** An empty database (not from the template), dropped after `fn`. */
-async function withEmptyDatabase<T>(fn: (dbUrl: string) => Promise<T>): Promise<T> {
-  const name = `racefree_test_empty_${randomBytes(6).toString('hex')}`;
-  await withClient(server(), (c) => c.query(`CREATE DATABASE ${quoteIdent(name)}`));
-  try {
-    return await fn(withDatabase(server(), name));
-  } finally {
-    await withClient(server(), (c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
-  }
-}
 
 const run = (args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string) =>
   runCli(args, { env, ...(cwd === undefined ? {} : { cwd }) });
@@ -199,27 +182,12 @@ test('without a migrations directory `migrate up` applies the kit lane only; a n
 });
 
 test('sql/ sources define exactly what the kit migrations installed', async (t) => {
-  const objects = async (dbUrl: string) =>
-    withClient(dbUrl, async (c) => ({
-      functions: (
-        await c.query(`SELECT p.oid::regprocedure::text AS name, pg_get_functiondef(p.oid) AS def,
-                              obj_description(p.oid, 'pg_proc') AS comment, p.proacl::text AS acl
-                         FROM pg_proc AS p WHERE p.pronamespace = 'racefree'::regnamespace ORDER BY 1`)
-      ).rows,
-      relations: (
-        await c.query(`SELECT c.relname, c.relkind, obj_description(c.oid, 'pg_class') AS comment,
-                              (SELECT array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
-                                 FROM pg_attribute AS a WHERE a.attrelid = c.oid AND a.attnum > 0) AS columns
-                         FROM pg_class AS c WHERE c.relnamespace = 'racefree'::regnamespace AND c.relname <> 'kit_migrations'
-                           AND c.relname NOT LIKE 'kit_migrations%' ORDER BY 1`)
-      ).rows,
-    }));
-  const fromMigrations = await objects(url());
+  const fromMigrations = await kitObjects(url());
   const fromSources = await withEmptyDatabase(async (dbUrl) => {
     await withClient(dbUrl, async (c) => {
       for (const file of SOURCES) await c.query(await readFile(path.join(root, 'sql', file), 'utf8'));
     });
-    return objects(dbUrl);
+    return kitObjects(dbUrl);
   });
   t.deepEqual(fromSources, fromMigrations);
   t.true(fromMigrations.functions.length >= 9);

@@ -9,6 +9,7 @@ import { devCommand } from './dev.js';
 import { doctorCommand } from './doctor.js';
 import { migrateCommand } from './migrate.js';
 import { raceCommand } from './race.js';
+import { sqlCommand } from './sql.js';
 import { UsageError } from './usage.js';
 
 const HELP = `racefree: make duplicate-key races impossible at the database level
@@ -22,6 +23,7 @@ Commands:
   doctor                   inspect a database: pending or drifted migrations, INVALID
                            indexes, counters behind, PUBLIC execute (exit 1 on findings)
   race --sql "..."         hammer a statement from many connections; errors by SQLSTATE
+  sql [--out FILE]         the kit as one psql script: install or upgrade without Node.js
 
 Options:
   -h, --help               show help for racefree or a command
@@ -36,6 +38,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   dev: devCommand,
   doctor: doctorCommand,
   race: raceCommand,
+  sql: sqlCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

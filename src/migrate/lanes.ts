@@ -40,10 +40,12 @@ export interface LaneStatus {
 
 /** The kit's own migrations, shipped in the package. @internal */
 export const KIT_DIR = fileURLToPath(new URL('../../../migrations', import.meta.url));
-const KIT_SCHEMA = 'racefree';
-const KIT_TABLE = 'kit_migrations';
-/** Session advisory lock serializing racefree migrators: the bytes of "racefree". */
-const LOCK_KEY = '8241978080226338149';
+/** Schema of the kit lane's table. @internal */
+export const KIT_SCHEMA = 'racefree';
+/** The kit lane's table, as node-pg-migrate makes it. @internal */
+export const KIT_TABLE = 'kit_migrations';
+/** Session advisory lock serializing racefree migrators: the bytes of "racefree". @internal */
+export const LOCK_KEY = '8241978080226338149';
 
 interface Lane {
   readonly name: 'kit' | 'user';

@@ -1,8 +1,9 @@
 /**
  * `npm test`: find a PostgreSQL server, migrate one template database, run ava.
  *
- * - `DATABASE_URL` set: use that server. Otherwise start an embedded
- *   PostgreSQL 18 for the whole run.
+ * - `DATABASE_URL` set: use that server. `RACEFREE_TEST_POSTGRES=16` (or 17):
+ *   start the pinned PostgreSQL of that major (test/harness/pinned-postgres.ts).
+ *   Otherwise start an embedded PostgreSQL 18 for the whole run.
  * - Servers older than PostgreSQL 15 are refused before anything runs.
  * - ava gets `DATABASE_URL` and `RACEFREE_TEST_TEMPLATE`; every test file
  *   clones its own database from the template (see test/helpers/db.ts).
@@ -20,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 import { assertSupportedServer } from '../../src/server-version.js';
+import { startPinnedPostgres, type PinnedPostgres } from './pinned-postgres.js';
 import {
   createTemplateDatabase,
   startEmbeddedPostgres,
@@ -56,6 +58,8 @@ async function main(): Promise<number> {
   let server: EmbeddedPostgres | undefined;
   let template: TemplateDatabase | undefined;
   let stopDocker: (() => Promise<void>) | undefined;
+  let pinned: PinnedPostgres | undefined;
+  const major = process.env['RACEFREE_TEST_POSTGRES'] || undefined;
   try {
     let databaseUrl = process.env['DATABASE_URL'] || undefined;
     let description: string;
@@ -67,6 +71,11 @@ async function main(): Promise<number> {
       stopDocker = docker.kill;
       databaseUrl = docker.databaseURL;
       description = `PostgreSQL in Docker (@databases/pg-test) at ${redact(docker.databaseURL)}`;
+    } else if (databaseUrl === undefined && major !== undefined) {
+      const started = performance.now();
+      pinned = await startPinnedPostgres(major);
+      databaseUrl = pinned.connectionString;
+      description = `pinned PostgreSQL ${major} (postgres-${major}) at ${redact(databaseUrl)} (started in ${Math.round(performance.now() - started)} ms)`;
     } else if (databaseUrl === undefined) {
       const started = performance.now();
       server = await startEmbeddedPostgres();
@@ -81,16 +90,23 @@ async function main(): Promise<number> {
       throw new Error(`${description}: ${messageOf(error)}`, { cause: error });
     });
     console.log(`racefree tests: ${description}: PostgreSQL ${version}`);
+    if (pinned !== undefined && version.split('.')[0] !== major) {
+      throw new Error(`RACEFREE_TEST_POSTGRES=${major}, but the pinned server runs PostgreSQL ${version}`);
+    }
     checkInterrupted();
 
     template = await createTemplateDatabase({ connectionString: databaseUrl });
     checkInterrupted();
 
-    return await runAva({
+    const avaStarted = performance.now();
+    const code = await runAva({
       ...process.env,
       DATABASE_URL: databaseUrl,
       RACEFREE_TEST_TEMPLATE: template.name,
     });
+    // One line per run for CI's summary (.ci/run): the suite's time on this server.
+    console.log(`racefree tests: PostgreSQL ${version.split(' ')[0]}: ava took ${Math.round((performance.now() - avaStarted) / 1000)} s`);
+    return code;
   } catch (error) {
     if (error instanceof Interrupted) return exitCodeOf(interrupted ?? 'SIGINT');
     if (interrupted !== undefined) return exitCodeOf(interrupted); // e.g. the server went away under us
@@ -109,6 +125,7 @@ async function main(): Promise<number> {
     try {
       await stopDocker?.();
       await server?.stop();
+      await pinned?.stop();
     } catch (error) {
       console.error(`racefree tests: could not stop the embedded PostgreSQL: ${messageOf(error)}`);
     }

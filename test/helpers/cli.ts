@@ -22,11 +22,13 @@ export interface CliResult {
 export interface CliOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /** Another build's CLI script (e.g. a later kit version); default this package's. */
+  readonly cli?: string;
 }
 
 /** Start the CLI; stdin is closed, stdout and stderr are pipes (not a TTY, so no progress bar). */
 export function spawnCli(args: string[], options: CliOptions = {}): ChildProcessByStdio<null, Readable, Readable> {
-  return spawn(process.execPath, [cli, ...args], {
+  return spawn(process.execPath, [options.cli ?? cli, ...args], {
     env: options.env ?? process.env,
     cwd: options.cwd ?? root,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -35,8 +37,12 @@ export function spawnCli(args: string[], options: CliOptions = {}): ChildProcess
 
 /** Run the CLI to completion. */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return completion(spawnCli(args, options));
+}
+
+/** A started child's exit code and everything it printed. */
+export function completion(child: ChildProcessByStdio<null, Readable, Readable>): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawnCli(args, options);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

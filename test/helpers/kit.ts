@@ -1,0 +1,56 @@
+/**
+ * The kit as tests see it: its migrations, what they install, and a later
+ * version of the package with one more kit migration.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { root } from './cli.js';
+import { withClient } from './db.js';
+
+/** The kit's migrations, as the kit lane names them. */
+export const KIT = readdirSync(path.join(root, 'migrations')).filter((f) => f.endsWith('.sql')).map((f) => f.slice(0, -4)).sort();
+
+/** Everything the kit installs in schema racefree (functions with source, comment and grants; relations), but its lane table. */
+export async function kitObjects(dbUrl: string): Promise<{ functions: unknown[]; relations: unknown[] }> {
+  return withClient(dbUrl, async (c) => ({
+    functions: (
+      await c.query(`SELECT p.oid::regprocedure::text AS name, pg_get_functiondef(p.oid) AS def,
+                            obj_description(p.oid, 'pg_proc') AS comment, p.proacl::text AS acl
+                       FROM pg_proc AS p WHERE p.pronamespace = 'racefree'::regnamespace ORDER BY 1`)
+    ).rows,
+    relations: (
+      await c.query(`SELECT c.relname, c.relkind, obj_description(c.oid, 'pg_class') AS comment, c.relacl::text AS acl,
+                            (SELECT array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+                               FROM pg_attribute AS a WHERE a.attrelid = c.oid AND a.attnum > 0) AS columns
+                       FROM pg_class AS c WHERE c.relnamespace = 'racefree'::regnamespace AND c.relname <> 'kit_migrations'
+                         AND c.relname NOT LIKE 'kit_migrations%' ORDER BY 1`)
+    ).rows,
+  }));
+}
+
+/** The kit-lane guard every section of a kit migration starts with. */
+export async function kitGuard(): Promise<string> {
+  return readFile(path.join(root, 'sql/kit-guard.sql'), 'utf8');
+}
+
+/** A copy of this package (built dist/src and dist/examples, migrations, sql) with extra kit migrations: a later kit version. */
+export interface LaterKit {
+  /** The later kit's CLI script. */
+  readonly cli: string;
+  remove(): Promise<void>;
+}
+
+export async function laterKit(migrations: Record<string, string>): Promise<LaterKit> {
+  const dir = path.join(root, 'dist/test/.kits', randomBytes(6).toString('hex'));
+  await mkdir(dir, { recursive: true });
+  for (const part of ['package.json', 'dist/src', 'dist/examples', 'migrations', 'sql']) {
+    await cp(path.join(root, part), path.join(dir, part), { recursive: true });
+  }
+  await symlink(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+  for (const [name, body] of Object.entries(migrations)) await writeFile(path.join(dir, 'migrations', name), body);
+  return { cli: path.join(dir, 'dist/src/cli/main.js'), remove: () => rm(dir, { recursive: true, force: true }) };
+}
