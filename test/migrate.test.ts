@@ -8,7 +8,7 @@ import { migrate, migrationStatus } from '../src/migrate/index.js';
 import { withDatabase } from '../src/database-url.js';
 import { quoteIdent } from '../src/quote.js';
 import { root, runCli, userMigrations } from './helpers/cli.js';
-import { exclusively, useTestDatabase, withClient } from './helpers/db.js';
+import { exclusively, useTestDatabase, withClient, withEmptyDatabase } from './helpers/db.js';
 
 const url = useTestDatabase(test);
 const server = () => process.env['DATABASE_URL']!;
@@ -31,17 +31,6 @@ export const up = (pgm) => addNumbering(pgm, { ...numbering, template: 'ASM-{YYY
 export const down = (pgm) => dropNumbering(pgm, numbering);
 `,
 };
-
-/** An empty database (not from the template), dropped after `fn`. */
-async function withEmptyDatabase<T>(fn: (dbUrl: string) => Promise<T>): Promise<T> {
-  const name = `racefree_test_empty_${randomBytes(6).toString('hex')}`;
-  await withClient(server(), (c) => c.query(`CREATE DATABASE ${quoteIdent(name)}`));
-  try {
-    return await fn(withDatabase(server(), name));
-  } finally {
-    await withClient(server(), (c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
-  }
-}
 
 const run = (args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string) =>
   runCli(args, { env, ...(cwd === undefined ? {} : { cwd }) });

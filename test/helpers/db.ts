@@ -2,8 +2,12 @@
  * Test helpers: one fresh database per test file, and short-lived connections.
  */
 
+import { randomBytes } from 'node:crypto';
 import type { TestFn } from 'ava';
 import pg from 'pg';
+
+import { withDatabase } from '../../src/database-url.js';
+import { quoteIdent } from '../../src/quote.js';
 
 import { createTestDatabase, type TestDatabase } from '../../src/testing/index.js';
 
@@ -98,5 +102,17 @@ export async function exclusively<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } finally {
     await client.end(); // releases the lock
+  }
+}
+
+/** Run `fn` on an empty database (not cloned from the template: no kit) on the DATABASE_URL server, dropped afterwards. */
+export async function withEmptyDatabase<T>(fn: (dbUrl: string) => Promise<T>): Promise<T> {
+  const server = process.env['DATABASE_URL']!;
+  const name = `racefree_test_empty_${randomBytes(6).toString('hex')}`;
+  await withClient(server, (c) => c.query(`CREATE DATABASE ${quoteIdent(name)}`));
+  try {
+    return await fn(withDatabase(server, name));
+  } finally {
+    await withClient(server, (c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
   }
 }
