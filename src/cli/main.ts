@@ -9,6 +9,7 @@ import { devCommand } from './dev.js';
 import { doctorCommand } from './doctor.js';
 import { migrateCommand } from './migrate.js';
 import { raceCommand } from './race.js';
+import { typesCommand } from './types.js';
 import { UsageError } from './usage.js';
 
 const HELP = `racefree: make duplicate-key races impossible at the database level
@@ -22,6 +23,7 @@ Commands:
   doctor                   inspect a database: pending or drifted migrations, INVALID
                            indexes, counters behind, PUBLIC execute (exit 1 on findings)
   race --sql "..."         hammer a statement from many connections; errors by SQLSTATE
+  types [--out FILE]       TypeScript types of every callable function, for createClient<Database>
 
 Options:
   -h, --help               show help for racefree or a command
@@ -36,6 +38,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   dev: devCommand,
   doctor: doctorCommand,
   race: raceCommand,
+  types: typesCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
