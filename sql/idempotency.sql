@@ -67,7 +67,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   previous text;
-  ignored text;
   stored_fingerprint text;
 BEGIN
   -- One expression on the hot path; the helper only runs to raise.
@@ -81,7 +80,7 @@ BEGIN
         MESSAGE = format('racefree._idempotency_claim: wait_ms must be >= 1, got %s', wait_ms);
     END IF;
     previous := current_setting('lock_timeout');
-    ignored := set_config('lock_timeout', wait_ms::text, true);
+    PERFORM set_config('lock_timeout', wait_ms::text, true);
   END IF;
   LOOP
     -- Waits while another transaction holds an uncommitted claim of this key.
@@ -115,7 +114,7 @@ BEGIN
   IF wait_ms IS NOT NULL THEN
     -- The caller's work runs under its own lock_timeout again. After a
     -- timeout the transaction is aborted and ends with its setting anyway.
-    ignored := set_config('lock_timeout', previous, true);
+    PERFORM set_config('lock_timeout', previous, true);
   END IF;
   RETURN NEXT;
 END
