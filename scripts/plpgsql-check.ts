@@ -8,16 +8,13 @@
  * matches a warning.
  */
 
-import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import pg from 'pg';
 
-import { withDatabase } from '../src/database-url.js';
-import { migrate } from '../src/migrate/lanes.js';
-import { quoteIdent } from '../src/quote.js';
+import { withScratchDatabase } from '../src/scratch-database.js';
 
 const here = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/plpgsql-check');
 
@@ -80,12 +77,9 @@ async function main(): Promise<number> {
   const serverUrl = process.env['DATABASE_URL'];
   if (!serverUrl) throw new Error('check:plpgsql needs DATABASE_URL: a server with the plpgsql_check extension');
   const allowlist = JSON.parse(await readFile(path.join(here, 'allowlist.json'), 'utf8')) as AllowlistEntry[];
-  const name = `racefree_plpgsql_check_${randomBytes(6).toString('hex')}`;
-  await withClient(serverUrl, (c) => c.query(`CREATE DATABASE ${quoteIdent(name)}`));
-  try {
-    const url = withDatabase(serverUrl, name);
-    await migrate({ databaseUrl: url, dir: path.join(here, 'migrations'), log: () => undefined });
-    return await withClient(url, async (c) => {
+  const dir = path.join(here, 'migrations');
+  return withScratchDatabase(serverUrl, 'racefree_plpgsql_check', (url) =>
+    withClient(url, async (c) => {
       try {
         await c.query('CREATE EXTENSION plpgsql_check');
       } catch (error) {
@@ -97,10 +91,7 @@ async function main(): Promise<number> {
       const unchecked = (await c.query<{ fn: string }>(UNCHECKED_TRIGGERS_SQL)).rows.map((r) => r.fn);
       const findings = (await c.query<Finding>(CHECK_SQL)).rows;
       return report(findings, allowlist, unchecked);
-    });
-  } finally {
-    await withClient(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
-  }
+    }), { dir });
 }
 
 function report(findings: readonly Finding[], allowlist: readonly AllowlistEntry[], unchecked: readonly string[]): number {

@@ -2,13 +2,12 @@
  * What a person reads when a migration meets unclean data or a database
  * without the kit: the CLI's stderr, as printed.
  */
-import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { KIT_MISSING_MESSAGE } from '../src/migrate/kit-check.js';
 import { createTestDatabase } from '../src/testing/index.js';
-import { root, runCli, userMigrations, type CliResult } from './helpers/cli.js';
+import { root, runCli, runNodeScript, userMigrations, type CliResult } from './helpers/cli.js';
 import { withClient, withEmptyDatabase } from './helpers/db.js';
 
 /** `racefree migrate up` of `files` on a fresh clone of the template, after `setup` ran there. */
@@ -102,19 +101,7 @@ export const up = (pgm) => {
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await withEmptyDatabase(async (url) => {
     const nodePgMigrate = path.join(root, 'node_modules/node-pg-migrate/bin/node-pg-migrate.js');
-    const r = await new Promise<CliResult>((resolve, reject) => {
-      const child = spawn(process.execPath, [nodePgMigrate, 'up', '-m', dir], {
-        cwd: root,
-        env: { ...process.env, DATABASE_URL: url },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const r = await runNodeScript(nodePgMigrate, ['up', '-m', dir], { env: { ...process.env, DATABASE_URL: url } });
     t.not(r.code, 0);
     t.true(`${r.stdout}${r.stderr}`.includes(KIT_MISSING_MESSAGE), r.stderr);
     // Nothing of the migration stayed: it ran in one transaction.

@@ -35,8 +35,22 @@ export function spawnCli(args: string[], options: CliOptions = {}): ChildProcess
 
 /** Run the CLI to completion. */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return collect(spawnCli(args, options));
+}
+
+/** Run another Node.js script (e.g. node-pg-migrate's own CLI) to completion, as runCli does. */
+export function runNodeScript(script: string, args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return collect(
+    spawn(process.execPath, [script, ...args], {
+      env: options.env ?? process.env,
+      cwd: options.cwd ?? root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+}
+
+function collect(child: ChildProcessByStdio<null, Readable, Readable>): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawnCli(args, options);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
