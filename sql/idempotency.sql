@@ -18,7 +18,10 @@ CREATE TABLE racefree.idempotency_keys (
   response     jsonb,
   created_at   timestamptz NOT NULL DEFAULT now(),
   completed_at timestamptz,
-  PRIMARY KEY (scope, key)
+  PRIMARY KEY (scope, key),
+  -- The top-level transaction that claimed the key: only it may complete the
+  -- claim. Never reused: a committed xid8 is unique for the cluster's life.
+  claimed_by   xid8
 );
 COMMENT ON TABLE racefree.idempotency_keys IS
   'One row per idempotency key that a committed transaction claimed: the request fingerprint and the response stored by racefree.idempotency_complete(). Written only by the racefree.idempotency_* functions; old rows are removed by racefree.idempotency_prune().';
@@ -64,7 +67,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   previous text;
-  ignored text;
   stored_fingerprint text;
 BEGIN
   -- One expression on the hot path; the helper only runs to raise.
@@ -78,12 +80,12 @@ BEGIN
         MESSAGE = format('racefree._idempotency_claim: wait_ms must be >= 1, got %s', wait_ms);
     END IF;
     previous := current_setting('lock_timeout');
-    ignored := set_config('lock_timeout', wait_ms::text, true);
+    PERFORM set_config('lock_timeout', wait_ms::text, true);
   END IF;
   LOOP
     -- Waits while another transaction holds an uncommitted claim of this key.
-    INSERT INTO racefree.idempotency_keys (scope, key, fingerprint)
-    VALUES (_idempotency_claim.scope, _idempotency_claim.key, _idempotency_claim.fingerprint)
+    INSERT INTO racefree.idempotency_keys (scope, key, fingerprint, claimed_by)
+    VALUES (_idempotency_claim.scope, _idempotency_claim.key, _idempotency_claim.fingerprint, pg_current_xact_id())
     ON CONFLICT ON CONSTRAINT idempotency_keys_pkey DO NOTHING;
     IF FOUND THEN
       status := 'claimed';
@@ -112,7 +114,7 @@ BEGIN
   IF wait_ms IS NOT NULL THEN
     -- The caller's work runs under its own lock_timeout again. After a
     -- timeout the transaction is aborted and ends with its setting anyway.
-    ignored := set_config('lock_timeout', previous, true);
+    PERFORM set_config('lock_timeout', previous, true);
   END IF;
   RETURN NEXT;
 END
@@ -141,21 +143,23 @@ BEGIN
   IF (char_length(scope) BETWEEN 1 AND 255 AND char_length(key) BETWEEN 1 AND 255) IS NOT TRUE THEN
     PERFORM racefree._idempotency_invalid('racefree.idempotency_complete', scope, key);
   END IF;
+  -- Only the claim of this very transaction: a claim another transaction
+  -- committed without completing is not anyone's to fill in.
   UPDATE racefree.idempotency_keys AS k
      SET response = idempotency_complete.response, completed_at = clock_timestamp()
    WHERE k.scope = idempotency_complete.scope AND k.key = idempotency_complete.key
-     AND k.completed_at IS NULL;
+     AND k.completed_at IS NULL AND k.claimed_by = pg_current_xact_id();
   IF NOT FOUND THEN
     RAISE EXCEPTION USING
       ERRCODE = '55000',
-      MESSAGE = format('racefree.idempotency_complete: key %L in scope %L has no claim awaiting a response',
+      MESSAGE = format('racefree.idempotency_complete: key %L in scope %L has no claim of this transaction awaiting a response',
                        idempotency_complete.key, idempotency_complete.scope),
       HINT = 'Call racefree.idempotency_claim() in the same transaction first, and complete a claim once.';
   END IF;
 END
 $$;
 COMMENT ON FUNCTION racefree.idempotency_complete(text, text, jsonb) IS
-  'Stores the response of a key claimed by racefree.idempotency_claim() in the same transaction; later claims of the key replay it once this transaction commits. Errors: 55000 when the key has no claim awaiting a response (not claimed, or already completed); RF002 for an invalid scope or key.';
+  'Stores the response of a key claimed by racefree.idempotency_claim() in the same transaction; later claims of the key replay it once this transaction commits. Errors: 55000 when the key has no claim of this transaction awaiting a response (not claimed, claimed by another transaction, or already completed); RF002 for an invalid scope or key.';
 
 CREATE FUNCTION racefree.idempotency_prune(older_than interval, batch integer DEFAULT 1000)
 RETURNS bigint
@@ -194,7 +198,8 @@ COMMENT ON FUNCTION racefree.idempotency_prune(interval, integer) IS
   'Deletes up to batch completed keys claimed more than older_than ago and returns how many it deleted; call it again (each call in its own transaction) until it returns 0. Rows locked by others are skipped (SKIP LOCKED), and in-flight claims are invisible to it, so it never waits for requests; a claim of a key being deleted at that moment waits for this one statement. Keys claimed but never completed are kept (racefree doctor reports them). Errors: 22023 when older_than is NULL or negative, or batch is NULL or < 1.';
 
 -- ---------------------------------------------------------------------------
--- Privileges: services get the public functions through racefree_user.
+-- Privileges: services claim and complete keys through racefree_user;
+-- pruning, which deletes every scope's keys, is racefree_admin's.
 
 REVOKE ALL ON FUNCTION racefree._idempotency_invalid(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._idempotency_claim(text, text, text, integer) FROM PUBLIC;
@@ -206,4 +211,4 @@ REVOKE ALL ON FUNCTION racefree.idempotency_prune(interval, integer) FROM PUBLIC
 GRANT EXECUTE ON FUNCTION racefree._idempotency_claim(text, text, text, integer) TO racefree_user;
 GRANT EXECUTE ON FUNCTION racefree.idempotency_claim(text, text, text) TO racefree_user;
 GRANT EXECUTE ON FUNCTION racefree.idempotency_complete(text, text, jsonb) TO racefree_user;
-GRANT EXECUTE ON FUNCTION racefree.idempotency_prune(interval, integer) TO racefree_user;
+GRANT EXECUTE ON FUNCTION racefree.idempotency_prune(interval, integer) TO racefree_admin;

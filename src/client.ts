@@ -9,8 +9,9 @@ import type { Pool, QueryConfig, QueryResult } from 'pg';
 import { RacefreeConfigError } from './errors.js';
 import { runOnce, type OnceOptions, type OnceResult } from './idempotency.js';
 import { Lease } from './lease.js';
-import { makeQueryable, type Queryable } from './queryable.js';
+import { makeQueryable } from './queryable.js';
 import { runTransaction, type TransactionOptions, type Tx } from './transaction.js';
+import type { DatabaseTypes, QueryableOf } from './typed-calls.js';
 
 interface CommonOptions {
   /**
@@ -26,8 +27,15 @@ export type ClientOptions =
   | (CommonOptions & { connectionString: string; pool?: undefined })
   | (CommonOptions & { pool: Pool; connectionString?: undefined });
 
-/** The client. */
-export interface Db extends Queryable {
+/**
+ * The client. `Db<Database>`, with a `Database` type written by `racefree
+ * types`, checks every `call`/`callOne` (and those of its transactions)
+ * against it; plain `Db` takes any name and arguments.
+ */
+export type Db<D extends DatabaseTypes | undefined = undefined> = DbMethods<D> & QueryableOf<D>;
+
+/** What a {@link Db} has besides its calls. */
+export interface DbMethods<D extends DatabaseTypes | undefined = undefined> {
   /**
    * Run `fn` in a transaction and commit. The whole callback is run again on
    * serialization failure (40001) or deadlock (40P01), with full-jitter
@@ -40,7 +48,7 @@ export interface Db extends Queryable {
    * @throws {AbortedError} when `signal` aborts before an attempt or during a backoff.
    * @throws {RacefreeConfigError} for invalid options.
    */
-  transaction<T>(fn: (tx: Tx) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  transaction<T>(fn: (tx: Tx<D>) => Promise<T>, options?: TransactionOptions): Promise<T>;
 
   /**
    * Run `fn` exactly once per `(scope, key)`: claim the key, run `fn`, store
@@ -53,7 +61,7 @@ export interface Db extends Queryable {
    * @throws {IdempotencyKeyInFlightError} when the request holding the key is still running after `waitMs`.
    * @throws whatever `fn` throws, and what `transaction` throws.
    */
-  once<T>(options: OnceOptions, fn: (tx: Tx) => Promise<T>): Promise<OnceResult<T>>;
+  once<T>(options: OnceOptions, fn: (tx: Tx<D>) => Promise<T>): Promise<OnceResult<T>>;
 
   /** Close the pool if the client created it; a pool you passed in is left open. Idempotent. */
   end(): Promise<void>;
@@ -67,7 +75,7 @@ const DEFAULT_COMMIT_OUTCOME_TIMEOUT_MS = 5_000;
  * give it an `'error'` listener, as pg requires of every pool).
  * @throws {RacefreeConfigError} unless exactly one of `connectionString` and `pool` is given.
  */
-export function createClient(options: ClientOptions): Db {
+export function createClient<D extends DatabaseTypes | undefined = undefined>(options: ClientOptions): Db<D> {
   const commitOutcomeTimeoutMs = options.commitOutcomeTimeoutMs ?? DEFAULT_COMMIT_OUTCOME_TIMEOUT_MS;
   if (typeof commitOutcomeTimeoutMs !== 'number' || !(commitOutcomeTimeoutMs >= 0)) {
     throw new RacefreeConfigError('createClient: option "commitOutcomeTimeoutMs" must be a number >= 0', {
@@ -80,7 +88,7 @@ export function createClient(options: ClientOptions): Db {
   const run = (config: QueryConfig): Promise<QueryResult> => Lease.runOnce(pool, config);
 
   let ending: Promise<void> | undefined;
-  return {
+  const db: Db = {
     ...makeQueryable(run),
     transaction: (fn, transactionOptions) =>
       runTransaction({ pool, commitOutcomeTimeoutMs }, fn, transactionOptions),
@@ -92,6 +100,8 @@ export function createClient(options: ClientOptions): Db {
       return ending;
     },
   };
+  // The database type only narrows what callers may write; the calls are the same.
+  return db as unknown as Db<D>;
 }
 
 function poolFrom(options: ClientOptions): { pool: Pool; owned: boolean } {

@@ -83,13 +83,22 @@ export class DuplicateRowsError extends RacefreeError {
   }
 }
 
+/** Every listed group on a line of its own, the total, and what to do next: the CLI prints it as is. */
 function duplicateRowsMessage(o: { table?: string | undefined; columns?: readonly string[] | undefined; groups?: readonly DuplicateGroup[] | undefined; total?: number | undefined }): string {
+  const next = 'Remove or merge the duplicate rows (one row per key value), then run the migration again.';
   if (o.table === undefined || o.columns === undefined || o.total === undefined) {
-    return 'Existing rows share a value of the new unique key; nothing was changed.';
+    return `Existing rows share a value of the new unique key; nothing was changed. ${next}`;
   }
-  const first = o.groups?.[0];
-  const example = first === undefined ? '' : `, e.g. (${first.values.map((v) => (v === null ? 'NULL' : v)).join(', ')}) x${first.count}`;
-  return `${o.table} holds ${o.total} group(s) of rows with the same (${o.columns.join(', ')})${example}; nothing was changed.`;
+  const groups = o.groups ?? [];
+  const plural = (n: number) => (n === 1 ? 'group' : 'groups');
+  const lines = [
+    `${o.table} holds ${o.total} ${plural(o.total)} of rows with the same (${o.columns.join(', ')}); nothing was changed.`,
+    ...groups.map((g) => `  (${g.values.map((v) => (v === null ? 'NULL' : v)).join(', ')}) x${g.count}`),
+  ];
+  const unlisted = o.total - groups.length;
+  if (groups.length > 0 && unlisted > 0) lines.push(`  ... and ${unlisted} more ${plural(unlisted)}`);
+  lines.push(next);
+  return lines.join('\n');
 }
 
 // ---------------------------------------------------------------------------
@@ -98,6 +107,8 @@ function duplicateRowsMessage(o: { table?: string | undefined; columns?: readonl
 
 /** Where a constraint violation happened, from the server's error fields. */
 export interface ConstraintLocation {
+  /** What a person reads: the server's message and DETAIL when the error came from PostgreSQL. */
+  message?: string | undefined;
   constraint?: string | undefined;
   schema?: string | undefined;
   table?: string | undefined;
@@ -114,7 +125,7 @@ export class IntegrityConstraintViolationError extends RacefreeError {
   readonly table: string | undefined;
 
   constructor(message: string, options: ConstraintLocation & { code?: string | undefined } = {}) {
-    super(message, { code: options.code, cause: options.cause });
+    super(options.message ?? message, { code: options.code, cause: options.cause });
     this.constraint = options.constraint;
     this.schema = options.schema;
     this.table = options.table;
@@ -174,10 +185,17 @@ export class CheckViolationError extends IntegrityConstraintViolationError {
 // Concurrency. Only these two are transient: the server rolled the transaction
 // back because of a concurrent one, so running it again is safe.
 
+/** Options of the errors that carry no fields beyond the server's words and the cause. */
+export interface ServerErrorOptions {
+  /** The server's message and DETAIL; a fixed sentence when absent. */
+  message?: string | undefined;
+  cause?: unknown;
+}
+
 /** 40001 serialization_failure. Transient: `db.transaction()` retries it. */
 export class SerializationFailureError extends RacefreeError {
-  constructor(options: { cause?: unknown } = {}) {
-    super('The transaction could not be serialized with a concurrent one and was rolled back.', {
+  constructor(options: ServerErrorOptions = {}) {
+    super(options.message ?? 'The transaction could not be serialized with a concurrent one and was rolled back.', {
       code: '40001',
       cause: options.cause,
     });
@@ -186,8 +204,8 @@ export class SerializationFailureError extends RacefreeError {
 
 /** 40P01 deadlock_detected. Transient: `db.transaction()` retries it. */
 export class DeadlockDetectedError extends RacefreeError {
-  constructor(options: { cause?: unknown } = {}) {
-    super('The transaction was rolled back to break a deadlock.', { code: '40P01', cause: options.cause });
+  constructor(options: ServerErrorOptions = {}) {
+    super(options.message ?? 'The transaction was rolled back to break a deadlock.', { code: '40P01', cause: options.cause });
   }
 }
 
@@ -196,15 +214,15 @@ export class DeadlockDetectedError extends RacefreeError {
  * locked. Not retried: the timeout is the caller's own limit.
  */
 export class LockTimeoutError extends RacefreeError {
-  constructor(options: { cause?: unknown } = {}) {
-    super('A lock could not be obtained in time.', { code: '55P03', cause: options.cause });
+  constructor(options: ServerErrorOptions = {}) {
+    super(options.message ?? 'A lock could not be obtained in time.', { code: '55P03', cause: options.cause });
   }
 }
 
 /** 57014 query_canceled: `statement_timeout` or a cancel request. Not retried. */
 export class QueryCanceledError extends RacefreeError {
-  constructor(options: { cause?: unknown } = {}) {
-    super('The statement was canceled.', { code: '57014', cause: options.cause });
+  constructor(options: ServerErrorOptions = {}) {
+    super(options.message ?? 'The statement was canceled.', { code: '57014', cause: options.cause });
   }
 }
 
@@ -219,8 +237,8 @@ export class QueryCanceledError extends RacefreeError {
  * have had effects outside the database.
  */
 export class ConnectionError extends RacefreeError {
-  constructor(options: { code?: string | undefined; cause?: unknown } = {}) {
-    super('The database connection failed or was lost.', { code: options.code, cause: options.cause });
+  constructor(options: ServerErrorOptions & { code?: string | undefined } = {}) {
+    super(options.message ?? 'The database connection failed or was lost.', { code: options.code, cause: options.cause });
   }
 }
 
@@ -364,6 +382,7 @@ interface ServerErrorFields {
   readonly message: string;
   readonly code: string;
   readonly detail: string | undefined;
+  readonly hint: string | undefined;
   readonly constraint: string | undefined;
   readonly schema: string | undefined;
   readonly table: string | undefined;
@@ -387,6 +406,7 @@ function serverError(err: unknown): ServerErrorFields | undefined {
     code,
     message: text('message') ?? '',
     detail: text('detail'),
+    hint: text('hint'),
     constraint: text('constraint'),
     schema: text('schema'),
     table: text('table'),
@@ -496,9 +516,22 @@ function parseJsonObject(text: string | undefined): Record<string, unknown> | un
   }
 }
 
+/**
+ * What a person reads in a log: the server's message, then its DETAIL (the
+ * constraint's key and values) and HINT, e.g. `duplicate key value violates
+ * unique constraint "t_k_key": Key (k)=(1) already exists.`
+ */
+function serverMessage(e: ServerErrorFields): string {
+  let text = e.message;
+  if (e.detail !== undefined && e.detail !== '') text += `: ${e.detail}`;
+  if (e.hint !== undefined && e.hint !== '') text += ` Hint: ${e.hint}`;
+  return text;
+}
+
 function fromServerError(e: ServerErrorFields): RacefreeError {
   const cause = e.original;
-  const location = { constraint: e.constraint, schema: e.schema, table: e.table, cause };
+  const message = serverMessage(e);
+  const location = { message, constraint: e.constraint, schema: e.schema, table: e.table, cause };
   switch (e.code) {
     case '23505':
       return new UniqueViolationError({ ...location, ...parseUniqueViolationDetail(e.detail) });
@@ -509,25 +542,25 @@ function fromServerError(e: ServerErrorFields): RacefreeError {
     case '23514':
       return new CheckViolationError(location);
     case '40001':
-      return new SerializationFailureError({ cause });
+      return new SerializationFailureError({ message, cause });
     case '40P01':
-      return new DeadlockDetectedError({ cause });
+      return new DeadlockDetectedError({ message, cause });
     case '55P03':
-      return new LockTimeoutError({ cause });
+      return new LockTimeoutError({ message, cause });
     case '57014':
-      return new QueryCanceledError({ cause });
+      return new QueryCanceledError({ message, cause });
   }
   if (e.code.startsWith('23')) {
     return new IntegrityConstraintViolationError('An integrity constraint was violated.', { ...location, code: e.code });
   }
   if (e.code.startsWith('08') || CONNECTION_CODES.has(e.code)) {
-    return new ConnectionError({ code: e.code, cause });
+    return new ConnectionError({ message, code: e.code, cause });
   }
   if (e.code.startsWith('RF')) {
     const known = findRacefreeCode(e.code);
     if (known !== undefined) return racefreeCodeFactories[known.errorClass](e);
   }
-  return new RacefreeError(e.message, { code: e.code, cause });
+  return new RacefreeError(message, { code: e.code, cause });
 }
 
 /**
@@ -541,7 +574,10 @@ export function wrapError(err: unknown, context: WrapErrorContext = {}): Racefre
   if (err instanceof RacefreeError) return err;
   const server = serverError(err);
   if (server !== undefined) return fromServerError(server);
-  if (context.connectionLost === true || looksLikeConnectionFailure(err)) return new ConnectionError({ cause: err });
+  if (context.connectionLost === true || looksLikeConnectionFailure(err)) {
+    const reason = err instanceof Error && err.message !== '' ? `: ${err.message}` : '';
+    return new ConnectionError({ message: `The database connection failed or was lost${reason}`, cause: err });
+  }
   const message = err instanceof Error ? err.message : String(err);
   return new RacefreeError(message, { cause: err });
 }

@@ -58,6 +58,8 @@ export type TransactionRunner = <T>(fn: (tx: Tx) => Promise<T>, options: Transac
 const DEFAULT_WAIT_MS = 5_000;
 const MAX_WAIT_MS = 2_147_483_647; // lock_timeout's upper bound
 const MAX_KEY_CHARS = 255;
+// In a `u` regex a surrogate matches only when it is not half of a pair.
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 interface ClaimRow {
   status: 'claimed' | 'replayed';
@@ -146,6 +148,10 @@ function checkKeyPart(argument: 'scope' | 'key', value: unknown): asserts value 
   if (value.includes('\0')) {
     // PostgreSQL text cannot hold NUL.
     throw new InvalidIdempotencyKeyError(`once: ${argument} must not contain NUL characters`, { argument });
+  }
+  if (LONE_SURROGATE.test(value)) {
+    // UTF-8 cannot encode it: pg would send U+FFFD, and two different keys would become one.
+    throw new InvalidIdempotencyKeyError(`once: ${argument} contains a lone UTF-16 surrogate, which cannot be sent to PostgreSQL losslessly`, { argument });
   }
 }
 

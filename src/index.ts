@@ -4,8 +4,17 @@
  */
 
 export { createClient } from './client.js';
-export type { ClientOptions, Db } from './client.js';
-export type { Tx, TransactionOptions, IsolationLevel } from './transaction.js';
+export type { ClientOptions, Db, DbMethods } from './client.js';
+export type { Tx, TxMethods, TransactionOptions, IsolationLevel } from './transaction.js';
+export type {
+  DatabaseTypes,
+  FunctionTypes,
+  FunctionNameOf,
+  ArgsOf,
+  RowOf,
+  TypedQueryable,
+  QueryableOf,
+} from './typed-calls.js';
 export type { OnceOptions, OnceResult } from './idempotency.js';
 export type { Queryable } from './queryable.js';
 export type { FunctionName, CallArgs } from './call-statement.js';

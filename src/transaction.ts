@@ -19,7 +19,8 @@ import {
   wrapError,
 } from './errors.js';
 import { Lease } from './lease.js';
-import { makeQueryable, type Queryable } from './queryable.js';
+import { makeQueryable } from './queryable.js';
+import type { DatabaseTypes, QueryableOf } from './typed-calls.js';
 import { quoteIdent } from './quote.js';
 import { withRetry } from './retry.js';
 
@@ -38,8 +39,14 @@ export interface TransactionOptions {
   onRetry?: (error: RacefreeError, attempt: number, delayMs: number) => void;
 }
 
-/** The handle a transaction callback receives. */
-export interface Tx extends Queryable {
+/**
+ * The handle a transaction callback receives; with a `Database` type from
+ * `racefree types`, its calls are checked against it.
+ */
+export type Tx<D extends DatabaseTypes | undefined = undefined> = TxMethods<D> & QueryableOf<D>;
+
+/** What a {@link Tx} has besides its calls. */
+export interface TxMethods<D extends DatabaseTypes | undefined = undefined> {
   /**
    * Run `fn` inside a savepoint. If it throws, only its work is rolled back
    * and the error is rethrown; the enclosing transaction can go on. Nested
@@ -49,7 +56,7 @@ export interface Tx extends Queryable {
    * @throws {TransactionBusyError} when another nested transaction of this tx is still running.
    * @throws {TransactionClosedError} after the enclosing callback has ended.
    */
-  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Tx<D>) => Promise<T>): Promise<T>;
 }
 
 /** @internal */

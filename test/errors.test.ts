@@ -58,7 +58,21 @@ test('23505 maps to UniqueViolationError with location, columns and values', (t)
   t.is(u.table, 'users');
   t.deepEqual(u.columns, ['email']);
   t.deepEqual(u.values, ['a@example.com']);
-  t.is(u.message, 'A unique constraint was violated.');
+  t.is(u.message, 'server says no: Key (email)=(a@example.com) already exists.');
+});
+
+test('messages carry the server message, DETAIL and HINT; built without a server error they are a fixed sentence', (t) => {
+  const fields = { detail: 'Key (k)=(1) already exists.', hint: 'Look at k.' };
+  t.is(wrapError(serverError('23505', fields, 'duplicate key value violates unique constraint "t_k_key"')).message,
+    'duplicate key value violates unique constraint "t_k_key": Key (k)=(1) already exists. Hint: Look at k.');
+  for (const code of ['23503', '23502', '23514', '23P01', '40001', '40P01', '55P03', '57014', '57P01', '08006', '42P01']) {
+    t.is(wrapError(serverError(code, { detail: 'D.' }, 'the server says')).message, 'the server says: D.', code);
+    t.is(wrapError(serverError(code, {}, 'the server says')).message, 'the server says', code);
+  }
+  t.is(new UniqueViolationError().message, 'A unique constraint was violated.');
+  t.is(new LockTimeoutError().message, 'A lock could not be obtained in time.');
+  t.is(wrapError(new Error('Connection terminated unexpectedly')).message,
+    'The database connection failed or was lost: Connection terminated unexpectedly');
 });
 
 const detailCases: Array<[string, string | undefined, readonly string[] | undefined, readonly string[] | undefined]> = [
@@ -192,11 +206,20 @@ test('RF101 maps to DuplicateRowsError with table, columns, groups and total fro
   t.true(err instanceof DuplicateRowsError);
   t.like(err, { code: 'RF101', table: 'public.users', columns: ['slack_id', 'discipline'], total: 2 });
   t.deepEqual((err as DuplicateRowsError).groups, [{ values: ['U1', null], count: 3 }, { values: ['U2', 'be'], count: 2 }]);
-  t.is(err.message, 'public.users holds 2 group(s) of rows with the same (slack_id, discipline), e.g. (U1, NULL) x3; nothing was changed.');
+  t.is(err.message, [
+    'public.users holds 2 groups of rows with the same (slack_id, discipline); nothing was changed.',
+    '  (U1, NULL) x3',
+    '  (U2, be) x2',
+    'Remove or merge the duplicate rows (one row per key value), then run the migration again.',
+  ].join('\n'));
+
+  const more = wrapError(serverError('RF101', { detail: JSON.stringify({ table: 't', columns: ['k'], groups: [{ values: ['a'], count: 2 }], total: 13 }) }));
+  t.is(more.message.split('\n')[0], 't holds 13 groups of rows with the same (k); nothing was changed.');
+  t.is(more.message.split('\n')[2], '  ... and 12 more groups');
 
   const bare = wrapError(serverError('RF101', { detail: '{"groups": [{"values": [1], "count": "x"}]}' })) as DuplicateRowsError;
   t.like(bare, { table: undefined, columns: undefined, groups: undefined, total: undefined });
-  t.is(bare.message, 'Existing rows share a value of the new unique key; nothing was changed.');
+  t.is(bare.message, 'Existing rows share a value of the new unique key; nothing was changed. Remove or merge the duplicate rows (one row per key value), then run the migration again.');
 });
 
 test('every code in the racefree code table maps to its class', (t) => {

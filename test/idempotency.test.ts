@@ -165,7 +165,7 @@ test('SQL: NULL, empty and over-long scopes and keys are RF002; complete needs a
     const ok = await c.query(`SELECT * FROM racefree.idempotency_claim('s', repeat(U&'\\+01F600', 255), 'f')`);
     t.is(ok.rows[0].status, 'claimed');
 
-    t.regex(await fails(`SELECT racefree.idempotency_complete('s', 'never-claimed', '1')`, '55000'), /no claim awaiting a response/);
+    t.regex(await fails(`SELECT racefree.idempotency_complete('s', 'never-claimed', '1')`, '55000'), /no claim of this transaction awaiting a response/);
     await c.query('BEGIN');
     await c.query(`SELECT racefree.idempotency_claim('s', 'twice', 'f')`);
     await c.query(`SELECT racefree.idempotency_complete('s', 'twice', '1')`);
@@ -225,15 +225,24 @@ test('SQL: under REPEATABLE READ a waiting duplicate gets 40001 (hence db.once r
   });
 });
 
-test('SQL: the functions are for racefree_user; the table is not', async (t) => {
+test('SQL: claim and complete are for racefree_user, prune for racefree_admin; the table is for neither', async (t) => {
   await withClient(url(), async (c) => {
     await c.query('BEGIN');
     await c.query('SET LOCAL ROLE racefree_user');
     t.is((await c.query(`SELECT status FROM racefree.idempotency_claim('role', 'k', 'f')`)).rows[0].status, 'claimed');
     await c.query(`SELECT racefree.idempotency_complete('role', 'k', 'null')`);
-    t.is((await c.query(`SELECT racefree.idempotency_prune('1 day')`)).rows[0].idempotency_prune, '0');
+    await c.query('SAVEPOINT s');
+    const pruneDenied = await t.throwsAsync(c.query(`SELECT racefree.idempotency_prune('1 day')`));
+    t.is((pruneDenied as pg.DatabaseError).code, '42501');
+    await c.query('ROLLBACK TO SAVEPOINT s');
     const denied = await t.throwsAsync(c.query('SELECT * FROM racefree.idempotency_keys'));
     t.is((denied as pg.DatabaseError).code, '42501');
+    await c.query('ROLLBACK');
+    await c.query('BEGIN');
+    await c.query('SET LOCAL ROLE racefree_admin');
+    t.is((await c.query(`SELECT racefree.idempotency_prune('1 day')`)).rows[0].idempotency_prune, '0');
+    const adminDenied = await t.throwsAsync(c.query('SELECT * FROM racefree.idempotency_keys'));
+    t.is((adminDenied as pg.DatabaseError).code, '42501');
     await c.query('ROLLBACK');
   });
 });
@@ -316,6 +325,11 @@ test('once: invalid scopes and keys are InvalidIdempotencyKeyError before any SQ
       ['scope', '', 'k'],
       ['scope', undefined, 'k'],
       ['scope', 's'.repeat(256), 'k'],
+      // Lone surrogates: pg would send both as 'x\ufffd', one key for two requests.
+      ['key', 's', 'x\ud800'],
+      ['key', 's', 'x\udbff'],
+      ['key', 's', '\udc00x'],
+      ['scope', 'tenant\ud800', 'k'],
     ];
     for (const [argument, scope, key] of cases) {
       const error = await t.throwsAsync(offline.once({ scope, key, request: 1 } as never, fn), { instanceOf: InvalidIdempotencyKeyError });

@@ -10,6 +10,7 @@ import { doctorCommand } from './doctor.js';
 import { migrateCommand } from './migrate.js';
 import { raceCommand } from './race.js';
 import { sqlCommand } from './sql.js';
+import { typesCommand } from './types.js';
 import { UsageError } from './usage.js';
 
 const HELP = `racefree: make duplicate-key races impossible at the database level
@@ -24,6 +25,7 @@ Commands:
                            indexes, counters behind, PUBLIC execute (exit 1 on findings)
   race --sql "..."         hammer a statement from many connections; errors by SQLSTATE
   sql [--out FILE]         the kit as one psql script: install or upgrade without Node.js
+  types [--out FILE]       TypeScript types of every callable function, for createClient<Database>
 
 Options:
   -h, --help               show help for racefree or a command
@@ -39,6 +41,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   doctor: doctorCommand,
   race: raceCommand,
   sql: sqlCommand,
+  types: typesCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

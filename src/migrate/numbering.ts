@@ -1,4 +1,5 @@
 import type { MigrationBuilder } from 'node-pg-migrate';
+import { requireKit } from './kit-check.js';
 import { RacefreeConfigError } from '../errors.js';
 import { quoteLiteral } from '../quote.js';
 import { requireString, tableName, type TableRef } from './names.js';
@@ -106,6 +107,7 @@ export function addNumbering(pgm: MigrationBuilder, options: AddNumberingOptions
     timeZone,
     ...(dateColumn === undefined ? {} : { dateColumn }),
   };
+  requireKit(pgm);
   pgm.sql(`SELECT racefree._add_numbering(${quoteLiteral(JSON.stringify(config))}::jsonb)`);
 }
 
@@ -120,5 +122,6 @@ export function dropNumbering(pgm: MigrationBuilder, options: DropNumberingOptio
     table: tableName(options.table, 'dropNumbering'),
     column: requireString('dropNumbering', 'column', options.column),
   };
+  requireKit(pgm);
   pgm.sql(`SELECT racefree._drop_numbering(${quoteLiteral(JSON.stringify(config))}::jsonb)`);
 }

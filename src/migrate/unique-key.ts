@@ -1,4 +1,5 @@
 import type { MigrationBuilder } from 'node-pg-migrate';
+import { requireKit } from './kit-check.js';
 import { RacefreeConfigError } from '../errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../quote.js';
 import { requireColumns, requireString, tableName, type TableRef } from './names.js';
@@ -79,6 +80,7 @@ export function addUniqueKey(pgm: MigrationBuilder, options: AddUniqueKeyOptions
   const index = quoteQualified(schema, name);
   const config = { table, columns, name, where, nullsNotDistinct, index };
   const literal = `${quoteLiteral(JSON.stringify(config))}::jsonb`;
+  requireKit(pgm);
   if (!concurrently) {
     pgm.sql(`SELECT racefree._add_unique_key(${literal})`);
     return;
@@ -109,6 +111,7 @@ export function dropUniqueKey(pgm: MigrationBuilder, options: DropUniqueKeyOptio
     options.name === undefined
       ? defaultName(options.table, requireColumns('dropUniqueKey', 'columns', options.columns))
       : requireString('dropUniqueKey', 'name', options.name);
+  requireKit(pgm);
   pgm.sql(`SELECT racefree._drop_unique_key(${quoteLiteral(JSON.stringify({ table, name }))}::jsonb)`);
 }
 

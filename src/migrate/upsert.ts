@@ -1,4 +1,5 @@
 import type { MigrationBuilder } from 'node-pg-migrate';
+import { requireKit } from './kit-check.js';
 import { RacefreeConfigError } from '../errors.js';
 import { quoteLiteral } from '../quote.js';
 import { requireColumns, requireString, tableName, type TableRef } from './names.js';
@@ -74,6 +75,7 @@ export function addUpsert(pgm: MigrationBuilder, options: AddUpsertOptions): voi
   }
   const update = options.update?.map((c) => requireString(B, 'update', c));
   const config = { table, key, where, update, name };
+  requireKit(pgm);
   pgm.sql(`SELECT racefree._add_upsert(${quoteLiteral(JSON.stringify(config))}::jsonb)`);
 }
 
@@ -83,6 +85,7 @@ export function addUpsert(pgm: MigrationBuilder, options: AddUpsertOptions): voi
  */
 export function dropUpsert(pgm: MigrationBuilder, options: DropUpsertOptions): void {
   const config = { table: tableName(options.table, 'dropUpsert'), name: baseName('dropUpsert', options) };
+  requireKit(pgm);
   pgm.sql(`SELECT racefree._drop_upsert(${quoteLiteral(JSON.stringify(config))}::jsonb)`);
 }
 

@@ -40,6 +40,17 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
   return completion(spawnCli(args, options));
 }
 
+/** Run another Node.js script (e.g. node-pg-migrate's own CLI) to completion, as runCli does. */
+export function runNodeScript(script: string, args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return completion(
+    spawn(process.execPath, [script, ...args], {
+      env: options.env ?? process.env,
+      cwd: options.cwd ?? root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+}
+
 /** A started child's exit code and everything it printed. */
 export function completion(child: ChildProcessByStdio<null, Readable, Readable>): Promise<CliResult> {
   return new Promise((resolve, reject) => {
