@@ -43,7 +43,7 @@ WITH fns AS (
     JOIN pg_language l ON l.oid = p.prolang
    WHERE n.nspname IN ('racefree', 'public') AND l.lanname = 'plpgsql'
 ), targets AS (
-  SELECT f.oid, f.fn, t.tgrelid AS relid
+  SELECT DISTINCT f.oid, f.fn, t.tgrelid AS relid
     FROM fns f JOIN pg_trigger t ON t.tgfoid = f.oid
    WHERE f.is_trigger
   UNION ALL
