@@ -2,6 +2,19 @@
 -- A frozen copy of sql/generated.sql as released; change behaviour with a new migration.
 
 -- Up Migration
+-- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).
+DO $racefree_guard$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks
+                  WHERE locktype = 'advisory' AND granted AND pid = pg_catalog.pg_backend_pid()
+                    AND classid = 1918985061 AND objid = 1718773093 AND objsubid = 1) THEN
+    RAISE EXCEPTION 'racefree kit migrations are applied by racefree migrate up, or with psql by the script racefree sql writes'
+      USING ERRCODE = '55000',
+            DETAIL = 'psql -f on a kit migration file runs its Up and Down sections alike and installs nothing.',
+            HINT = 'racefree sql --out racefree.sql && psql -v ON_ERROR_STOP=1 -f racefree.sql';
+  END IF;
+END
+$racefree_guard$;
 -- racefree generated code: the registry of what the builders created, the
 -- generators that render it, and the routine that re-renders it.
 --
@@ -1597,6 +1610,19 @@ GRANT EXECUTE ON FUNCTION racefree._numbering_scope(text, text) TO racefree_user
 GRANT EXECUTE ON FUNCTION racefree._numbering_advance(text, text) TO racefree_user;
 
 -- Down Migration
+-- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).
+DO $racefree_guard$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks
+                  WHERE locktype = 'advisory' AND granted AND pid = pg_catalog.pg_backend_pid()
+                    AND classid = 1918985061 AND objid = 1718773093 AND objsubid = 1) THEN
+    RAISE EXCEPTION 'racefree kit migrations are applied by racefree migrate up, or with psql by the script racefree sql writes'
+      USING ERRCODE = '55000',
+            DETAIL = 'psql -f on a kit migration file runs its Up and Down sections alike and installs nothing.',
+            HINT = 'racefree sql --out racefree.sql && psql -v ON_ERROR_STOP=1 -f racefree.sql';
+  END IF;
+END
+$racefree_guard$;
 -- Generated code was rewritten by generator 2 and counters were moved to new scopes:
 -- there is no faithful way back, and racefree never rolls the kit lane back.
 DO $$

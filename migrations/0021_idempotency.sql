@@ -2,6 +2,19 @@
 -- A frozen copy of the changes to sql/idempotency.sql as released; change behaviour with a new migration.
 
 -- Up Migration
+-- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).
+DO $racefree_guard$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks
+                  WHERE locktype = 'advisory' AND granted AND pid = pg_catalog.pg_backend_pid()
+                    AND classid = 1918985061 AND objid = 1718773093 AND objsubid = 1) THEN
+    RAISE EXCEPTION 'racefree kit migrations are applied by racefree migrate up, or with psql by the script racefree sql writes'
+      USING ERRCODE = '55000',
+            DETAIL = 'psql -f on a kit migration file runs its Up and Down sections alike and installs nothing.',
+            HINT = 'racefree sql --out racefree.sql && psql -v ON_ERROR_STOP=1 -f racefree.sql';
+  END IF;
+END
+$racefree_guard$;
 -- The top-level transaction that claimed the key: only it may complete the
 -- claim. Never reused: a committed xid8 is unique for the cluster's life.
 -- Nullable without a default: a catalog change, no table rewrite.
@@ -101,6 +114,19 @@ REVOKE EXECUTE ON FUNCTION racefree.idempotency_prune(interval, integer) FROM ra
 GRANT EXECUTE ON FUNCTION racefree.idempotency_prune(interval, integer) TO racefree_admin;
 
 -- Down Migration
+-- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).
+DO $racefree_guard$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks
+                  WHERE locktype = 'advisory' AND granted AND pid = pg_catalog.pg_backend_pid()
+                    AND classid = 1918985061 AND objid = 1718773093 AND objsubid = 1) THEN
+    RAISE EXCEPTION 'racefree kit migrations are applied by racefree migrate up, or with psql by the script racefree sql writes'
+      USING ERRCODE = '55000',
+            DETAIL = 'psql -f on a kit migration file runs its Up and Down sections alike and installs nothing.',
+            HINT = 'racefree sql --out racefree.sql && psql -v ON_ERROR_STOP=1 -f racefree.sql';
+  END IF;
+END
+$racefree_guard$;
 REVOKE EXECUTE ON FUNCTION racefree.idempotency_prune(interval, integer) FROM racefree_admin;
 GRANT EXECUTE ON FUNCTION racefree.idempotency_prune(interval, integer) TO racefree_user;
 CREATE OR REPLACE FUNCTION racefree.idempotency_complete(scope text, key text, response jsonb)

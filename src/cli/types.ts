@@ -9,7 +9,7 @@ import { parse } from './usage.js';
 const HELP = `Usage: racefree types [--database-url URL] [--schema S]... [--out FILE]
 
 Writes TypeScript types for every function db.call can reach in the given
-schemas (default: public and racefree): generated upserts, get-or-create,
+schemas (from pg_proc, pg_type and racefree's registry) (default: public and racefree): generated upserts, get-or-create,
 _many, numbering generators, the kit's public functions and your own. Use them
 as createClient<Database>(...): call, callOne and tx.call then check function
 names, argument names and types, and type the rows.
@@ -43,8 +43,8 @@ export async function typesCommand(argv: string[]): Promise<number> {
   const client = await connectClient(databaseUrl, 'racefree types');
   let text: string;
   try {
-    const { functions, types } = await readCatalog(client, schemas);
-    text = renderDatabaseTypes(functions, types, schemas);
+    const { functions, types, upserts } = await readCatalog(client, schemas);
+    text = renderDatabaseTypes(functions, types, schemas, upserts);
   } finally {
     await client.end().catch(() => undefined);
   }

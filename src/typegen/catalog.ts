@@ -19,6 +19,13 @@ export interface CatalogFunction {
   readonly defaults: number;
 }
 
+/** What the registry says of a function `addUpsert` generated. */
+export interface GeneratedUpsert {
+  readonly kind: 'upsert' | 'get_or_create' | 'many';
+  /** The conflict key's columns: required arguments of `upsert` and `get_or_create`. */
+  readonly key: readonly string[];
+}
+
 /** A type as pg_type describes it, resolved enough to map it to TypeScript. */
 export interface CatalogType {
   readonly oid: number;
@@ -67,12 +74,35 @@ SELECT t.oid::int AS oid, format_type(t.oid, NULL) AS name, t.typtype AS kind,
   FROM pg_type t
  WHERE t.oid = ANY ($1::oid[])`;
 
-/** The functions of `schemas`, and the closure of the types they use. */
+// The registry lists an upsert's functions in this order: upsert_, get_or_create_, _many.
+const UPSERTS_SQL = `
+SELECT r.description->>'schema' AS schema, f.name, f.ord::int AS ord, r.config->'key' AS key
+  FROM racefree.registry AS r,
+       jsonb_array_elements_text(r.description->'functions') WITH ORDINALITY AS f(name, ord)
+ WHERE r.builder = 'addUpsert'`;
+const KINDS = ['upsert', 'get_or_create', 'many'] as const;
+
+/** The generated upserts, by `schema.name`; none before the registry exists (kits before 0005). */
+async function readUpserts(client: pg.ClientBase): Promise<Map<string, GeneratedUpsert>> {
+  const upserts = new Map<string, GeneratedUpsert>();
+  const { rows: exists } = await client.query<{ ok: boolean }>(`SELECT to_regclass('racefree.registry') IS NOT NULL AS ok`);
+  if (!exists[0]?.ok) return upserts;
+  const { rows } = await client.query<{ schema: string; name: string; ord: number; key: unknown }>(UPSERTS_SQL);
+  for (const r of rows) {
+    const kind = KINDS[r.ord - 1];
+    const key = typeof r.key === 'string' ? [r.key] : Array.isArray(r.key) ? r.key.filter((k): k is string => typeof k === 'string') : [];
+    if (kind !== undefined) upserts.set(`${r.schema}.${r.name}`, { kind, key });
+  }
+  return upserts;
+}
+
+/** The functions of `schemas`, the closure of the types they use, and what the registry knows of them. */
 export async function readCatalog(
   client: pg.ClientBase,
   schemas: readonly string[],
-): Promise<{ functions: CatalogFunction[]; types: Map<number, CatalogType> }> {
+): Promise<{ functions: CatalogFunction[]; types: Map<number, CatalogType>; upserts: Map<string, GeneratedUpsert> }> {
   const { rows: functions } = await client.query<CatalogFunction>(FUNCTIONS_SQL, [schemas]);
+  const upserts = await readUpserts(client);
   const types = new Map<number, CatalogType>();
   let wanted = new Set(functions.flatMap((f) => [f.returnType, ...f.args.map((a) => a.type)]));
   // A few round trips: each finds the element, base and attribute types of the last.
@@ -86,5 +116,5 @@ export async function readCatalog(
       }
     }
   }
-  return { functions, types };
+  return { functions, types, upserts };
 }

@@ -4,7 +4,7 @@
  * @internal
  */
 
-import type { CatalogFunction, CatalogType } from './catalog.js';
+import type { CatalogFunction, CatalogType, GeneratedUpsert } from './catalog.js';
 import { mapType } from './pg-types.js';
 
 const RECORD_OID = 2249;
@@ -23,6 +23,7 @@ export function renderDatabaseTypes(
   functions: readonly CatalogFunction[],
   types: ReadonlyMap<number, CatalogType>,
   schemas: readonly string[],
+  upserts: ReadonlyMap<string, GeneratedUpsert> = new Map(),
 ): string {
   const byKey = new Map<string, Rendered[]>();
   const skipped: string[] = [];
@@ -32,7 +33,7 @@ export function renderDatabaseTypes(
       skipped.push(`${fn.schema}.${fn.name}: ${reason}`);
       continue;
     }
-    const rendered = renderFunction(fn, types);
+    const rendered = renderFunction(fn, types, upserts.get(`${fn.schema}.${fn.name}`));
     byKey.set(rendered.key, [...(byKey.get(rendered.key) ?? []), rendered]);
   }
   const lines = [
@@ -65,22 +66,37 @@ function whyNotCallable(fn: CatalogFunction): string | undefined {
   return undefined;
 }
 
-function renderFunction(fn: CatalogFunction, types: ReadonlyMap<number, CatalogType>): Rendered {
+// The action column of generated upserts, which is never NULL.
+const ACTIONS: Record<GeneratedUpsert['kind'], string> = {
+  upsert: "'inserted' | 'updated' | 'unchanged'",
+  get_or_create: "'inserted' | 'existing'",
+  many: "'inserted' | 'updated' | 'unchanged'",
+};
+
+function renderFunction(fn: CatalogFunction, types: ReadonlyMap<number, CatalogType>, upsert: GeneratedUpsert | undefined): Rendered {
   const inputs = fn.args.filter((a) => INPUT_MODES.has(a.mode));
   const required = inputs.length - fn.defaults;
+  // A generated upsert's arguments all default to NULL ("not written"), but its key must be given.
+  const key = new Set(upsert === undefined || upsert.kind === 'many' ? [] : upsert.key);
   // null is an ordinary SQL argument; undefined leaves a defaulted one out.
-  const args = inputs.map((a, i) => `${property(a.name)}${i < required ? '' : '?'}: ${mapType(a.type, types).input} | null`);
+  const args = inputs.map(
+    (a, i) => `${property(a.name)}${i < required || key.has(a.name) ? '' : '?'}: ${mapType(a.type, types).input} | null`,
+  );
   return {
     key: fn.schema === 'public' ? fn.name : `${fn.schema}.${fn.name}`,
     comment: summary(fn.comment),
     args: objectType(args),
-    row: rowType(fn, types),
+    row: rowType(fn, types, upsert === undefined ? undefined : ACTIONS[upsert.kind]),
   };
 }
 
-/** The columns of `SELECT * FROM fn(…)`; a function can always return NULLs, so every column may be null. */
-function rowType(fn: CatalogFunction, types: ReadonlyMap<number, CatalogType>): string {
-  const column = (name: string, type: number) => `${property(name)}: ${mapType(type, types).output} | null`;
+/**
+ * The columns of `SELECT * FROM fn(…)`; a function can always return NULLs,
+ * so every column may be null, but for a generated upsert's `action`.
+ */
+function rowType(fn: CatalogFunction, types: ReadonlyMap<number, CatalogType>, action: string | undefined): string {
+  const column = (name: string, type: number) =>
+    `${property(name)}: ${action !== undefined && name === 'action' ? action : `${mapType(type, types).output} | null`}`;
   const outputs = fn.args.filter((a) => OUTPUT_MODES.has(a.mode));
   if (outputs.length > 0) return objectType(outputs.map((a, i) => column(a.name === '' ? `column${i + 1}` : a.name, a.type)));
   const returned = types.get(fn.returnType);
