@@ -12,7 +12,6 @@ import path from 'node:path';
 
 import pg from 'pg';
 
-import { migrate } from '../../src/migrate/lanes.js';
 import { withScratchDatabase } from '../../src/scratch-database.js';
 import { startEmbeddedPostgres } from '../../src/testing/embedded.js';
 import { renderSnapshots, SNAPSHOT_DIR } from '../helpers/snapshots.js';
@@ -21,8 +20,8 @@ async function main(): Promise<void> {
   const given = process.env['DATABASE_URL'] || undefined;
   const server = given ? undefined : await startEmbeddedPostgres();
   try {
+    // A scratch database with the kit's migrations applied.
     await withScratchDatabase(given ?? server!.connectionString, 'racefree_snapshots', async (url) => {
-      await migrate({ databaseUrl: url, dir: false });
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       try {
