@@ -5,9 +5,7 @@
 -- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).
 DO $racefree_guard$
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks
-                  WHERE locktype = 'advisory' AND granted AND pid = pg_catalog.pg_backend_pid()
-                    AND classid = 1918985061 AND objid = 1718773093 AND objsubid = 1) THEN
+  IF coalesce(current_setting('racefree.migrate_session', true), '') = '' THEN
     RAISE EXCEPTION 'racefree kit migrations are applied by racefree migrate up, or with psql by the script racefree sql writes'
       USING ERRCODE = '55000',
             DETAIL = 'psql -f on a kit migration file runs its Up and Down sections alike and installs nothing.',
@@ -229,9 +227,7 @@ GRANT EXECUTE ON FUNCTION racefree.idempotency_prune(interval, integer) TO racef
 -- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).
 DO $racefree_guard$
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks
-                  WHERE locktype = 'advisory' AND granted AND pid = pg_catalog.pg_backend_pid()
-                    AND classid = 1918985061 AND objid = 1718773093 AND objsubid = 1) THEN
+  IF coalesce(current_setting('racefree.migrate_session', true), '') = '' THEN
     RAISE EXCEPTION 'racefree kit migrations are applied by racefree migrate up, or with psql by the script racefree sql writes'
       USING ERRCODE = '55000',
             DETAIL = 'psql -f on a kit migration file runs its Up and Down sections alike and installs nothing.',

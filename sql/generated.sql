@@ -1550,7 +1550,8 @@ END
 $upgrade$;
 
 -- Every registered function, rewritten by the generators above.
-SELECT racefree._regenerate_all();
+-- A DO block, not a SELECT: psql (racefree sql) would print its result.
+DO $racefree_regenerate$ BEGIN PERFORM racefree._regenerate_all(); END $racefree_regenerate$;
 
 -- Used only by generator 1's code, which is gone now.
 DROP FUNCTION IF EXISTS racefree._numbering_advance(text, text, text[]);

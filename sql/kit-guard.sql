@@ -1,13 +1,12 @@
 -- Kit-lane guard: the first statement of every section of every kit migration.
 -- psql -f on a migration file would run its Up and Down sections alike and
 -- install nothing; this makes it fail instead. racefree migrate up and the
--- script of racefree sql hold racefree's migration lock (advisory lock
--- 8241978080226338149, "racefree") in the session that runs the migration.
+-- script of racefree sql mark the session that runs the migrations with the
+-- setting racefree.migrate_session (migrate up holds its lock on a connection
+-- of its own, so the lock cannot mark the session).
 DO $racefree_guard$
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks
-                  WHERE locktype = 'advisory' AND granted AND pid = pg_catalog.pg_backend_pid()
-                    AND classid = 1918985061 AND objid = 1718773093 AND objsubid = 1) THEN
+  IF coalesce(current_setting('racefree.migrate_session', true), '') = '' THEN
     RAISE EXCEPTION 'racefree kit migrations are applied by racefree migrate up, or with psql by the script racefree sql writes'
       USING ERRCODE = '55000',
             DETAIL = 'psql -f on a kit migration file runs its Up and Down sections alike and installs nothing.',

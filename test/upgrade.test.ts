@@ -9,12 +9,9 @@ import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { runner } from 'node-pg-migrate';
-import { withDatabase } from '../src/database-url.js';
-import { quoteIdent } from '../src/quote.js';
 import { root, userMigrations } from './helpers/cli.js';
-import { withClient } from './helpers/db.js';
+import { withClient, withEmptyDatabase } from './helpers/db.js';
 
-const server = () => process.env['DATABASE_URL']!;
 
 const USER = {
   '0001_tables.js': `
@@ -56,8 +53,10 @@ const FIXTURE = '9001_generator-fixture.sql';
 
 /** Run one lane's pending migrations from `dir`, as `racefree migrate` does. */
 async function lane(dbUrl: string, dir: string, kit: boolean): Promise<void> {
-  await withClient(dbUrl, (client) =>
-    runner({
+  await withClient(dbUrl, async (client) => {
+    // What racefree migrate up marks its session with, which the kit migrations' guard requires.
+    await client.query(`SET racefree.migrate_session = 'upgrade test'`);
+    await runner({
       dbClient: client,
       dir,
       migrationsSchema: kit ? 'racefree' : 'public',
@@ -66,18 +65,8 @@ async function lane(dbUrl: string, dir: string, kit: boolean): Promise<void> {
       direction: 'up',
       noLock: true,
       logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
-    }),
-  );
-}
-
-async function withEmptyDatabase<T>(fn: (dbUrl: string) => Promise<T>): Promise<T> {
-  const name = `racefree_test_upgrade_${randomBytes(6).toString('hex')}`;
-  await withClient(server(), (c) => c.query(`CREATE DATABASE ${quoteIdent(name)}`));
-  try {
-    return await fn(withDatabase(server(), name));
-  } finally {
-    await withClient(server(), (c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
-  }
+    });
+  });
 }
 
 /** Rows written before the upgrade, so counters exist (and are moved) when it runs. */

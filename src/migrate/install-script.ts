@@ -94,6 +94,8 @@ SELECT pg_try_advisory_lock(${LOCK_KEY}) AS racefree_locked \\gset
 \\echo 'waiting: another migration holds the lock'
 SELECT pg_advisory_lock(${LOCK_KEY}) AS racefree_locked \\gset
 \\endif
+-- Marks this session as a kit migrator: the guard (sql/kit-guard.sql) lets only such a session through.
+SET racefree.migrate_session = 'racefree sql';
 
 -- The kit lane's table, as node-pg-migrate creates it.
 CREATE SCHEMA IF NOT EXISTS ${quoteQualified(KIT_SCHEMA)};
