@@ -19,6 +19,14 @@ interface CommonOptions {
    * `CommitOutcomeUnknownError`. Default 5 000 ms.
    */
   commitOutcomeTimeoutMs?: number;
+  /**
+   * `false` sends every statement unnamed (parsed on each call) and keeps no
+   * session state between transactions, so the client works through a
+   * transaction-mode pooler (PgBouncer `pool_mode = transaction`, Supabase,
+   * RDS Proxy). Default `true`: each call's statement is prepared once per
+   * connection.
+   */
+  preparedStatements?: boolean;
 }
 
 /** Either a connection string (the client owns its pool) or a pool you own. */
@@ -75,17 +83,23 @@ export function createClient(options: ClientOptions): Db {
       value: commitOutcomeTimeoutMs,
     });
   }
+  const preparedStatements = options.preparedStatements ?? true;
+  if (typeof preparedStatements !== 'boolean') {
+    throw new RacefreeConfigError('createClient: option "preparedStatements" must be true or false', {
+      option: 'preparedStatements',
+      value: preparedStatements,
+    });
+  }
   const { pool, owned } = poolFrom(options);
+  const context = { pool, commitOutcomeTimeoutMs, preparedStatements };
 
   const run = (config: QueryConfig): Promise<QueryResult> => Lease.runOnce(pool, config);
 
   let ending: Promise<void> | undefined;
   return {
-    ...makeQueryable(run),
-    transaction: (fn, transactionOptions) =>
-      runTransaction({ pool, commitOutcomeTimeoutMs }, fn, transactionOptions),
-    once: (onceOptions, fn) =>
-      runOnce((work, o) => runTransaction({ pool, commitOutcomeTimeoutMs }, work, o), onceOptions, fn),
+    ...makeQueryable(run, preparedStatements),
+    transaction: (fn, transactionOptions) => runTransaction(context, fn, transactionOptions),
+    once: (onceOptions, fn) => runOnce((work, o) => runTransaction(context, work, o), onceOptions, fn),
     end() {
       if (!owned) return Promise.resolve();
       ending ??= pool.end();

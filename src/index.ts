@@ -9,6 +9,7 @@ export type { Tx, TransactionOptions, IsolationLevel } from './transaction.js';
 export type { OnceOptions, OnceResult } from './idempotency.js';
 export type { Queryable } from './queryable.js';
 export type { FunctionName, CallArgs } from './call-statement.js';
+export type { CommitOutcomeUnknownReason } from './commit-outcome.js';
 
 export {
   RacefreeError,
