@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { runner, type RunnerOption } from 'node-pg-migrate';
+import { connectClient } from '../connect.js';
 import { RacefreeConfigError, wrapError } from '../errors.js';
 import { assertSupportedServer } from '../server-version.js';
 import { quoteQualified } from '../quote.js';
@@ -74,26 +77,108 @@ function connectionString(options: MigrateOptions): string {
   return url;
 }
 
-/** Connect, check the server, and hold racefree's migration lock while `work` runs. */
-async function withMigrationLock<T>(options: MigrateOptions, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: connectionString(options) });
-  await client.connect();
+/** What `racefree migrate` says when its connection is not one stable session. */
+export const POOLER_MESSAGE =
+  'racefree migrate needs a direct connection to PostgreSQL, not a transaction pooler: point --database-url (or DATABASE_URL) at the server, or use the pooler\'s session mode';
+
+/** A session-level setting only this migrator's session holds. */
+const SESSION_SETTING = 'racefree.migrate_session';
+const SESSION_ROUNDS = 3;
+
+function poolerError(detail: string): RacefreeConfigError {
+  return new RacefreeConfigError(POOLER_MESSAGE, { option: 'databaseUrl', value: detail });
+}
+
+interface SessionRow {
+  pid: number;
+  token: string | null;
+}
+
+/**
+ * Prove that `client` is one server session, as migrations need (session
+ * state, `CREATE INDEX CONCURRENTLY` outside a transaction, one writer at a
+ * time), before anything is changed. A transaction pooler hands each
+ * transaction any server connection: then a second connection sees this
+ * one's backend or session setting, or this one's backend changes.
+ * Returns the check to repeat later.
+ */
+async function assertOneSession(client: pg.Client, url: string): Promise<() => Promise<void>> {
+  const token = randomBytes(12).toString('hex');
+  const read = `SELECT pg_backend_pid() AS pid, current_setting('${SESSION_SETTING}', true) AS token`;
+  const mine = (
+    await client.query<SessionRow>(`SELECT pg_backend_pid() AS pid, set_config('${SESSION_SETTING}', $1, false) AS token`, [token])
+  ).rows[0]!;
+  const probe = await connectClient(url, 'racefree migrate probe');
   try {
-    await assertSupportedServer(client);
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [
-      LOCK_KEY,
-    ]);
-    if (!rows[0]?.locked) {
-      options.log?.('waiting: another migration holds the lock');
-      await client.query('SELECT pg_advisory_lock($1::bigint)', [LOCK_KEY]);
-    }
-    try {
-      return await work(client);
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1::bigint)', [LOCK_KEY]).catch(() => undefined);
+    for (let round = 0; round < SESSION_ROUNDS; round++) {
+      // In a transaction, the probe keeps its server connection while this one is idle.
+      await probe.query('BEGIN');
+      const other = (await probe.query<SessionRow>(read)).rows[0]!;
+      const again = (await client.query<SessionRow>(read)).rows[0]!;
+      await probe.query('ROLLBACK');
+      if (other.pid === mine.pid || other.token === token) throw poolerError('another connection was given this session');
+      if (again.pid !== mine.pid || again.token !== token) throw poolerError('the server session changed between transactions');
     }
   } finally {
-    await client.end();
+    await probe.end().catch(() => undefined);
+  }
+  return async () => {
+    const now = (await client.query<SessionRow>(read)).rows[0]!;
+    if (now.pid !== mine.pid || now.token !== token) throw poolerError('the server session changed between transactions');
+  };
+}
+
+/**
+ * Take racefree's migration lock on a connection of its own, as a
+ * transaction-level lock in a transaction left open until the run ends: it
+ * is released when that transaction or connection ends, whatever sits in
+ * between, so no lock can outlive its migrator or end up held by another
+ * client's pooled backend.
+ */
+async function takeLock(url: string, log: ((line: string) => void) | undefined): Promise<pg.Client> {
+  const lock = await connectClient(url, 'racefree migrate lock');
+  try {
+    await lock.query('BEGIN');
+    // An idle-in-transaction timeout would end the lock's transaction mid-run.
+    await lock.query("SET LOCAL idle_in_transaction_session_timeout = 0");
+    const { rows } = await lock.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [LOCK_KEY]);
+    if (!rows[0]?.locked) {
+      log?.('waiting: another migration holds the lock');
+      await lock.query('SELECT pg_advisory_xact_lock($1::bigint)', [LOCK_KEY]);
+    }
+    return lock;
+  } catch (error) {
+    await lock.end().catch(() => undefined);
+    throw wrapError(error);
+  }
+}
+
+/** Connect, check the server and the session, and hold racefree's migration lock while `work` runs. */
+async function withMigrationLock<T>(options: MigrateOptions, work: (client: pg.Client, check: () => Promise<void>) => Promise<T>): Promise<T> {
+  const url = connectionString(options);
+  const client = await connectClient(url, 'racefree migrate');
+  try {
+    await assertSupportedServer(client);
+    const check = await assertOneSession(client, url);
+    const lock = await takeLock(url, options.log);
+    // The lock lives as long as its connection: a run whose lock connection died must stop.
+    const checkBoth = async (): Promise<void> => {
+      await check();
+      await lock.query('SELECT 1');
+    };
+    try {
+      await checkBoth();
+      const result = await work(client, checkBoth);
+      await checkBoth();
+      return result;
+    } finally {
+      await lock.query('ROLLBACK').catch(() => undefined);
+      await lock.end().catch(() => undefined);
+    }
+  } catch (error) {
+    throw wrapError(error);
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 
@@ -132,6 +217,10 @@ async function runLane(
  * may be absent (kit lane only); a directory the caller named must exist.
  */
 async function userDirExists(lane: Lane, options: MigrateOptions): Promise<boolean> {
+  if (isKitDir(lane.dir)) {
+    options.log?.(`[user] ${path.relative(process.cwd(), lane.dir) || lane.dir} holds the racefree kit's own migrations, not yours: skipped`);
+    return false;
+  }
   const found = await stat(lane.dir).then((s) => s.isDirectory(), () => false);
   if (!found && options.dir !== undefined) {
     throw new RacefreeConfigError(`migrate: migrations directory ${options.dir} does not exist`, { option: 'dir', value: options.dir });
@@ -158,7 +247,7 @@ async function userDirExists(lane: Lane, options: MigrateOptions): Promise<boole
 export async function migrate(options: MigrateOptions = {}): Promise<MigrateResult> {
   const { kit, user } = lanes(options);
   const direction = options.direction ?? 'up';
-  return withMigrationLock(options, async (client) => {
+  return withMigrationLock(options, async (client, check) => {
     if (direction === 'down') {
       if (!user || !(await userDirExists(user, options))) return { kit: [], user: [] };
       return { kit: [], user: await runLane(client, user, 'down', options.count ?? 1, options.log) };
@@ -166,9 +255,19 @@ export async function migrate(options: MigrateOptions = {}): Promise<MigrateResu
     // A named directory that is missing fails before anything is applied.
     const withUser = user !== undefined && (await userDirExists(user, options));
     const kitRan = await runLane(client, kit, 'up', undefined, options.log);
+    await check();
     const userRan = withUser ? await runLane(client, user, 'up', options.count, options.log) : [];
     return { kit: kitRan, user: userRan };
   });
+}
+
+/** Whether `dir` is the kit's own migrations directory (e.g. `racefree dev` run in a clone of racefree). @internal */
+export function isKitDir(dir: string): boolean {
+  try {
+    return realpathSync(dir) === realpathSync(KIT_DIR);
+  } catch {
+    return false;
+  }
 }
 
 /** Migration names (file names without extension) in `dir`, in run order; none when it does not exist. @internal */
@@ -184,7 +283,7 @@ export async function migrationNames(dir: string): Promise<string[]> {
 }
 
 async function laneStatus(client: pg.Client, lane: Lane): Promise<LaneStatus> {
-  const names = await migrationNames(lane.dir);
+  const names = lane.name === 'user' && isKitDir(lane.dir) ? [] : await migrationNames(lane.dir);
   const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
     quoteQualified(lane.schema, lane.table),
   ]);
@@ -203,12 +302,11 @@ async function laneStatus(client: pg.Client, lane: Lane): Promise<LaneStatus> {
  */
 export async function migrationStatus(options: MigrateOptions = {}): Promise<{ kit: LaneStatus; user: LaneStatus | undefined }> {
   const { kit, user } = lanes(options);
-  const client = new pg.Client({ connectionString: connectionString(options) });
-  await client.connect();
+  const client = await connectClient(connectionString(options), 'racefree migrate status');
   try {
     await assertSupportedServer(client);
     return { kit: await laneStatus(client, kit), user: user ? await laneStatus(client, user) : undefined };
   } finally {
-    await client.end();
+    await client.end().catch(() => undefined);
   }
 }
