@@ -282,7 +282,16 @@ async function boot(
   persistent: boolean,
 ): Promise<{ port: number; password: string }> {
   const isRoot = process.getuid?.() === 0;
-  const ids = isRoot ? await postgresUser() : {};
+  const ids: { uid?: number; gid?: number } = isRoot ? await postgresUser() : {};
+  const blocked = ids.uid === undefined ? undefined : blockedAt(dirname(server.dataDir), ids.uid, ids.gid);
+  if (blocked !== undefined) {
+    // Checked before anything is spawned: initdb would fail with a bare "Permission denied".
+    throw new RacefreeConfigError(
+      `Running as root, the embedded PostgreSQL runs as the "postgres" user, which cannot enter ${blocked} to reach the data directory ${server.dataDir}: ` +
+        'use a data directory below a world-searchable directory (e.g. /srv or /var/tmp), or run as a normal user',
+      { option: 'dataDir', value: server.dataDir },
+    );
+  }
   const binaries = await reachableBinaries(ids);
   const passwordFile = join(server.dataDir, PASSWORD_FILE);
   const initialised = existsSync(join(server.dataDir, 'PG_VERSION'));
@@ -444,9 +453,9 @@ let copied: Promise<string> | undefined;
 async function reachableBinaries(ids: { uid?: number; gid?: number }): Promise<Binaries> {
   const shipped = await shippedBinaries();
   const native = dirname(dirname(shipped.postgres));
-  if (ids.uid === undefined || reachable(native, ids.uid, ids.gid)) return shipped;
+  if (ids.uid === undefined || blockedAt(native, ids.uid, ids.gid) === undefined) return shipped;
   const base = tmpdir();
-  if (!reachable(base, ids.uid, ids.gid)) {
+  if (blockedAt(base, ids.uid, ids.gid) !== undefined) {
     throw new RacefreeError(
       `Running as root, the embedded PostgreSQL runs as the "postgres" user, which cannot reach its binaries in ${native} ` +
         `nor a copy in ${base}: use a clone below a world-searchable directory (e.g. /srv or /opt), set TMPDIR to one, or run as a normal user`,
@@ -478,20 +487,21 @@ async function shippedBinaries(): Promise<Binaries> {
   return { initdb: module.initdb, postgres: module.postgres };
 }
 
-/** Whether `uid` (group `gid`) may enter `dir` and each of its parents. */
-function reachable(dir: string, uid: number, gid: number | undefined): boolean {
+/**
+ * The first of `dir` and its parents that `uid` (group `gid`) may not enter,
+ * or undefined when it can walk all the way down. Missing directories are
+ * skipped: they are made (by root, mode 0755) when needed.
+ */
+function blockedAt(dir: string, uid: number, gid: number | undefined): string | undefined {
   for (let d = resolve(dir); ; d = dirname(d)) {
-    let mode: number;
-    let owner: number;
-    let group: number;
     try {
-      ({ mode, uid: owner, gid: group } = statSync(d));
+      const { mode, uid: owner, gid: group } = statSync(d);
+      const bit = owner === uid ? 0o100 : group === gid ? 0o010 : 0o001;
+      if ((mode & bit) === 0) return d;
     } catch {
-      return false;
+      // does not exist (yet)
     }
-    const bit = owner === uid ? 0o100 : group === gid ? 0o010 : 0o001;
-    if ((mode & bit) === 0) return false;
-    if (dirname(d) === d) return true;
+    if (dirname(d) === d) return undefined;
   }
 }
 
