@@ -8,8 +8,8 @@
  * An xid only names one transaction while the server's history runs on: after
  * crash recovery, a restart or a failover, the server may hand the same xid to
  * someone else's transaction, whose status it then reports. So the xid is read
- * together with what identifies that history (system identifier, timeline,
- * latest checkpoint, postmaster start), and if any of it moved by the time the
+ * together with what identifies that history (timeline, latest checkpoint,
+ * postmaster start), and if any of it moved by the time the
  * outcome is asked for, the outcome is unknown. A backend crash keeps the
  * postmaster, system and timeline, but crash recovery ends with a checkpoint;
  * an ordinary checkpoint in between also reads as "unknown" (conservative).
@@ -30,7 +30,7 @@ export type CommitOutcomeUnknownReason =
   | 'unreachable'
   /** The xid is older than the server's commit log keeps. */
   | 'xid-too-old'
-  /** Another cluster answers now (different system identifier). */
+  /** The history read back is not one this client could have written (not the same kind of server). */
   | 'different-server'
   /** The timeline changed: failover to a promoted replica, or a point-in-time restore. */
   | 'failover'
@@ -46,13 +46,14 @@ export type CommitOutcome =
   | { readonly outcome: 'unknown'; readonly reason: CommitOutcomeUnknownReason };
 
 /**
- * What identifies the server's WAL history, as one text: system identifier,
- * timeline, latest checkpoint, postmaster start (epoch seconds, so the
- * session's TimeZone cannot change its spelling).
+ * What identifies the server's WAL history, as one text: timeline, latest
+ * checkpoint, postmaster start (epoch seconds, so the session's TimeZone
+ * cannot change its spelling). One read of pg_control: another cluster
+ * (pg_control_system()'s system identifier) has another postmaster start too.
  */
 const HISTORY_EXPR =
-  "(SELECT concat_ws(' ', s.system_identifier, c.timeline_id, c.checkpoint_lsn, " +
-  'extract(epoch FROM pg_postmaster_start_time())) FROM pg_control_system() s, pg_control_checkpoint() c)';
+  "(SELECT concat_ws(' ', c.timeline_id, c.checkpoint_lsn, extract(epoch FROM pg_postmaster_start_time())) " +
+  'FROM pg_control_checkpoint() c)';
 
 /**
  * Read just before COMMIT, in one round trip: the xid (null when the
@@ -80,12 +81,12 @@ export const XACT_STATUS_SQL =
  */
 export function historyChange(before: string, now: string): CommitOutcomeUnknownReason | undefined {
   if (before === now) return undefined;
-  const [system, timeline, checkpoint, start] = before.split(' ');
-  const [system2, timeline2, checkpoint2, start2] = now.split(' ');
-  if (system !== system2) return 'different-server';
+  const [timeline, checkpoint, start] = before.split(' ');
+  const [timeline2, checkpoint2, start2] = now.split(' ');
   if (timeline !== timeline2) return 'failover';
   if (start !== start2) return 'server-restarted';
   if (checkpoint !== checkpoint2) return 'crash-recovery';
+  // Not three parts: not a history this client wrote.
   return 'different-server';
 }
 
