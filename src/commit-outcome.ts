@@ -81,13 +81,13 @@ export const XACT_STATUS_SQL =
  */
 export function historyChange(before: string, now: string): CommitOutcomeUnknownReason | undefined {
   if (before === now) return undefined;
-  const [timeline, checkpoint, start] = before.split(' ');
-  const [timeline2, checkpoint2, start2] = now.split(' ');
-  if (timeline !== timeline2) return 'failover';
-  if (start !== start2) return 'server-restarted';
-  if (checkpoint !== checkpoint2) return 'crash-recovery';
-  // Not three parts: not a history this client wrote.
-  return 'different-server';
+  const was = before.split(' ');
+  const is = now.split(' ');
+  // Not three parts: not a history this client could have read.
+  if (was.length !== 3 || is.length !== 3) return 'different-server';
+  if (was[0] !== is[0]) return 'failover';
+  if (was[2] !== is[2]) return 'server-restarted';
+  return 'crash-recovery';
 }
 
 /**

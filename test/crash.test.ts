@@ -180,10 +180,19 @@ async function crashDuringCommit(
     await noise.stop();
     const present = await rowExists('gated', id);
     const xid = outcome.kind === 'unknown' ? outcome.error.xid : undefined;
+    // After a rewind the lost xid may be handed out again ("committed" for another transaction) or not yet ("in the future").
     const xidStatus =
       xid === undefined
         ? null
-        : await withAdmin(async (c) => (await c.query<{ s: string | null }>('SELECT pg_xact_status($1::xid8) AS s', [xid])).rows[0]!.s);
+        : await withAdmin(async (c) =>
+            c.query<{ s: string | null }>('SELECT pg_xact_status($1::xid8) AS s', [xid]).then(
+              (r) => r.rows[0]!.s,
+              (error: { code?: string }) => {
+                if (error.code === '22023') return 'in the future';
+                throw error;
+              },
+            ),
+          );
     return { outcome, present, xidStatus };
   } finally {
     await noise.stop();

@@ -4,7 +4,6 @@
  * clone of racefree itself.
  */
 
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +13,7 @@ import test from 'ava';
 
 import { RacefreeConfigError } from '../src/errors.js';
 import { startEmbeddedPostgres } from '../src/testing/index.js';
-import { root, spawnCli } from './helpers/cli.js';
+import { devSession, root, runNode } from './helpers/cli.js';
 import { withClient } from './helpers/db.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -40,24 +39,11 @@ async function privateClone(t: import('ava').ExecutionContext): Promise<string> 
 const tempEntries = (): Set<string> =>
   new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('pg-password-') || f.startsWith('racefree-initdb-')));
 
-function runNode(cwd: string, script: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 test.serial('a clone inside a mode-0700 directory starts its embedded server; no password file is left behind', async (t) => {
   const clone = await privateClone(t);
   const before = tempEntries();
   const result = await runNode(
-    clone,
-    `
+    ['--input-type=module', '-e', `
 import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -71,7 +57,8 @@ const pid = Number(readFileSync(join(server.dataDir, 'postmaster.pid'), 'utf8').
 const exe = readlinkSync('/proc/' + pid + '/exe');
 await server.stop();
 console.log(JSON.stringify({ answer: rows[0].answer, exe }));
-`,
+`],
+    { cwd: clone },
   );
   t.is(result.code, 0, result.stderr);
   const { answer, exe } = JSON.parse(result.stdout.trim()) as { answer: number; exe: string };
@@ -109,28 +96,13 @@ test('racefree dev in a clone of racefree skips the kit\'s own migrations direct
   await chmod(dataParent, 0o755);
   t.teardown(() => rm(dataParent, { recursive: true, force: true }));
   // cwd: this repository, whose migrations/ holds the kit's migrations.
-  const child = spawnCli(['dev', '--port', '0', '--data-dir', path.join(dataParent, 'pg')], { cwd: root });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      const match = /^DATABASE_URL=(\S+)$/m.exec(stdout);
-      if (match && /Press Ctrl-C to stop/.test(stdout)) resolve(match[1]!);
-    });
-    void exited.then((code) => reject(new Error(`racefree dev exited with ${code}:\n${stdout}\n${stderr}`)));
-  });
-  try {
-    const tables = await withClient(url, async (c) =>
+  const { code, stdout, stderr } = await devSession(root, ['--port', '0', '--data-dir', path.join(dataParent, 'pg')], 'SIGINT', async (url) => {
+    const table = await withClient(url, async (c) =>
       (await c.query<{ t: string | null }>("SELECT to_regclass('public.pgmigrations')::text AS t")).rows[0]!.t,
     );
-    t.is(tables, null, 'no user lane ran');
-  } finally {
-    child.kill('SIGINT');
-  }
-  t.is(await exited, 0, stderr);
+    t.is(table, null, 'no user lane ran');
+  });
+  t.is(code, 0, stderr);
   t.regex(stdout, /\[user\] migrations holds the racefree kit's own migrations, not yours: skipped/);
   t.regex(stdout, /Applied \d+ kit and 0 user migration\(s\)/);
   t.notRegex(stdout + stderr, /42P07/);

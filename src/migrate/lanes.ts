@@ -84,6 +84,8 @@ export const POOLER_MESSAGE =
 /** A session-level setting only this migrator's session holds. */
 const SESSION_SETTING = 'racefree.migrate_session';
 const SESSION_ROUNDS = 3;
+/** A waiting migrator tries the lock again after 50 to 100 ms. */
+const LOCK_POLL_MS = 50;
 
 function poolerError(detail: string): RacefreeConfigError {
   return new RacefreeConfigError(POOLER_MESSAGE, { option: 'databaseUrl', value: detail });
@@ -105,26 +107,32 @@ interface SessionRow {
 async function assertOneSession(client: pg.Client, url: string): Promise<() => Promise<void>> {
   const token = randomBytes(12).toString('hex');
   const read = `SELECT pg_backend_pid() AS pid, current_setting('${SESSION_SETTING}', true) AS token`;
-  const mine = (
-    await client.query<SessionRow>(`SELECT pg_backend_pid() AS pid, set_config('${SESSION_SETTING}', $1, false) AS token`, [token])
-  ).rows[0]!;
   const probe = await connectClient(url, 'racefree migrate probe');
+  let mine: SessionRow | undefined;
   try {
     for (let round = 0; round < SESSION_ROUNDS; round++) {
-      // In a transaction, the probe keeps its server connection while this one is idle.
-      await probe.query('BEGIN');
-      const other = (await probe.query<SessionRow>(read)).rows[0]!;
-      const again = (await client.query<SessionRow>(read)).rows[0]!;
+      const before = (
+        await client.query<SessionRow>(`SELECT pg_backend_pid() AS pid, set_config('${SESSION_SETTING}', $1, false) AS token`, [token])
+      ).rows[0]!;
+      mine ??= before;
+      // At once, and in a transaction that keeps its server connection while this one is idle:
+      // a pooler that just took this one's server connection back lends it out next.
+      const results = (await probe.query(`BEGIN; ${read}`)) as unknown as Array<{ rows: SessionRow[] }>;
+      const other = results[1]!.rows[0]!;
+      const after = (await client.query<SessionRow>(read)).rows[0]!;
       await probe.query('ROLLBACK');
       if (other.pid === mine.pid || other.token === token) throw poolerError('another connection was given this session');
-      if (again.pid !== mine.pid || again.token !== token) throw poolerError('the server session changed between transactions');
+      if (before.pid !== mine.pid || after.pid !== mine.pid || after.token !== token) {
+        throw poolerError('the server session changed between transactions');
+      }
     }
   } finally {
     await probe.end().catch(() => undefined);
   }
+  const first = mine!;
   return async () => {
     const now = (await client.query<SessionRow>(read)).rows[0]!;
-    if (now.pid !== mine.pid || now.token !== token) throw poolerError('the server session changed between transactions');
+    if (now.pid !== first.pid || now.token !== token) throw poolerError('the server session changed between transactions');
   };
 }
 
@@ -133,40 +141,48 @@ async function assertOneSession(client: pg.Client, url: string): Promise<() => P
  * transaction-level lock in a transaction left open until the run ends: it
  * is released when that transaction or connection ends, whatever sits in
  * between, so no lock can outlive its migrator or end up held by another
- * client's pooled backend.
+ * client's pooled backend. A waiting migrator polls (a new transaction each
+ * time) rather than blocks, so waiters never hold server connections a
+ * pooler could lend to the migrator that holds the lock.
  */
 async function takeLock(url: string, log: ((line: string) => void) | undefined): Promise<pg.Client> {
   const lock = await connectClient(url, 'racefree migrate lock');
   try {
-    await lock.query('BEGIN');
-    // An idle-in-transaction timeout would end the lock's transaction mid-run.
-    await lock.query("SET LOCAL idle_in_transaction_session_timeout = 0");
-    const { rows } = await lock.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [LOCK_KEY]);
-    if (!rows[0]?.locked) {
-      log?.('waiting: another migration holds the lock');
-      await lock.query('SELECT pg_advisory_xact_lock($1::bigint)', [LOCK_KEY]);
+    for (let attempt = 0; ; attempt++) {
+      await lock.query('BEGIN');
+      // An idle-in-transaction timeout would end the lock's transaction mid-run.
+      await lock.query('SET LOCAL idle_in_transaction_session_timeout = 0');
+      const { rows } = await lock.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [LOCK_KEY]);
+      if (rows[0]?.locked) return lock;
+      await lock.query('ROLLBACK');
+      if (attempt === 0) log?.('waiting: another migration holds the lock');
+      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS + Math.random() * LOCK_POLL_MS));
     }
-    return lock;
   } catch (error) {
     await lock.end().catch(() => undefined);
     throw wrapError(error);
   }
 }
 
-/** Connect, check the server and the session, and hold racefree's migration lock while `work` runs. */
+/**
+ * Connect, take racefree's migration lock, check the server and the session,
+ * and hold the lock while `work` runs. The session is checked once the lock
+ * is held, while other migrators only poll, so a pooler's lending of server
+ * connections shows plainly; nothing has been changed by then.
+ */
 async function withMigrationLock<T>(options: MigrateOptions, work: (client: pg.Client, check: () => Promise<void>) => Promise<T>): Promise<T> {
   const url = connectionString(options);
   const client = await connectClient(url, 'racefree migrate');
   try {
     await assertSupportedServer(client);
-    const check = await assertOneSession(client, url);
     const lock = await takeLock(url, options.log);
-    // The lock lives as long as its connection: a run whose lock connection died must stop.
-    const checkBoth = async (): Promise<void> => {
-      await check();
-      await lock.query('SELECT 1');
-    };
     try {
+      const check = await assertOneSession(client, url);
+      // The lock lives as long as its connection: a run whose lock connection died must stop.
+      const checkBoth = async (): Promise<void> => {
+        await check();
+        await lock.query('SELECT 1');
+      };
       await checkBoth();
       const result = await work(client, checkBoth);
       await checkBoth();
