@@ -42,9 +42,11 @@ export interface Db extends Queryable {
    * backoff, up to `maxAttempts` and `deadlineMs`; nothing else is retried.
    * If the connection breaks during COMMIT, the server is asked whether the
    * transaction committed: if it did, the callback's result is returned.
+   * When the server crashed, restarted or failed over since, it cannot be
+   * asked reliably (the xid may name another transaction by then).
    * @throws whatever `fn` throws, after rolling back.
    * @throws {SerializationFailureError|DeadlockDetectedError} when the attempts or the deadline run out.
-   * @throws {CommitOutcomeUnknownError} when the commit's outcome cannot be learned; never retried.
+   * @throws {CommitOutcomeUnknownError} when the commit's outcome cannot be learned for certain (`reason` says why); never retried.
    * @throws {AbortedError} when `signal` aborts before an attempt or during a backoff.
    * @throws {RacefreeConfigError} for invalid options.
    */
