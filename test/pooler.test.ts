@@ -140,7 +140,7 @@ test.serial('migrate up through a session-mode pooler works', async (t) => {
   const session = await startPgBouncer({ upstream: process.env['DATABASE_URL']!, poolMode: 'session' });
   try {
     const runs = await Promise.all(
-      Array.from({ length: 3 }, () => runCli(['migrate', 'up', '--database-url', throughPooler(direct, session)])),
+      Array.from({ length: 5 }, () => runCli(['migrate', 'up', '--database-url', throughPooler(direct, session)])),
     );
     for (const run of runs) t.is(run.code, 0, run.stderr);
     const kit = await withClient(direct, async (c) =>

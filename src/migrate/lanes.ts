@@ -84,8 +84,9 @@ export const POOLER_MESSAGE =
 /** A session-level setting only this migrator's session holds. */
 const SESSION_SETTING = 'racefree.migrate_session';
 const SESSION_ROUNDS = 3;
-/** A waiting migrator tries the lock again after 50 to 100 ms. */
+/** A waiting migrator tries the lock again after 50 ms, backing off to 400 ms (with jitter). */
 const LOCK_POLL_MS = 50;
+const LOCK_POLL_MAX_MS = 400;
 
 function poolerError(detail: string): RacefreeConfigError {
   return new RacefreeConfigError(POOLER_MESSAGE, { option: 'databaseUrl', value: detail });
@@ -141,60 +142,59 @@ async function assertOneSession(client: pg.Client, url: string): Promise<() => P
  * transaction-level lock in a transaction left open until the run ends: it
  * is released when that transaction or connection ends, whatever sits in
  * between, so no lock can outlive its migrator or end up held by another
- * client's pooled backend. A waiting migrator polls (a new transaction each
- * time) rather than blocks, so waiters never hold server connections a
- * pooler could lend to the migrator that holds the lock.
+ * client's pooled backend. A waiting migrator polls on a new connection each
+ * time and holds none while it waits, so waiters never take the server
+ * connections a pooler has from the migrator that holds the lock.
  */
 async function takeLock(url: string, log: ((line: string) => void) | undefined): Promise<pg.Client> {
-  const lock = await connectClient(url, 'racefree migrate lock');
-  try {
-    for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0; ; attempt++) {
+    const lock = await connectClient(url, 'racefree migrate lock');
+    try {
       await lock.query('BEGIN');
       // An idle-in-transaction timeout would end the lock's transaction mid-run.
       await lock.query('SET LOCAL idle_in_transaction_session_timeout = 0');
       const { rows } = await lock.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [LOCK_KEY]);
       if (rows[0]?.locked) return lock;
-      await lock.query('ROLLBACK');
-      if (attempt === 0) log?.('waiting: another migration holds the lock');
-      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS + Math.random() * LOCK_POLL_MS));
+    } catch (error) {
+      await lock.end().catch(() => undefined);
+      throw wrapError(error);
     }
-  } catch (error) {
     await lock.end().catch(() => undefined);
-    throw wrapError(error);
+    if (attempt === 0) log?.('waiting: another migration holds the lock');
+    const pause = Math.min(LOCK_POLL_MAX_MS, LOCK_POLL_MS * 2 ** Math.min(attempt, 4));
+    await new Promise((resolve) => setTimeout(resolve, pause / 2 + Math.random() * (pause / 2)));
   }
 }
 
 /**
- * Connect, take racefree's migration lock, check the server and the session,
- * and hold the lock while `work` runs. The session is checked once the lock
- * is held, while other migrators only poll, so a pooler's lending of server
- * connections shows plainly; nothing has been changed by then.
+ * Take racefree's migration lock, then connect, check the server and the
+ * session, and hold the lock while `work` runs. The session is checked once
+ * the lock is held, while other migrators only poll, so a pooler's lending of
+ * server connections shows plainly; nothing has been changed by then.
  */
 async function withMigrationLock<T>(options: MigrateOptions, work: (client: pg.Client, check: () => Promise<void>) => Promise<T>): Promise<T> {
   const url = connectionString(options);
-  const client = await connectClient(url, 'racefree migrate');
+  const lock = await takeLock(url, options.log);
+  let client: pg.Client | undefined;
   try {
+    client = await connectClient(url, 'racefree migrate');
     await assertSupportedServer(client);
-    const lock = await takeLock(url, options.log);
-    try {
-      const check = await assertOneSession(client, url);
-      // The lock lives as long as its connection: a run whose lock connection died must stop.
-      const checkBoth = async (): Promise<void> => {
-        await check();
-        await lock.query('SELECT 1');
-      };
-      await checkBoth();
-      const result = await work(client, checkBoth);
-      await checkBoth();
-      return result;
-    } finally {
-      await lock.query('ROLLBACK').catch(() => undefined);
-      await lock.end().catch(() => undefined);
-    }
+    const check = await assertOneSession(client, url);
+    // The lock lives as long as its connection: a run whose lock connection died must stop.
+    const checkBoth = async (): Promise<void> => {
+      await check();
+      await lock.query('SELECT 1');
+    };
+    await checkBoth();
+    const result = await work(client, checkBoth);
+    await checkBoth();
+    return result;
   } catch (error) {
     throw wrapError(error);
   } finally {
-    await client.end().catch(() => undefined);
+    await client?.end().catch(() => undefined);
+    await lock.query('ROLLBACK').catch(() => undefined);
+    await lock.end().catch(() => undefined);
   }
 }
 
