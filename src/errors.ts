@@ -221,7 +221,9 @@ export class QueryCanceledError extends RacefreeError {
  */
 export class ConnectionError extends RacefreeError {
   constructor(options: { code?: string | undefined; cause?: unknown } = {}) {
-    super('The database connection failed or was lost.', { code: options.code, cause: options.cause });
+    // The server's (or the socket's) own words, e.g. "terminating connection due to administrator command".
+    const why = options.cause instanceof Error && options.cause.message !== '' ? `: ${options.cause.message}` : '.';
+    super(`The database connection failed or was lost${why}`, { code: options.code, cause: options.cause });
   }
 }
 
