@@ -11,7 +11,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -21,6 +20,7 @@ import pg from 'pg';
 
 import { CommitOutcomeUnknownError, createClient } from '../src/index.js';
 import { blockedBy, tracked } from './helpers/blocking.js';
+import { freePort } from './helpers/pgbouncer.js';
 
 const run = promisify(execFile);
 
@@ -30,17 +30,6 @@ function binDir(): string {
   const majors = existsSync(base) ? readdirSync(base).filter((d) => existsSync(path.join(base, d, 'bin', 'pg_basebackup'))) : [];
   if (majors.length === 0) throw new Error('this test needs PostgreSQL server binaries with pg_basebackup (apt-get install postgresql)');
   return path.join(base, majors.sort((a, b) => Number(b) - Number(a))[0]!, 'bin');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 let dir: string;
