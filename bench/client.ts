@@ -14,7 +14,7 @@ import pg from 'pg';
 
 import { buildCall } from '../src/call-statement.js';
 import { createClient } from '../src/index.js';
-import { runStandalone, type Load } from './load.js';
+import { runStandalone, timed, type Measured } from './load.js';
 import type { BenchResult } from './types.js';
 
 const FN = 'racefree_bench_echo';
@@ -26,34 +26,6 @@ const LABELS: Record<Variant, string> = {
   unnamed: 'pg pool.query, same SQL text, unnamed statement',
   call: 'racefree db.call',
 };
-
-interface Measured extends Load {
-  /** CPU time of this process, in microseconds: the client-side cost, less noisy than throughput. */
-  readonly cpuMicros: number;
-}
-
-/** `clients` callers each calling `op` back to back for `ms` milliseconds. */
-async function timed(clients: number, ms: number, op: (i: number) => Promise<unknown>): Promise<Measured> {
-  let ops = 0;
-  let errors = 0;
-  const started = performance.now();
-  const cpu = process.cpuUsage();
-  const until = started + ms;
-  await Promise.all(
-    Array.from({ length: clients }, async (_, worker) => {
-      for (let i = worker; performance.now() < until; i += clients) {
-        try {
-          await op(i);
-          ops++;
-        } catch {
-          errors++;
-        }
-      }
-    }),
-  );
-  const used = process.cpuUsage(cpu);
-  return { ops, errors, seconds: (performance.now() - started) / 1000, cpuMicros: used.user + used.system };
-}
 
 function median(xs: readonly number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);

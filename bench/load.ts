@@ -38,6 +38,34 @@ export async function load(pool: pg.Pool, clients: number, ms: number, op: (clie
   return { ops, errors, seconds: (performance.now() - started) / 1000 };
 }
 
+export interface Measured extends Load {
+  /** CPU time of this process, in microseconds: the client-side cost, less noisy than throughput. */
+  readonly cpuMicros: number;
+}
+
+/** `clients` callers each calling `op` back to back for `ms` milliseconds. */
+export async function timed(clients: number, ms: number, op: (i: number) => Promise<unknown>): Promise<Measured> {
+  let ops = 0;
+  let errors = 0;
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  const until = started + ms;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, worker) => {
+      for (let i = worker; performance.now() < until; i += clients) {
+        try {
+          await op(i);
+          ops++;
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const used = process.cpuUsage(cpu);
+  return { ops, errors, seconds: (performance.now() - started) / 1000, cpuMicros: used.user + used.system };
+}
+
 /**
  * Measure several variants in alternating rounds (A B C, A B C, ...) so drift
  * in the machine's speed hits every variant alike; returns summed totals.

@@ -12,12 +12,14 @@ import { startEmbeddedPostgres } from '../src/testing/embedded.js';
 import { chartSvg } from './chart.js';
 import { markdown } from './load.js';
 import { run as client } from './client.js';
+import { run as commitCheck } from './commit-check.js';
 import { run as idempotency } from './idempotency.js';
 import { run as numbering } from './numbering.js';
+import { run as statements } from './statements.js';
 import { run as upsert } from './upsert.js';
 import type { BenchResult } from './types.js';
 
-const SCENARIOS: ReadonlyArray<(url: string) => Promise<BenchResult>> = [client, numbering, upsert, idempotency];
+const SCENARIOS: ReadonlyArray<(url: string) => Promise<BenchResult>> = [client, statements, commitCheck, numbering, upsert, idempotency];
 
 async function main(): Promise<void> {
   const given = process.env['DATABASE_URL'];

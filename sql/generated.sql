@@ -652,7 +652,7 @@ COMMENT ON FUNCTION racefree._drop_numbering(jsonb) IS
 -- Unique keys
 
 CREATE OR REPLACE FUNCTION racefree._probe_unique_key(config jsonb)
-RETURNS void
+RETURNS text
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -660,6 +660,7 @@ DECLARE
   cols name[] := racefree._column_names('addUniqueKey', 'columns', tbl, config->'columns');
   pred text := config->>'where';
   missing text := racefree._partition_key_missing(tbl, cols);
+  def text;
 BEGIN
   IF missing IS NOT NULL THEN
     PERFORM racefree._config_error('columns', config->>'columns',
@@ -671,10 +672,11 @@ BEGIN
   -- where, fails here, before anything of the table is touched.
   BEGIN
     EXECUTE format('CREATE TEMP TABLE racefree_probe (LIKE %s)', tbl);
-    EXECUTE format('CREATE UNIQUE INDEX ON pg_temp.racefree_probe (%s)%s%s',
+    EXECUTE format('CREATE UNIQUE INDEX racefree_probe_key ON pg_temp.racefree_probe (%s)%s%s',
       (SELECT string_agg(format('%I', c), ', ') FROM unnest(cols) AS c),
       CASE WHEN coalesce((config->>'nullsNotDistinct')::boolean, false) THEN ' NULLS NOT DISTINCT' ELSE '' END,
       CASE WHEN pred IS NULL THEN '' ELSE format(' WHERE (%s)', pred) END);
+    def := substring(pg_catalog.pg_get_indexdef('pg_temp.racefree_probe_key'::regclass) FROM ' USING .*$');
     DROP TABLE pg_temp.racefree_probe;
   EXCEPTION WHEN syntax_error_or_access_rule_violation OR invalid_object_definition OR feature_not_supported
               OR datatype_mismatch OR undefined_object OR undefined_function THEN
@@ -685,10 +687,11 @@ BEGIN
       format('addUniqueKey: no unique index of %s can be built on (%s): %s', tbl,
         (SELECT string_agg(format('%I', c), ', ') FROM unnest(cols) AS c), SQLERRM));
   END;
+  RETURN def;
 END
 $$;
 COMMENT ON FUNCTION racefree._probe_unique_key(jsonb) IS
-  'Internal: RF100 when the unique key cannot exist: a partitioned table whose partition key it lacks, a column type without btree equality (json), or a where PostgreSQL rejects in an index predicate (a subquery, a volatile function). Tries the index on an empty temporary copy of the table.';
+  'Internal: RF100 when the unique key cannot exist: a partitioned table whose partition key it lacks, a column type without btree equality (json), or a where PostgreSQL rejects in an index predicate (a subquery, a volatile function). Tries the index on an empty temporary copy of the table and returns its definition from USING on (pg_get_indexdef), which an index left by an interrupted run must match.';
 
 CREATE OR REPLACE FUNCTION racefree._register_unique_key(config jsonb)
 RETURNS void
@@ -700,13 +703,17 @@ DECLARE
   sch name := (SELECT n.nspname FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = tbl);
   is_constraint boolean := EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = tbl AND conname = key_name);
 BEGIN
-  PERFORM racefree._register('addUniqueKey', tbl, key_name, config - 'index', NULL,
+  -- Registered already by a concurrent run that was interrupted before its migration was recorded.
+  IF (racefree._registered('addUniqueKey', tbl, key_name)).id IS NOT NULL THEN
+    RETURN;
+  END IF;
+  PERFORM racefree._register('addUniqueKey', tbl, key_name, config - ARRAY['index', 'scratch', 'scratchIndex'], NULL,
     jsonb_build_array(jsonb_build_object('type', CASE WHEN is_constraint THEN 'constraint' ELSE 'index' END,
                                          'schema', sch, 'name', key_name)));
 END
 $$;
 COMMENT ON FUNCTION racefree._register_unique_key(jsonb) IS
-  'Internal: records a unique key added by addUniqueKey() in racefree.registry, as a constraint or (partial key) an index. Queued last by addUniqueKey({ concurrently: true }).';
+  'Internal: records a unique key added by addUniqueKey() in racefree.registry, as a constraint or (partial key) an index, unless it is recorded already (a concurrent run interrupted after this step). Queued last by addUniqueKey({ concurrently: true }).';
 
 CREATE OR REPLACE FUNCTION racefree._add_unique_key(config jsonb)
 RETURNS void
@@ -751,37 +758,85 @@ AS $$
 DECLARE
   tbl regclass := racefree._table_oid('addUniqueKey', config->>'table');
   key_name name := config->>'name';
+  scratch name := config->>'scratch';
+  pred text := config->>'where';
   ns oid := (SELECT relnamespace FROM pg_catalog.pg_class WHERE oid = tbl);
   existing record;
+  leftover record;
+  con record;
+  -- CREATE INDEX CONCURRENTLY would reject a bad key only later, on its own;
+  -- the definition is what an index left by an interrupted run must match.
+  wanted text := racefree._probe_unique_key(config);
   found_first regclass;
 BEGIN
-  IF EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = tbl AND conname = key_name) THEN
-    PERFORM racefree._config_error('name', key_name,
-      format('addUniqueKey: constraint %I already exists on table %s', key_name, tbl));
-  END IF;
-  SELECT c.oid, c.relkind, i.indrelid, i.indisvalid INTO existing
+  SELECT c.oid, c.relkind, i.indrelid, i.indisvalid,
+         CASE WHEN c.relkind = 'i' THEN substring(pg_catalog.pg_get_indexdef(c.oid) FROM ' USING .*$') END AS def
+    INTO existing
     FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_index AS i ON i.indexrelid = c.oid
    WHERE c.relname = key_name AND c.relnamespace = ns;
-  -- Only an INVALID index of this table, left by a failed concurrent build, may be dropped.
-  IF FOUND AND (existing.relkind <> 'i' OR existing.indrelid <> tbl OR existing.indisvalid) THEN
+  IF FOUND AND existing.relkind = 'i' AND existing.indrelid = tbl AND existing.indisvalid THEN
+    -- Built by an interrupted earlier run (killed before the constraint was
+    -- attached or the migration recorded): adopted when it is this key.
+    IF existing.def IS DISTINCT FROM wanted THEN
+      PERFORM racefree._config_error('name', key_name,
+        format('addUniqueKey: index %I already exists on table %s as %s, not the key asked for, %s; drop it or choose another name',
+          key_name, tbl, format('CREATE UNIQUE INDEX %I ON %s%s', key_name, tbl, existing.def),
+          format('CREATE UNIQUE INDEX %I ON %s%s', key_name, tbl, wanted)));
+    END IF;
+  ELSIF FOUND AND existing.relkind = 'i' AND existing.indrelid = tbl THEN
+    -- INVALID, left by a failed or interrupted build: moved out of the way for
+    -- the DROP INDEX CONCURRENTLY that follows, which takes no lock writers wait for.
+    IF to_regclass(format('%I.%I', (SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = ns), scratch)) IS NOT NULL THEN
+      PERFORM racefree._config_error('name', key_name,
+        format('addUniqueKey: both %I and %I are left over from earlier attempts on table %s; drop one of them', key_name, scratch, tbl));
+    END IF;
+    EXECUTE format('ALTER INDEX %s RENAME TO %I', existing.oid::regclass, scratch);
+  ELSIF FOUND THEN
     PERFORM racefree._config_error('name', key_name,
-      format('addUniqueKey: %I already exists in the schema of table %s and is not an invalid index left by an earlier attempt; choose another name',
+      format('addUniqueKey: %I already exists in the schema of table %s and is not an index of that table left by an earlier attempt; choose another name',
         key_name, tbl));
   END IF;
-  -- The DROP INDEX CONCURRENTLY that follows names the index as the builder
+  SELECT c.contype, c.conindid INTO con FROM pg_catalog.pg_constraint AS c WHERE c.conrelid = tbl AND c.conname = key_name;
+  IF FOUND AND NOT (con.contype = 'u' AND pred IS NULL AND con.conindid = existing.oid) THEN
+    PERFORM racefree._config_error('name', key_name,
+      format('addUniqueKey: constraint %I already exists on table %s and is not this key; choose another name', key_name, tbl));
+  END IF;
+  SELECT c.oid, i.indrelid, i.indisvalid INTO leftover
+    FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_index AS i ON i.indexrelid = c.oid
+   WHERE c.relname = scratch AND c.relnamespace = ns;
+  IF FOUND AND (leftover.indrelid IS DISTINCT FROM tbl OR leftover.indisvalid) THEN
+    PERFORM racefree._config_error('name', key_name,
+      format('addUniqueKey: %I, the name an invalid leftover of %I is moved to, is taken by something else in the schema of table %s',
+        scratch, key_name, tbl));
+  END IF;
+  -- The DROP INDEX CONCURRENTLY that follows names the leftover as the builder
   -- names the table; it must find this leftover or nothing.
-  found_first := to_regclass(config->>'index');
-  IF found_first IS NOT NULL AND found_first::oid IS DISTINCT FROM existing.oid THEN
+  found_first := to_regclass(config->>'scratchIndex');
+  IF found_first IS NOT NULL AND found_first::oid IS DISTINCT FROM leftover.oid THEN
     PERFORM racefree._config_error('table', config->>'table',
       format('addUniqueKey: %s is found first on the search_path; give table as { schema, name }', found_first));
   END IF;
-  -- CREATE INDEX CONCURRENTLY would reject a bad key only later, on its own.
-  PERFORM racefree._probe_unique_key(config);
   PERFORM racefree._assert_no_duplicates(config || '{"builder": "addUniqueKey"}');
 END
 $$;
 COMMENT ON FUNCTION racefree._prepare_unique_key(jsonb) IS
-  'Internal, queued by addUniqueKey({ concurrently: true }) before its CREATE UNIQUE INDEX CONCURRENTLY: checks table, columns, name and where (RF100; an INVALID index of that name on this table, left by a failed build, is allowed and dropped next) and raises RF101 when existing rows would violate the key. Takes no lock: writers keep running.';
+  'Internal, queued by addUniqueKey({ concurrently: true }) before its CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS: checks table, columns, where and name (RF100) and raises RF101 when existing rows would violate the key. What an interrupted earlier run left is taken up: a VALID index of that name with the same definition (columns, predicate, NULLS NOT DISTINCT), and its constraint, are adopted; one with another definition is RF100 naming both; an INVALID one is renamed to config scratch, which the next step drops concurrently. Takes no lock writers wait for.';
+
+CREATE OR REPLACE FUNCTION racefree._attach_unique_key(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  tbl regclass := racefree._table_oid('addUniqueKey', config->>'table');
+  key_name name := config->>'name';
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = tbl AND conname = key_name) THEN
+    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE USING INDEX %I', tbl, key_name, key_name);
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION racefree._attach_unique_key(jsonb) IS
+  'Internal, queued by addUniqueKey({ concurrently: true }) after its index build: attaches the unique index as constraint config name (ALTER TABLE ... ADD CONSTRAINT ... UNIQUE USING INDEX), unless an interrupted earlier run already did.';
 
 CREATE OR REPLACE FUNCTION racefree._drop_unique_key(config jsonb)
 RETURNS void
@@ -1580,6 +1635,7 @@ REVOKE ALL ON FUNCTION racefree._probe_unique_key(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._register_unique_key(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._add_unique_key(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._prepare_unique_key(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._attach_unique_key(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._drop_unique_key(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._upsert_conflict(jsonb, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._upsert_source(text, name, jsonb) FROM PUBLIC;

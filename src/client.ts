@@ -20,6 +20,14 @@ interface CommonOptions {
    * `CommitOutcomeUnknownError`. Default 5 000 ms.
    */
   commitOutcomeTimeoutMs?: number;
+  /**
+   * `false` sends every statement unnamed (parsed on each call) and keeps no
+   * session state between transactions, so the client works through a
+   * transaction-mode pooler (PgBouncer `pool_mode = transaction`, Supabase,
+   * RDS Proxy). Default `true`: each call's statement is prepared once per
+   * connection.
+   */
+  preparedStatements?: boolean;
 }
 
 /** Either a connection string (the client owns its pool) or a pool you own. */
@@ -42,9 +50,11 @@ export interface DbMethods<D extends DatabaseTypes | undefined = undefined> {
    * backoff, up to `maxAttempts` and `deadlineMs`; nothing else is retried.
    * If the connection breaks during COMMIT, the server is asked whether the
    * transaction committed: if it did, the callback's result is returned.
+   * When the server crashed, restarted or failed over since, it cannot be
+   * asked reliably (the xid may name another transaction by then).
    * @throws whatever `fn` throws, after rolling back.
    * @throws {SerializationFailureError|DeadlockDetectedError} when the attempts or the deadline run out.
-   * @throws {CommitOutcomeUnknownError} when the commit's outcome cannot be learned; never retried.
+   * @throws {CommitOutcomeUnknownError} when the commit's outcome cannot be learned for certain (`reason` says why); never retried.
    * @throws {AbortedError} when `signal` aborts before an attempt or during a backoff.
    * @throws {RacefreeConfigError} for invalid options.
    */
@@ -83,17 +93,23 @@ export function createClient<D extends DatabaseTypes | undefined = undefined>(op
       value: commitOutcomeTimeoutMs,
     });
   }
+  const preparedStatements = options.preparedStatements ?? true;
+  if (typeof preparedStatements !== 'boolean') {
+    throw new RacefreeConfigError('createClient: option "preparedStatements" must be true or false', {
+      option: 'preparedStatements',
+      value: preparedStatements,
+    });
+  }
   const { pool, owned } = poolFrom(options);
+  const context = { pool, commitOutcomeTimeoutMs, preparedStatements };
 
   const run = (config: QueryConfig): Promise<QueryResult> => Lease.runOnce(pool, config);
 
   let ending: Promise<void> | undefined;
   const db: Db = {
-    ...makeQueryable(run),
-    transaction: (fn, transactionOptions) =>
-      runTransaction({ pool, commitOutcomeTimeoutMs }, fn, transactionOptions),
-    once: (onceOptions, fn) =>
-      runOnce((work, o) => runTransaction({ pool, commitOutcomeTimeoutMs }, work, o), onceOptions, fn),
+    ...makeQueryable(run, preparedStatements),
+    transaction: (fn, transactionOptions) => runTransaction(context, fn, transactionOptions),
+    once: (onceOptions, fn) => runOnce((work, o) => runTransaction(context, work, o), onceOptions, fn),
     end() {
       if (!owned) return Promise.resolve();
       ending ??= pool.end();

@@ -7,6 +7,7 @@
 
 import { findRacefreeCode, type RacefreeCodeClass } from './codes.js';
 import { parseUniqueViolationDetail } from './key-detail.js';
+import type { CommitOutcomeUnknownReason } from './commit-outcome.js';
 
 /** Base class: `code` is the SQLSTATE when the error came from PostgreSQL. */
 export class RacefreeError extends Error {
@@ -238,29 +239,49 @@ export class QueryCanceledError extends RacefreeError {
  */
 export class ConnectionError extends RacefreeError {
   constructor(options: ServerErrorOptions & { code?: string | undefined } = {}) {
-    super(options.message ?? 'The database connection failed or was lost.', { code: options.code, cause: options.cause });
+    // The server's (or the socket's) own words, e.g. "terminating connection due to administrator command".
+    const why = options.cause instanceof Error && options.cause.message !== '' ? `: ${options.cause.message}` : '.';
+    super(options.message ?? `The database connection failed or was lost${why}`, { code: options.code, cause: options.cause });
   }
 }
 
 /**
- * The connection was lost while COMMIT was in flight and the transaction's
- * status could not be read afterwards. It may have committed. Never retried.
- * `xid` is the transaction id: `SELECT pg_xact_status('<xid>')` tells the
- * outcome once the server knows it. `code` is 08007
- * (transaction_resolution_unknown), the standard SQLSTATE for this case;
- * `cause` is the error that broke the COMMIT.
+ * The connection was lost while COMMIT was in flight and whether the
+ * transaction committed cannot be known for certain. It may have committed.
+ * Never retried. `xid` is the transaction id; `reason` says why the server's
+ * answer could not be trusted or had: the transaction was still committing
+ * (`in-progress`; `SELECT pg_xact_status('<xid>')` tells the outcome later),
+ * the server could not be reached (`unreachable`), or it crashed, restarted
+ * or failed over since (`crash-recovery`, `server-restarted`, `failover`,
+ * `different-server`), when the same xid may since name another transaction.
+ * `code` is 08007 (transaction_resolution_unknown); `cause` is the error that
+ * broke the COMMIT. With `db.once`, call again with the same key: it replays
+ * the stored response if the work committed, and runs it if it did not.
  */
 export class CommitOutcomeUnknownError extends RacefreeError {
   readonly xid: string;
+  readonly reason: CommitOutcomeUnknownReason;
 
-  constructor(options: { xid: string; cause?: unknown }) {
-    super('The connection was lost during COMMIT and whether the transaction committed is unknown.', {
+  constructor(options: { xid: string; reason?: CommitOutcomeUnknownReason; cause?: unknown }) {
+    const reason = options.reason ?? 'in-progress';
+    super(`The connection was lost during COMMIT and whether the transaction committed is unknown: ${UNKNOWN_REASONS[reason]}.`, {
       code: '08007',
       cause: options.cause,
     });
     this.xid = options.xid;
+    this.reason = reason;
   }
 }
+
+const UNKNOWN_REASONS: Record<CommitOutcomeUnknownReason, string> = {
+  'in-progress': 'it was still committing when the resolution window closed',
+  unreachable: 'the server could not be reached to ask',
+  'xid-too-old': 'the transaction id is older than the server remembers',
+  'different-server': 'another server answers now',
+  failover: "the server's timeline changed (a failover or restore) since the transaction id was read",
+  'server-restarted': 'the server restarted since the transaction id was read',
+  'crash-recovery': 'the server ran crash recovery (or a checkpoint) since the transaction id was read',
+};
 
 // ---------------------------------------------------------------------------
 // Misuse of the client, and its own conditions.

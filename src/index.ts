@@ -18,6 +18,7 @@ export type {
 export type { OnceOptions, OnceResult } from './idempotency.js';
 export type { Queryable } from './queryable.js';
 export type { FunctionName, CallArgs } from './call-statement.js';
+export type { CommitOutcomeUnknownReason } from './commit-outcome.js';
 
 export {
   RacefreeError,

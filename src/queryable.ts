@@ -12,7 +12,8 @@ import { UnexpectedRowCountError } from './errors.js';
 export interface Queryable {
   /**
    * Call a database function with named arguments and return its rows:
-   * `SELECT * FROM fn(a => $1, b => $2)`, prepared once per connection.
+   * `SELECT * FROM fn(a => $1, b => $2)`, prepared once per connection
+   * (unless the client was created with `preparedStatements: false`).
    * @throws {RacefreeError} mapped from the server's SQLSTATE, e.g. `UniqueViolationError`.
    * @throws {RacefreeConfigError} when `fn` or an argument name is not a usable identifier.
    */
@@ -43,13 +44,18 @@ export type Run = (config: QueryConfig) => Promise<QueryResult>;
 
 const rowsOf = (result: QueryResult): unknown[] => result.rows;
 
-/** @internal */
-export function makeQueryable(run: Run): Queryable {
+/**
+ * `prepared: false` sends every call as an unnamed statement, so no server
+ * session keeps anything of it (for transaction-mode poolers).
+ * @internal
+ */
+export function makeQueryable(run: Run, prepared: boolean): Queryable {
   // Bare promises rather than async/await: this is the hot path of every call.
   const call = <R>(fn: FunctionName, args?: CallArgs): Promise<R[]> => {
     let statement: QueryConfig;
     try {
-      statement = buildCall(fn, args);
+      const built = buildCall(fn, args);
+      statement = prepared ? built : { text: built.text, values: built.values };
     } catch (err) {
       return Promise.reject(err);
     }

@@ -8,7 +8,7 @@
  */
 
 import type { Pool, QueryConfig, QueryResult } from 'pg';
-import { resolveCommitOutcome } from './commit-outcome.js';
+import { resolveCommitOutcome, XID_SQL } from './commit-outcome.js';
 import {
   CommitOutcomeUnknownError,
   RacefreeConfigError,
@@ -63,6 +63,8 @@ export interface TxMethods<D extends DatabaseTypes | undefined = undefined> {
 export interface TransactionContext {
   readonly pool: Pool;
   readonly commitOutcomeTimeoutMs: number;
+  /** False: unnamed statements only, nothing left in the server session. */
+  readonly preparedStatements: boolean;
 }
 
 const BEGIN: Record<IsolationLevel, string> = {
@@ -71,10 +73,7 @@ const BEGIN: Record<IsolationLevel, string> = {
   serializable: 'BEGIN ISOLATION LEVEL SERIALIZABLE',
 };
 
-// Read just before COMMIT: null means the transaction wrote nothing, so a lost
-// COMMIT cannot have changed anything. Unlike pg_current_xact_id() it does not
-// force an xid onto read-only transactions.
-const XID_SQL = 'SELECT pg_current_xact_id_if_assigned()::text AS xid';
+const XID_STATEMENT = { name: 'racefree_xid_history', text: XID_SQL };
 
 const DEFAULT_MAX_ATTEMPTS = 10;
 const DEFAULT_DEADLINE_MS = 30_000;
@@ -133,13 +132,14 @@ async function runAttempt<T>(context: TransactionContext, fn: (tx: Tx) => Promis
   const lease = await Lease.acquire(context.pool);
   try {
     await lease.query({ text: begin });
-    const value = await new Level(lease, 0).runCallback(fn);
+    const value = await new Level(lease, 0, context.preparedStatements).runCallback(fn);
     if (lease.client.getTransactionStatus() === 'I') {
       // COMMIT or ROLLBACK went through the query() escape hatch: what ran after
       // it was autocommitted, so neither committing nor retrying is honest.
       throw new RacefreeError('The transaction was ended inside its callback by a statement sent through query().');
     }
-    const xid = (await lease.query<{ xid: string | null }>({ text: XID_SQL })).rows[0]?.xid ?? null;
+    const before = (await lease.query<{ xid: string | null; history: string | null }>(context.preparedStatements ? XID_STATEMENT : { text: XID_SQL })).rows[0];
+    const xid = before?.xid ?? null;
     let commit: QueryResult;
     try {
       commit = await lease.query({ text: 'COMMIT' });
@@ -150,10 +150,10 @@ async function runAttempt<T>(context: TransactionContext, fn: (tx: Tx) => Promis
       // Otherwise the session died with COMMIT in flight (socket, timeout, FATAL).
       lease.release();
       if (xid === null) throw err;
-      const outcome = await resolveCommitOutcome(context.pool, xid, context.commitOutcomeTimeoutMs);
-      if (outcome === 'committed') return value;
-      if (outcome === 'aborted') throw err;
-      throw new CommitOutcomeUnknownError({ xid, cause: err });
+      const settled = await resolveCommitOutcome(context.pool, xid, before?.history ?? '', context.commitOutcomeTimeoutMs);
+      if (settled.outcome === 'committed') return value;
+      if (settled.outcome === 'aborted') throw err;
+      throw new CommitOutcomeUnknownError({ xid, reason: settled.reason, cause: err });
     }
     // COMMIT of a transaction that had failed answers ROLLBACK, not an error.
     if (commit.command !== 'COMMIT') {
@@ -192,11 +192,14 @@ class Level {
   #failure: RacefreeError | undefined;
   readonly handle: Tx;
 
-  constructor(lease: Lease, depth: number) {
+  readonly #prepared: boolean;
+
+  constructor(lease: Lease, depth: number, prepared: boolean) {
     this.#lease = lease;
     this.#depth = depth;
+    this.#prepared = prepared;
     this.handle = {
-      ...makeQueryable((config) => this.#run(config)),
+      ...makeQueryable((config) => this.#run(config), prepared),
       transaction: (fn) => this.#track(this.#nested(fn)),
     };
   }
@@ -241,7 +244,7 @@ class Level {
     const savepoint = quoteIdent(`racefree_savepoint_${this.#depth + 1}`);
     await this.#run({ text: `SAVEPOINT ${savepoint}` });
     this.#childOpen = true;
-    const child = new Level(this.#lease, this.#depth + 1);
+    const child = new Level(this.#lease, this.#depth + 1, this.#prepared);
     try {
       const value = await child.runCallback(fn);
       await this.#lease.query({ text: `RELEASE SAVEPOINT ${savepoint}` });

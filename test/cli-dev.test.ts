@@ -3,36 +3,8 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { spawnCli } from './helpers/cli.js';
+import { devSession, spawnCli } from './helpers/cli.js';
 import { withClient } from './helpers/db.js';
-
-/** Start `racefree dev`, wait for its DATABASE_URL line, then stop it with `signal`. */
-async function devSession(
-  cwd: string,
-  args: string[],
-  signal: NodeJS.Signals,
-  whileRunning: (databaseUrl: string) => Promise<void>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawnCli(['dev', ...args], { cwd });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const databaseUrl = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      const match = /^DATABASE_URL=(\S+)$/m.exec(stdout);
-      if (match && /Press Ctrl-C to stop/.test(stdout)) resolve(match[1]!);
-    });
-    void exited.then((code) => reject(new Error(`racefree dev exited with ${code} before it was ready:\n${stdout}\n${stderr}`)));
-  });
-  try {
-    await whileRunning(databaseUrl);
-  } finally {
-    child.kill(signal);
-  }
-  return { code: await exited, stdout, stderr };
-}
 
 test('racefree dev prints a URL that accepts connections, migrates, keeps its data and stops cleanly', async (t) => {
   const cwd = await mkdtemp(path.join(tmpdir(), 'racefree-dev-'));

@@ -176,6 +176,55 @@ test('a kit lane that is behind or ahead is a migrations finding, and drift wait
   ]);
 });
 
+/** A migrations finding's repair statement: the SQL after the last ": " of its detail. */
+const repair = (finding: Finding | undefined): string => finding!.detail.slice(finding!.detail.search(/(DELETE|UPDATE|CREATE TABLE|INSERT) /));
+
+for (const [name, breakIt, object, pattern] of [
+  [
+    'a kit migration recorded twice',
+    `INSERT INTO racefree.kit_migrations (name, run_on) SELECT name, run_on FROM racefree.kit_migrations WHERE name = '0001_schema'`,
+    'kit migration 0001_schema',
+    /^recorded 2 times in racefree\.kit_migrations .*: DELETE FROM racefree\.kit_migrations WHERE name = '0001_schema' AND id <> /,
+  ],
+  [
+    'kit migrations recorded out of order',
+    `UPDATE racefree.kit_migrations SET run_on = run_on + interval '1 day' WHERE name = '0001_schema'`,
+    'kit migrations',
+    /^recorded in the order 0002_numbering, .*, 0001_schema, not in the migrations' order; .*: UPDATE racefree\.kit_migrations /,
+  ],
+  [
+    'a kit schema without its records',
+    'DELETE FROM racefree.kit_migrations',
+    'kit migrations',
+    /^schema racefree exists but racefree\.kit_migrations is empty: .*record them: INSERT INTO racefree\.kit_migrations \(name, run_on\) VALUES \('0001_schema', now\(\)\), /,
+  ],
+  [
+    'a kit schema without its records table',
+    'DROP TABLE racefree.kit_migrations',
+    'kit migrations',
+    /^schema racefree exists but racefree\.kit_migrations is missing: .*record them: CREATE TABLE racefree\.kit_migrations .*; INSERT INTO /,
+  ],
+] as const) {
+  test(`${name} is a migrations finding whose statement repairs it; migrate up works again`, async (t) => {
+    const db = await createTestDatabase();
+    t.teardown(() => db.drop());
+    const dir = await userMigrations({});
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    await withClient(db.connectionString, (c) => c.query(breakIt));
+    const report = await doctorJson(db.connectionString, dir);
+    t.is(report.code, 1);
+    t.deepEqual(keys(report.findings), [`migrations ${object}`]);
+    const finding = report.findings[0];
+    t.regex(finding!.detail, pattern);
+    await withClient(db.connectionString, (c) => c.query(repair(finding)));
+    const after = await doctorJson(db.connectionString, dir);
+    t.deepEqual(after.findings, []);
+    t.is(after.code, 0);
+    const up = await runCli(['migrate', 'up', '--dir', dir, '--database-url', db.connectionString]);
+    t.is(up.code, 0, up.stderr);
+  });
+}
+
 test('usage: --help, unknown options and a missing --dir', async (t) => {
   const help = await runCli(['doctor', '--help']);
   t.is(help.code, 0);

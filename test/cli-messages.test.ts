@@ -7,7 +7,7 @@ import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { KIT_MISSING_MESSAGE } from '../src/migrate/kit-check.js';
 import { createTestDatabase } from '../src/testing/index.js';
-import { root, runCli, runNodeScript, userMigrations, type CliResult } from './helpers/cli.js';
+import { root, runCli, runNode, userMigrations, type CliResult } from './helpers/cli.js';
 import { withClient, withEmptyDatabase } from './helpers/db.js';
 
 /** `racefree migrate up` of `files` on a fresh clone of the template, after `setup` ran there. */
@@ -101,7 +101,7 @@ export const up = (pgm) => {
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await withEmptyDatabase(async (url) => {
     const nodePgMigrate = path.join(root, 'node_modules/node-pg-migrate/bin/node-pg-migrate.js');
-    const r = await runNodeScript(nodePgMigrate, ['up', '-m', dir], { env: { ...process.env, DATABASE_URL: url } });
+    const r = await runNode([nodePgMigrate, 'up', '-m', dir], { env: { ...process.env, DATABASE_URL: url } });
     t.not(r.code, 0);
     t.true(`${r.stdout}${r.stderr}`.includes(KIT_MISSING_MESSAGE), r.stderr);
     // Nothing of the migration stayed: it ran in one transaction.

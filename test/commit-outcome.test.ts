@@ -2,7 +2,7 @@ import test from 'ava';
 import pg from 'pg';
 
 import { CommitOutcomeUnknownError, ConnectionError, createClient, type Db } from '../src/index.js';
-import { decideCommitOutcome, resolveCommitOutcome } from '../src/commit-outcome.js';
+import { decideCommitOutcome, historyChange, resolveCommitOutcome, XID_SQL } from '../src/commit-outcome.js';
 import { useTestDatabase } from './helpers/db.js';
 
 const url = useTestDatabase(test);
@@ -103,30 +103,62 @@ async function gate(id: string): Promise<{ open: () => Promise<void> }> {
 // the decision
 
 test('decideCommitOutcome: known states decide, the rest waits while the window is open', (t) => {
-  t.is(decideCommitOutcome('committed', true), 'committed');
-  t.is(decideCommitOutcome('committed', false), 'committed');
-  t.is(decideCommitOutcome('aborted', true), 'aborted');
-  t.is(decideCommitOutcome('aborted', false), 'aborted');
+  t.deepEqual(decideCommitOutcome('committed', true), { outcome: 'committed' });
+  t.deepEqual(decideCommitOutcome('committed', false), { outcome: 'committed' });
+  t.deepEqual(decideCommitOutcome('aborted', true), { outcome: 'aborted' });
+  t.deepEqual(decideCommitOutcome('aborted', false), { outcome: 'aborted' });
   t.is(decideCommitOutcome('in progress', true), 'wait');
-  t.is(decideCommitOutcome('in progress', false), 'unknown');
+  t.deepEqual(decideCommitOutcome('in progress', false), { outcome: 'unknown', reason: 'in-progress' });
   t.is(decideCommitOutcome(undefined, true), 'wait', 'the check failed: try again');
-  t.is(decideCommitOutcome(undefined, false), 'unknown');
-  t.is(decideCommitOutcome(null, true), 'unknown', 'too old for the server to know');
+  t.deepEqual(decideCommitOutcome(undefined, false), { outcome: 'unknown', reason: 'unreachable' });
+  t.deepEqual(decideCommitOutcome(null, true), { outcome: 'unknown', reason: 'xid-too-old' }, 'too old for the server to know');
 });
+
+test('historyChange names what moved: timeline, postmaster start, checkpoint', (t) => {
+  const base = '1 0/1511A88 1796159417.478047';
+  t.is(historyChange(base, base), undefined);
+  t.is(historyChange(base, '2 0/1511A88 1796159417.478047'), 'failover');
+  t.is(historyChange(base, '1 0/1600000 1796159999.1'), 'server-restarted');
+  t.is(historyChange(base, '1 0/1600000 1796159417.478047'), 'crash-recovery');
+  t.is(historyChange(base, 'x'), 'different-server');
+});
+
+/** The xid and history a transaction reads before COMMIT, then COMMIT or ROLLBACK. */
+async function finishedXact(client: pg.Client, end: 'COMMIT' | 'ROLLBACK'): Promise<{ xid: string; history: string }> {
+  await client.query('BEGIN');
+  await client.query('SELECT pg_current_xact_id()');
+  const row = (await client.query<{ xid: string; history: string }>(XID_SQL)).rows[0]!;
+  await client.query(end);
+  return row;
+}
 
 test('resolveCommitOutcome reads committed and aborted transactions from the server', async (t) => {
   const client = new pg.Client({ connectionString: url() });
   await client.connect();
   const pool = new pg.Pool({ connectionString: url() });
   try {
-    await client.query('BEGIN');
-    const committed = (await client.query('SELECT pg_current_xact_id()::text AS xid')).rows[0].xid as string;
-    await client.query('COMMIT');
-    await client.query('BEGIN');
-    const aborted = (await client.query('SELECT pg_current_xact_id()::text AS xid')).rows[0].xid as string;
-    await client.query('ROLLBACK');
-    t.is(await resolveCommitOutcome(pool, committed, 1_000), 'committed');
-    t.is(await resolveCommitOutcome(pool, aborted, 1_000), 'aborted');
+    const committed = await finishedXact(client, 'COMMIT');
+    const aborted = await finishedXact(client, 'ROLLBACK');
+    t.deepEqual(await resolveCommitOutcome(pool, committed.xid, committed.history, 1_000), { outcome: 'committed' });
+    t.deepEqual(await resolveCommitOutcome(pool, aborted.xid, aborted.history, 1_000), { outcome: 'aborted' });
+  } finally {
+    await client.end();
+    await pool.end();
+  }
+});
+
+// Serial: ava runs serial tests before the concurrent ones, whose commits a checkpoint would make unknown.
+test.serial('resolveCommitOutcome: a checkpoint since the xid was read makes a committed xid unknown', async (t) => {
+  const client = new pg.Client({ connectionString: url() });
+  await client.connect();
+  const pool = new pg.Pool({ connectionString: url() });
+  try {
+    const committed = await finishedXact(client, 'COMMIT');
+    await client.query('CHECKPOINT');
+    t.deepEqual(await resolveCommitOutcome(pool, committed.xid, committed.history, 1_000), {
+      outcome: 'unknown',
+      reason: 'crash-recovery',
+    });
   } finally {
     await client.end();
     await pool.end();
@@ -136,7 +168,7 @@ test('resolveCommitOutcome reads committed and aborted transactions from the ser
 test('resolveCommitOutcome gives unknown when the server cannot be reached in time', async (t) => {
   const unreachable = new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/none' });
   const started = Date.now();
-  t.is(await resolveCommitOutcome(unreachable, '1234', 300), 'unknown');
+  t.deepEqual(await resolveCommitOutcome(unreachable, '1234', '1 0/0 1', 300), { outcome: 'unknown', reason: 'unreachable' });
   t.true(Date.now() - started < 5_000);
   await unreachable.end();
 });
@@ -240,6 +272,7 @@ test('COMMIT still in flight when the window closes: CommitOutcomeUnknownError w
     const err = await t.throwsAsync(result, { instanceOf: CommitOutcomeUnknownError });
     t.is(err?.xid, xid!);
     t.is(err?.code, '08007');
+    t.is(err?.reason, 'in-progress');
     t.true(err?.cause instanceof ConnectionError);
     t.is(calls, 1, 'never retried');
     // It really was undecided: once the lock goes, the very same transaction commits.
@@ -305,8 +338,11 @@ test('connection lost right after COMMIT is sent: what the caller sees always ma
       t.is(calls, 1);
       if (outcome === 'returned') {
         t.true(await exists('co_fast', id), `${id}: returned normally, so it committed`);
+      } else if (outcome instanceof CommitOutcomeUnknownError) {
+        // Honest, and only when a checkpoint of the server (shared with other tests) fell in the window.
+        t.is(outcome.reason, 'crash-recovery');
       } else {
-        t.true(outcome instanceof ConnectionError && !(outcome instanceof CommitOutcomeUnknownError), String(outcome));
+        t.true(outcome instanceof ConnectionError, String(outcome));
         t.false(await exists('co_fast', id), `${id}: threw the original error, so it did not commit`);
       }
     }

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import Table from 'cli-table3';
 
 import { RacefreeConfigError } from '../errors.js';
-import { connectClient } from './connect.js';
+import { connectClient } from '../connect.js';
 import { startProgress } from './progress.js';
 import { percentile, runRace, type RaceResult } from './race-run.js';
 import { duration, parse, UsageError, wholeNumber } from './usage.js';

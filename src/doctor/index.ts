@@ -15,6 +15,7 @@ import { generatedStaleFindings } from './generated.js';
 import type { DoctorFinding, DoctorReport } from './finding.js';
 import { idempotencyFindings } from './idempotency.js';
 import { readManifest, type KitManifest } from './manifest.js';
+import { kitRecordFindings } from './kit-records.js';
 import { migrationFindings } from './migrations.js';
 
 export type { DoctorCheck, DoctorFinding, DoctorReport } from './finding.js';
@@ -51,10 +52,14 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     // Nothing here writes; a read-only transaction makes that a guarantee.
     await client.query('BEGIN READ ONLY');
     await client.query('SET LOCAL search_path = pg_catalog, pg_temp');
+    const kitRecords = await kitRecordFindings(client);
+    const kitCurrent = migrations.kitCurrent && kitRecords.findings.length === 0;
     const findings: DoctorFinding[] = [
-      ...migrations.findings,
+      // Kit migrations without records are not pending: the records finding says how to record them.
+      ...migrations.findings.filter((f) => !(kitRecords.unrecorded && f.object.startsWith('kit migration '))),
+      ...kitRecords.findings,
       // Against a kit lane that is behind or ahead, every difference is expected: the migrations finding says why.
-      ...(migrations.kitCurrent ? await driftFindings(client, manifest) : []),
+      ...(kitCurrent ? await driftFindings(client, manifest) : []),
       ...(await invalidIndexFindings(client)),
       ...(await counterFindings(client)),
       ...(await idempotencyFindings(client)),

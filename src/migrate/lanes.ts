@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { runner, type RunnerOption } from 'node-pg-migrate';
+import { connectClient } from '../connect.js';
 import { RacefreeConfigError, wrapError } from '../errors.js';
 import { assertSupportedServer } from '../server-version.js';
 import { quoteQualified } from '../quote.js';
@@ -77,26 +80,124 @@ function connectionString(options: MigrateOptions): string {
   return url;
 }
 
-/** Connect, check the server, and hold racefree's migration lock while `work` runs. */
-async function withMigrationLock<T>(options: MigrateOptions, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: connectionString(options) });
-  await client.connect();
+/** What `racefree migrate` says when its connection is not one stable session. */
+export const POOLER_MESSAGE =
+  'racefree migrate needs a direct connection to PostgreSQL, not a transaction pooler: point --database-url (or DATABASE_URL) at the server, or use the pooler\'s session mode';
+
+/** A session-level setting only this migrator's session holds. */
+const SESSION_SETTING = 'racefree.migrate_session';
+const SESSION_ROUNDS = 3;
+/** A waiting migrator tries the lock again after 50 ms, backing off to 400 ms (with jitter). */
+const LOCK_POLL_MS = 50;
+const LOCK_POLL_MAX_MS = 400;
+
+function poolerError(detail: string): RacefreeConfigError {
+  return new RacefreeConfigError(POOLER_MESSAGE, { option: 'databaseUrl', value: detail });
+}
+
+interface SessionRow {
+  pid: number;
+  token: string | null;
+}
+
+/**
+ * Prove that `client` is one server session, as migrations need (session
+ * state, `CREATE INDEX CONCURRENTLY` outside a transaction, one writer at a
+ * time), before anything is changed. A transaction pooler hands each
+ * transaction any server connection: then a second connection sees this
+ * one's backend or session setting, or this one's backend changes.
+ * Returns the check to repeat later.
+ */
+async function assertOneSession(client: pg.Client, url: string): Promise<() => Promise<void>> {
+  const token = randomBytes(12).toString('hex');
+  const read = `SELECT pg_backend_pid() AS pid, current_setting('${SESSION_SETTING}', true) AS token`;
+  const probe = await connectClient(url, 'racefree migrate probe');
+  let mine: SessionRow | undefined;
   try {
-    await assertSupportedServer(client);
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [
-      LOCK_KEY,
-    ]);
-    if (!rows[0]?.locked) {
-      options.log?.('waiting: another migration holds the lock');
-      await client.query('SELECT pg_advisory_lock($1::bigint)', [LOCK_KEY]);
-    }
-    try {
-      return await work(client);
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1::bigint)', [LOCK_KEY]).catch(() => undefined);
+    for (let round = 0; round < SESSION_ROUNDS; round++) {
+      const before = (
+        await client.query<SessionRow>(`SELECT pg_backend_pid() AS pid, set_config('${SESSION_SETTING}', $1, false) AS token`, [token])
+      ).rows[0]!;
+      mine ??= before;
+      // At once, and in a transaction that keeps its server connection while this one is idle:
+      // a pooler that just took this one's server connection back lends it out next.
+      const results = (await probe.query(`BEGIN; ${read}`)) as unknown as Array<{ rows: SessionRow[] }>;
+      const other = results[1]!.rows[0]!;
+      const after = (await client.query<SessionRow>(read)).rows[0]!;
+      await probe.query('ROLLBACK');
+      if (other.pid === mine.pid || other.token === token) throw poolerError('another connection was given this session');
+      if (before.pid !== mine.pid || after.pid !== mine.pid || after.token !== token) {
+        throw poolerError('the server session changed between transactions');
+      }
     }
   } finally {
-    await client.end();
+    await probe.end().catch(() => undefined);
+  }
+  const first = mine!;
+  return async () => {
+    const now = (await client.query<SessionRow>(read)).rows[0]!;
+    if (now.pid !== first.pid || now.token !== token) throw poolerError('the server session changed between transactions');
+  };
+}
+
+/**
+ * Take racefree's migration lock on a connection of its own, as a
+ * transaction-level lock in a transaction left open until the run ends: it
+ * is released when that transaction or connection ends, whatever sits in
+ * between, so no lock can outlive its migrator or end up held by another
+ * client's pooled backend. A waiting migrator polls on a new connection each
+ * time and holds none while it waits, so waiters never take the server
+ * connections a pooler has from the migrator that holds the lock.
+ */
+async function takeLock(url: string, log: ((line: string) => void) | undefined): Promise<pg.Client> {
+  for (let attempt = 0; ; attempt++) {
+    const lock = await connectClient(url, 'racefree migrate lock');
+    try {
+      await lock.query('BEGIN');
+      // An idle-in-transaction timeout would end the lock's transaction mid-run.
+      await lock.query('SET LOCAL idle_in_transaction_session_timeout = 0');
+      const { rows } = await lock.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [LOCK_KEY]);
+      if (rows[0]?.locked) return lock;
+    } catch (error) {
+      await lock.end().catch(() => undefined);
+      throw wrapError(error);
+    }
+    await lock.end().catch(() => undefined);
+    if (attempt === 0) log?.('waiting: another migration holds the lock');
+    const pause = Math.min(LOCK_POLL_MAX_MS, LOCK_POLL_MS * 2 ** Math.min(attempt, 4));
+    await new Promise((resolve) => setTimeout(resolve, pause / 2 + Math.random() * (pause / 2)));
+  }
+}
+
+/**
+ * Take racefree's migration lock, then connect, check the server and the
+ * session, and hold the lock while `work` runs. The session is checked once
+ * the lock is held, while other migrators only poll, so a pooler's lending of
+ * server connections shows plainly; nothing has been changed by then.
+ */
+async function withMigrationLock<T>(options: MigrateOptions, work: (client: pg.Client, check: () => Promise<void>) => Promise<T>): Promise<T> {
+  const url = connectionString(options);
+  const lock = await takeLock(url, options.log);
+  let client: pg.Client | undefined;
+  try {
+    client = await connectClient(url, 'racefree migrate');
+    await assertSupportedServer(client);
+    const check = await assertOneSession(client, url);
+    // The lock lives as long as its connection: a run whose lock connection died must stop.
+    const checkBoth = async (): Promise<void> => {
+      await check();
+      await lock.query('SELECT 1');
+    };
+    await checkBoth();
+    const result = await work(client, checkBoth);
+    await checkBoth();
+    return result;
+  } catch (error) {
+    throw wrapError(error);
+  } finally {
+    await client?.end().catch(() => undefined);
+    await lock.query('ROLLBACK').catch(() => undefined);
+    await lock.end().catch(() => undefined);
   }
 }
 
@@ -135,6 +236,10 @@ async function runLane(
  * may be absent (kit lane only); a directory the caller named must exist.
  */
 async function userDirExists(lane: Lane, options: MigrateOptions): Promise<boolean> {
+  if (isKitDir(lane.dir)) {
+    options.log?.(`[user] ${path.relative(process.cwd(), lane.dir) || lane.dir} holds the racefree kit's own migrations, not yours: skipped`);
+    return false;
+  }
   const found = await stat(lane.dir).then((s) => s.isDirectory(), () => false);
   if (!found && options.dir !== undefined) {
     throw new RacefreeConfigError(`migrate: migrations directory ${options.dir} does not exist`, { option: 'dir', value: options.dir });
@@ -161,7 +266,7 @@ async function userDirExists(lane: Lane, options: MigrateOptions): Promise<boole
 export async function migrate(options: MigrateOptions = {}): Promise<MigrateResult> {
   const { kit, user } = lanes(options);
   const direction = options.direction ?? 'up';
-  return withMigrationLock(options, async (client) => {
+  return withMigrationLock(options, async (client, check) => {
     if (direction === 'down') {
       if (!user || !(await userDirExists(user, options))) return { kit: [], user: [] };
       return { kit: [], user: await runLane(client, user, 'down', options.count ?? 1, options.log) };
@@ -169,9 +274,19 @@ export async function migrate(options: MigrateOptions = {}): Promise<MigrateResu
     // A named directory that is missing fails before anything is applied.
     const withUser = user !== undefined && (await userDirExists(user, options));
     const kitRan = await runLane(client, kit, 'up', undefined, options.log);
+    await check();
     const userRan = withUser ? await runLane(client, user, 'up', options.count, options.log) : [];
     return { kit: kitRan, user: userRan };
   });
+}
+
+/** Whether `dir` is the kit's own migrations directory (e.g. `racefree dev` run in a clone of racefree). @internal */
+export function isKitDir(dir: string): boolean {
+  try {
+    return realpathSync(dir) === realpathSync(KIT_DIR);
+  } catch {
+    return false;
+  }
 }
 
 /** Migration names (file names without extension) in `dir`, in run order; none when it does not exist. @internal */
@@ -187,7 +302,7 @@ export async function migrationNames(dir: string): Promise<string[]> {
 }
 
 async function laneStatus(client: pg.Client, lane: Lane): Promise<LaneStatus> {
-  const names = await migrationNames(lane.dir);
+  const names = lane.name === 'user' && isKitDir(lane.dir) ? [] : await migrationNames(lane.dir);
   const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
     quoteQualified(lane.schema, lane.table),
   ]);
@@ -209,8 +324,7 @@ export async function migrationStatus(
   options: MigrateOptions = {},
 ): Promise<{ kit: LaneStatus; user: LaneStatus | undefined; generated: RegisteredObject[] }> {
   const { kit, user } = lanes(options);
-  const client = new pg.Client({ connectionString: connectionString(options) });
-  await client.connect();
+  const client = await connectClient(connectionString(options), 'racefree migrate status');
   try {
     await assertSupportedServer(client);
     return {
@@ -219,6 +333,6 @@ export async function migrationStatus(
       generated: await registeredObjects(client),
     };
   } finally {
-    await client.end();
+    await client.end().catch(() => undefined);
   }
 }

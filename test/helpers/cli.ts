@@ -28,7 +28,12 @@ export interface CliOptions {
 
 /** Start the CLI; stdin is closed, stdout and stderr are pipes (not a TTY, so no progress bar). */
 export function spawnCli(args: string[], options: CliOptions = {}): ChildProcessByStdio<null, Readable, Readable> {
-  return spawn(process.execPath, [options.cli ?? cli, ...args], {
+  return spawnNode([options.cli ?? cli, ...args], options);
+}
+
+/** Start `node` with these arguments, as spawnCli does. */
+function spawnNode(args: string[], options: CliOptions): ChildProcessByStdio<null, Readable, Readable> {
+  return spawn(process.execPath, args, {
     env: options.env ?? process.env,
     cwd: options.cwd ?? root,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -40,15 +45,9 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
   return completion(spawnCli(args, options));
 }
 
-/** Run another Node.js script (e.g. node-pg-migrate's own CLI) to completion, as runCli does. */
-export function runNodeScript(script: string, args: string[], options: CliOptions = {}): Promise<CliResult> {
-  return completion(
-    spawn(process.execPath, [script, ...args], {
-      env: options.env ?? process.env,
-      cwd: options.cwd ?? root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  );
+/** Run `node` with these arguments to completion (e.g. `['--input-type=module', '-e', script]`, or another CLI's script). */
+export function runNode(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return completion(spawnNode(args, options));
 }
 
 /** A started child's exit code and everything it printed. */
@@ -69,4 +68,32 @@ export async function userMigrations(files: Record<string, string>): Promise<str
   await mkdir(dir, { recursive: true });
   for (const [name, body] of Object.entries(files)) await writeFile(path.join(dir, name), body);
   return dir;
+}
+
+/** Start `racefree dev`, wait for its DATABASE_URL line, then stop it with `signal`. */
+export async function devSession(
+  cwd: string,
+  args: string[],
+  signal: NodeJS.Signals,
+  whileRunning: (databaseUrl: string) => Promise<void>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnCli(['dev', ...args], { cwd });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const databaseUrl = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      const match = /^DATABASE_URL=(\S+)$/m.exec(stdout);
+      if (match && /Press Ctrl-C to stop/.test(stdout)) resolve(match[1]!);
+    });
+    void exited.then((code) => reject(new Error(`racefree dev exited with ${code} before it was ready:\n${stdout}\n${stderr}`)));
+  });
+  try {
+    await whileRunning(databaseUrl);
+  } finally {
+    child.kill(signal);
+  }
+  return { code: await exited, stdout, stderr };
 }

@@ -1,9 +1,9 @@
 import pg from 'pg';
 
-import { RacefreeError } from '../errors.js';
+import { RacefreeError } from './errors.js';
 
 /**
- * A connected client for a CLI command. Connection failures (refused, bad
+ * A connected client for a CLI command or the migrator. Connection failures (refused, bad
  * password, no such database) become a RacefreeError with the driver's message,
  * which the CLI prints as one line instead of a stack trace.
  * @internal
