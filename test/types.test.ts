@@ -61,7 +61,7 @@ test.after.always(() => (dir === '' ? undefined : rm(dir, { recursive: true, for
 
 test('the generated types compile against the usage file: every wrong name, type and missing argument is an error', async (t) => {
   const usage = path.join(dir, 'typed-calls.ts');
-  await copyFile(path.join(root, 'test/fixtures/typed-calls.ts'), usage);
+  await copyFile(path.join(root, 'test/fixtures/typecheck/typed-calls.ts'), usage);
   const { config } = ts.readConfigFile(path.join(root, 'tsconfig.json'), ts.sys.readFile);
   const { options } = ts.parseJsonConfigFileContent(config, ts.sys, root);
   const program = ts.createProgram([usage], { ...options, noEmit: true, noUnusedLocals: true });

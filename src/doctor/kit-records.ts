@@ -23,15 +23,30 @@ interface Installs {
   readonly tables: string[];
 }
 
-/** What a kit migration's Up section creates (not what it replaces): its objects tell whether it ran. */
-async function installs(name: string): Promise<Installs> {
+/** The Up section of a kit migration. */
+async function upSection(name: string): Promise<string> {
   const text = await readFile(path.join(KIT_DIR, `${name}.sql`), 'utf8');
-  const up = text.split('-- Down Migration')[0] ?? '';
-  const all = (re: RegExp): string[] => [...up.matchAll(re)].map((m) => m[1]!);
-  return {
-    functions: all(/^CREATE FUNCTION racefree\.(\w+)\(/gm),
-    tables: all(/^CREATE TABLE racefree\.(\w+)/gm),
-  };
+  return text.split('-- Down Migration')[0] ?? '';
+}
+
+const matches = (text: string, re: RegExp): string[] => [...text.matchAll(re)].map((m) => m[1]!);
+
+/**
+ * What each kit migration's Up section creates and no later one drops: its
+ * objects tell whether it ran. (A migration that only re-creates objects an
+ * earlier one made counts as run once they exist.)
+ */
+async function installs(migrations: readonly string[]): Promise<Installs[]> {
+  const ups = await Promise.all(migrations.map(upSection));
+  return ups.map((up, i) => {
+    const later = ups.slice(i + 1).join('\n');
+    const droppedFunctions = new Set(matches(later, /^DROP FUNCTION (?:IF EXISTS )?racefree\.(\w+)\(/gm));
+    const droppedTables = new Set(matches(later, /^DROP TABLE (?:IF EXISTS )?racefree\.(\w+)/gm));
+    return {
+      functions: matches(up, /^CREATE (?:OR REPLACE )?FUNCTION racefree\.(\w+)\(/gm).filter((f) => !droppedFunctions.has(f)),
+      tables: matches(up, /^CREATE TABLE (?:IF NOT EXISTS )?racefree\.(\w+)/gm).filter((t) => !droppedTables.has(t)),
+    };
+  });
 }
 
 /**
@@ -79,8 +94,9 @@ export async function kitRecordFindings(client: pg.ClientBase): Promise<{ findin
 /** A racefree schema without records: which kit migrations' objects are there, and the INSERT that records them. */
 async function unrecorded(client: pg.ClientBase, names: readonly string[], tableExists: boolean): Promise<DoctorFinding> {
   const present: string[] = [];
-  for (const name of names) {
-    const { functions, tables } = await installs(name);
+  const created = await installs(names);
+  for (const [i, name] of names.entries()) {
+    const { functions, tables } = created[i]!;
     const { rows } = await client.query<{ ok: boolean }>(
       `SELECT (SELECT count(DISTINCT p.proname) FROM pg_proc p WHERE p.pronamespace = 'racefree'::regnamespace AND p.proname = ANY ($1))
                 = cardinality(ARRAY(SELECT DISTINCT unnest($1::text[])))
