@@ -190,7 +190,7 @@ DECLARE
   seq_at int;
   prefix text := '';
   suffix text := '';
-  periods text[] := '{}';
+  periods text[] := '{}'::text[];
   has_columns boolean := false;
 BEGIN
   -- One group per part, in order.
@@ -458,7 +458,8 @@ DECLARE
   triggers name[];
   taken text;
   r racefree.numberings;
-  retro record;
+  retro_scope text;
+  retro_seq bigint;
   objects jsonb;
 BEGIN
   -- Everything is checked before the first DDL statement; the migration's
@@ -622,16 +623,16 @@ BEGIN
   PERFORM racefree._register('addNumbering', tbl, name, config - 'parts' - 'reset', jsonb_build_object('counter', counter), objects);
 
   -- Retrofit: continue after the numbers the table already holds.
-  FOR retro IN EXECUTE format(
+  FOR retro_scope, retro_seq IN EXECUTE format(
     'SELECT p.scope, max(p.seq) AS seq FROM %I.%I AS t, LATERAL racefree._numbering_parse(%L, t.%I::text) AS p GROUP BY p.scope',
     sch, rel, parts, col)
   LOOP
     IF mode = 'gapless' THEN
-      INSERT INTO racefree.counters (counter, scope, value) VALUES (counter, retro.scope, retro.seq)
+      INSERT INTO racefree.counters (counter, scope, value) VALUES (counter, retro_scope, retro_seq)
       ON CONFLICT ON CONSTRAINT counters_pkey DO UPDATE SET value = greatest(counters.value, excluded.value);
-    ELSIF retro.seq > 0 THEN
+    ELSIF retro_seq > 0 THEN
       PERFORM setval(format('%I.%I', sch, seq)::regclass,
-        greatest(retro.seq, (SELECT last_value FROM pg_sequences WHERE schemaname = sch AND sequencename = seq)));
+        greatest(retro_seq, (SELECT last_value FROM pg_sequences WHERE schemaname = sch AND sequencename = seq)));
     END IF;
   END LOOP;
 END
@@ -691,7 +692,8 @@ BEGIN
       (SELECT string_agg(format('%I', c), ', ') FROM unnest(cols) AS c),
       CASE WHEN coalesce((config->>'nullsNotDistinct')::boolean, false) THEN ' NULLS NOT DISTINCT' ELSE '' END,
       CASE WHEN pred IS NULL THEN '' ELSE format(' WHERE (%s)', pred) END);
-    def := substring(pg_catalog.pg_get_indexdef('pg_temp.racefree_probe_key'::regclass) FROM ' USING .*$');
+    -- to_regclass: the temporary schema exists only once the table does.
+    def := substring(pg_catalog.pg_get_indexdef(pg_catalog.to_regclass('pg_temp.racefree_probe_key')) FROM ' USING .*$');
     DROP TABLE pg_temp.racefree_probe;
   EXCEPTION WHEN syntax_error_or_access_rule_violation OR invalid_object_definition OR feature_not_supported
               OR datatype_mismatch OR undefined_object OR undefined_function THEN
@@ -1090,7 +1092,6 @@ DECLARE
   pred text := config->>'where';
   sch name;
   rel name;
-  ns oid;
   base text;
   fns name[];
   result_type name;
@@ -1108,7 +1109,7 @@ DECLARE
   bad text;
   partial_match boolean;
 BEGIN
-  SELECT n.nspname, c.relname, c.relnamespace INTO sch, rel, ns
+  SELECT n.nspname, c.relname INTO sch, rel
     FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = tbl;
   base := coalesce(config->>'name', rel);
   IF octet_length('get_or_create_' || base) > 63 OR octet_length('upsert_' || base || '_many') > 63 THEN
