@@ -26,15 +26,17 @@ export async function withAppRole<T>(
   const name = `racefree_test_app_${randomBytes(5).toString('hex')}`;
   const password = randomBytes(12).toString('hex');
   const database = decodeURIComponent(new URL(adminUrl).pathname.slice(1));
-  await withClient(adminUrl, async (c) => {
-    await c.query(`CREATE ROLE ${quoteIdent(name)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${quoteLiteral(password)}`);
-    await c.query(`GRANT CONNECT ON DATABASE ${quoteIdent(database)} TO ${quoteIdent(name)}`);
-    for (const role of grants) await c.query(`GRANT ${quoteIdent(role)} TO ${quoteIdent(name)}`);
-  });
+  await withClient(adminUrl, (c) =>
+    c.query(`CREATE ROLE ${quoteIdent(name)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${quoteLiteral(password)}`),
+  );
   const url = new URL(adminUrl);
   url.username = name;
   url.password = password;
   try {
+    await withClient(adminUrl, async (c) => {
+      await c.query(`GRANT CONNECT ON DATABASE ${quoteIdent(database)} TO ${quoteIdent(name)}`);
+      for (const role of grants) await c.query(`GRANT ${quoteIdent(role)} TO ${quoteIdent(name)}`);
+    });
     return await fn({ name, url: url.toString() });
   } finally {
     await withClient(adminUrl, async (c) => {
