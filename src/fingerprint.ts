@@ -81,11 +81,21 @@ function encode(input: unknown, key: string, ancestors: Set<object>): string | u
   }
 }
 
-/** An unpaired UTF-16 surrogate: not Unicode text, so not I-JSON (RFC 7493), which RFC 8785 requires. */
-const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+// In a `u` regex a surrogate matches only when it is not half of a pair.
+const UNPAIRED_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * Whether `text` holds an unpaired UTF-16 surrogate: not Unicode text, so not
+ * I-JSON (RFC 7493), which RFC 8785 requires, and not encodable as UTF-8 (pg
+ * would send U+FFFD).
+ * @internal
+ */
+export function hasUnpairedSurrogate(text: string): boolean {
+  return UNPAIRED_SURROGATE.test(text);
+}
 
 function jsonString(text: string): string {
-  if (UNPAIRED_SURROGATE.test(text)) {
+  if (hasUnpairedSurrogate(text)) {
     throw new RacefreeConfigError('once: option "request" holds a string with an unpaired UTF-16 surrogate, which RFC 8785 cannot encode', {
       option: 'request',
     });

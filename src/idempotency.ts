@@ -14,7 +14,7 @@ import {
   RacefreeConfigError,
   RacefreeError,
 } from './errors.js';
-import { fingerprintOf } from './fingerprint.js';
+import { fingerprintOf, hasUnpairedSurrogate } from './fingerprint.js';
 import type { TransactionOptions, Tx } from './transaction.js';
 
 /** Options of `db.once()`; the transaction options apply to its transaction, which is always READ COMMITTED. */
@@ -58,8 +58,6 @@ export type TransactionRunner = <T>(fn: (tx: Tx) => Promise<T>, options: Transac
 const DEFAULT_WAIT_MS = 5_000;
 const MAX_WAIT_MS = 2_147_483_647; // lock_timeout's upper bound
 const MAX_KEY_CHARS = 255;
-// In a `u` regex a surrogate matches only when it is not half of a pair.
-const LONE_SURROGATE = /\p{Surrogate}/u;
 
 interface ClaimRow {
   status: 'claimed' | 'replayed';
@@ -149,7 +147,7 @@ function checkKeyPart(argument: 'scope' | 'key', value: unknown): asserts value 
     // PostgreSQL text cannot hold NUL.
     throw new InvalidIdempotencyKeyError(`once: ${argument} must not contain NUL characters`, { argument });
   }
-  if (LONE_SURROGATE.test(value)) {
+  if (hasUnpairedSurrogate(value)) {
     // UTF-8 cannot encode it: pg would send U+FFFD, and two different keys would become one.
     throw new InvalidIdempotencyKeyError(`once: ${argument} contains a lone UTF-16 surrogate, which cannot be sent to PostgreSQL losslessly`, { argument });
   }
