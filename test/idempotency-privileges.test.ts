@@ -81,7 +81,10 @@ test.serial('db.once as an application role: a 16-caller storm runs each key onc
   });
   await withAppRole(url(), ['racefree_user'], async (app) => {
     await withClient(url(), (c) => c.query(`GRANT INSERT ON priv_work TO ${app.name}`));
-    const db = createClient({ connectionString: app.url });
+    // 16 connections, so all 16 callers of a round run at once (a connection string alone gives pg's 10).
+    const pool = new pg.Pool({ connectionString: app.url, max: 16 });
+    pool.on('error', () => undefined);
+    const db = createClient({ pool });
     try {
       const calls = Array.from({ length: 16 * 10 }, (_, i) =>
         db.once({ scope: 'tenant:storm', key: `k${i % 10}`, request: { i: i % 10 } }, async (tx) => {
@@ -103,7 +106,7 @@ test.serial('db.once as an application role: a 16-caller storm runs each key onc
       }
       t.is((await keyRows('tenant:s')).length, 1);
     } finally {
-      await db.end();
+      await pool.end();
     }
   });
 });
