@@ -29,6 +29,7 @@ export type ArgsOf<D extends DatabaseTypes, F extends FunctionNameOf<D>> = Funct
 /** A result row of function `F`. */
 export type RowOf<D extends DatabaseTypes, F extends FunctionNameOf<D>> = Functions<D>[F]['row'];
 // The argument object may be left out only when every argument has a DEFAULT.
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- `{}` here is the empty argument object, tested for assignability
 type ArgsParameter<A> = {} extends A ? [args?: A] : [args: A];
 
 /** `call` and `callOne` checked against `D`; `query` stays untyped, as the escape hatch it is. */

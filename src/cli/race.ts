@@ -1,10 +1,9 @@
 import { readFile } from 'node:fs/promises';
 
-import Table from 'cli-table3';
-
 import { RacefreeConfigError } from '../errors.js';
 import { connectClient } from '../connect.js';
 import { startProgress } from './progress.js';
+import { renderTable } from './table.js';
 import { percentile, runRace, type RaceResult } from './race-run.js';
 import { duration, parse, UsageError, wholeNumber } from './usage.js';
 
@@ -173,14 +172,8 @@ function formatReport(r: RaceResult, concurrency: number, check: CheckOutcome | 
     lines.push('  errors      none');
   } else {
     lines.push(`  errors      ${[...r.errors].map(([code, e]) => `${code} x${e.count}`).join(', ')}`);
-    const table = new Table({
-      head: ['SQLSTATE', 'count', 'first message'],
-      style: { head: [], border: [] },
-      colWidths: [null, null, 70],
-      wordWrap: true,
-    });
-    for (const [code, e] of [...r.errors].sort((a, b) => b[1].count - a[1].count)) table.push([code, e.count, e.message]);
-    lines.push(table.toString());
+    const rows = [...r.errors].sort((a, b) => b[1].count - a[1].count).map(([code, e]) => [code, e.count, e.message]);
+    lines.push(renderTable(['SQLSTATE', 'count', 'first message'], rows, [undefined, undefined, 70]));
   }
   if (r.lostConnections > 0) lines.push(`  lost        ${r.lostConnections} connection(s) broke during the run`);
   if (check) lines.push(`  check       ${check.ok ? 'true' : `FAILED: ${check.outcome}`}  (${check.query})`);

