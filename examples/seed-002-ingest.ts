@@ -13,7 +13,7 @@
  * `run(databaseUrl, options)` needs the kit's migrations applied (`racefree
  * migrate up`) and works in a schema `seed002` that it creates and drops. It
  * tells the two-POST story, then runs `options.requests` POSTs per side (each
- * session sent twice at once) and reports them as `racefree demo` does. Standalone,
+ * session sent twice at once) and reports them as `npm run demo` does. Standalone,
  * `DATABASE_URL=postgres://... node dist/examples/seed-002-ingest.js`, it uses a
  * scratch database that it creates, migrates and drops.
  */

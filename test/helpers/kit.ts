@@ -37,7 +37,7 @@ export async function kitGuard(): Promise<string> {
   return readFile(path.join(root, 'sql/kit-guard.sql'), 'utf8');
 }
 
-/** A copy of this package (built dist/src and dist/examples, migrations, sql) with extra kit migrations: a later kit version. */
+/** A copy of this package (the files it ships: built dist/src, migrations, sql) with extra kit migrations: a later kit version. */
 export interface LaterKit {
   /** The later kit's CLI script. */
   readonly cli: string;
@@ -47,7 +47,7 @@ export interface LaterKit {
 export async function laterKit(migrations: Record<string, string>): Promise<LaterKit> {
   const dir = path.join(root, 'dist/test/.kits', randomBytes(6).toString('hex'));
   await mkdir(dir, { recursive: true });
-  for (const part of ['package.json', 'dist/src', 'dist/examples', 'migrations', 'sql']) {
+  for (const part of ['package.json', 'dist/src', 'migrations', 'sql']) {
     await cp(path.join(root, part), path.join(dir, part), { recursive: true });
   }
   await symlink(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
