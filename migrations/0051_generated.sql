@@ -1,4 +1,4 @@
--- racefree kit migration 0051: generated code lets racefree_monitor read what racefree doctor compares (generator 3).
+-- racefree kit migration 0051: generated code lets racefree_monitor read what racefree doctor compares (generator 2, regenerated for its grants).
 -- A frozen copy of sql/generated.sql as released; change behaviour with a new migration.
 
 -- Up Migration
@@ -60,7 +60,7 @@ COMMENT ON TABLE racefree.registry_objects IS
 CREATE OR REPLACE FUNCTION racefree._generator_version()
 RETURNS integer
 LANGUAGE sql IMMUTABLE
-AS $$ SELECT 3 $$;
+AS $$ SELECT 2 $$;
 COMMENT ON FUNCTION racefree._generator_version() IS
   'Internal: the version of the kit''s generators. A kit migration that changes generated code raises it and ends with racefree._regenerate_all(). Version 1 is the code of kit migrations 0002 and 0003.';
 
@@ -1689,7 +1689,7 @@ BEGIN
   END IF;
 END
 $racefree_guard$;
--- Generated code was rewritten by generator 3: racefree never rolls the kit lane back.
+-- Generated code was rewritten and granted anew: racefree never rolls the kit lane back.
 DO $$
 BEGIN
   RAISE EXCEPTION 'racefree kit migration 0051 cannot be undone: restore a backup taken before it';

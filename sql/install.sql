@@ -3654,7 +3654,7 @@ COMMENT ON TABLE racefree.registry_objects IS
 CREATE OR REPLACE FUNCTION racefree._generator_version()
 RETURNS integer
 LANGUAGE sql IMMUTABLE
-AS $$ SELECT 3 $$;
+AS $$ SELECT 2 $$;
 COMMENT ON FUNCTION racefree._generator_version() IS
   'Internal: the version of the kit''s generators. A kit migration that changes generated code raises it and ends with racefree._regenerate_all(). Version 1 is the code of kit migrations 0002 and 0003.';
 
