@@ -410,10 +410,19 @@ BEGIN
       r.time_zone, coalesce(nullif(array_to_string(r.scope_columns, ', '), ''), 'none')) END);
   EXECUTE format('REVOKE ALL ON FUNCTION %I.%I() FROM PUBLIC', r.table_schema, r.generator);
   EXECUTE format('GRANT EXECUTE ON FUNCTION %I.%I() TO racefree_user', r.table_schema, r.generator);
+  -- racefree doctor compares the counter with the column, and reads a fast
+  -- counter's sequence (pg_sequences shows NULL to roles without SELECT on it).
+  -- The role arrives with kit migration 0050; sql/ applied by hand may lack it.
+  IF to_regrole('racefree_monitor') IS NOT NULL THEN
+    EXECUTE format('GRANT SELECT (%I) ON %I.%I TO racefree_monitor', r.column_name, r.table_schema, r.table_name);
+    IF r.sequence_name IS NOT NULL THEN
+      EXECUTE format('GRANT SELECT ON SEQUENCE %I.%I TO racefree_monitor', r.table_schema, r.sequence_name);
+    END IF;
+  END IF;
 END
 $$;
 COMMENT ON FUNCTION racefree._numbering_install(racefree.numberings, boolean) IS
-  'Internal: creates (or, with replace, replaces in place: same name, same signature) a numbering''s generate_<name>_number() from its racefree.numberings row, commented, revoked from PUBLIC and granted to racefree_user.';
+  'Internal: creates (or, with replace, replaces in place: same name, same signature) a numbering''s generate_<name>_number() from its racefree.numberings row, commented, revoked from PUBLIC and granted to racefree_user; lets racefree_monitor read the numbered column and a fast numbering''s sequence.';
 
 CREATE OR REPLACE FUNCTION racefree._add_numbering(config jsonb)
 RETURNS void
@@ -1407,6 +1416,9 @@ COMMENT ON FUNCTION racefree._regenerate_all() IS
 CREATE OR REPLACE FUNCTION racefree._generated_stale()
 RETURNS TABLE (object text, detail text)
 LANGUAGE plpgsql VOLATILE  -- calls _upsert_describe; writes nothing
+-- As the kit's owner: describing a table EXPLAINs an insert into it, which
+-- checks privileges racefree_monitor does not have (sql/monitor.sql).
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   e racefree.registry;

@@ -5,6 +5,7 @@
 -- them to the roles that log in:
 --   GRANT racefree_user TO app;
 --   GRANT racefree_admin TO ops;
+--   GRANT racefree_monitor TO monitoring;   (racefree doctor; sql/monitor.sql)
 
 CREATE SCHEMA IF NOT EXISTS racefree;
 COMMENT ON SCHEMA racefree IS
@@ -12,12 +13,13 @@ COMMENT ON SCHEMA racefree IS
 
 -- racefree_user: what services need. racefree_admin: maintenance an
 -- application must not do (pruning idempotency keys), and all racefree_user may.
+-- racefree_monitor: reads what racefree doctor checks, writes nothing.
 -- Roles are cluster-wide, so another database may create one at the same moment.
 DO $$
 DECLARE
   role_name text;
 BEGIN
-  FOREACH role_name IN ARRAY ARRAY['racefree_user', 'racefree_admin'] LOOP
+  FOREACH role_name IN ARRAY ARRAY['racefree_user', 'racefree_admin', 'racefree_monitor'] LOOP
     BEGIN
       IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = role_name) THEN
         EXECUTE format('CREATE ROLE %I NOLOGIN', role_name);

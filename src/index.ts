@@ -30,6 +30,7 @@ export {
   CheckViolationError,
   SerializationFailureError,
   DeadlockDetectedError,
+  InsufficientPrivilegeError,
   LockTimeoutError,
   QueryCanceledError,
   ConnectionError,

@@ -4,13 +4,11 @@
  * database built from the same user migrations with the newer kit.
  */
 
-import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import test from 'ava';
-import { runner } from 'node-pg-migrate';
-import { root, userMigrations } from './helpers/cli.js';
+import { userMigrations } from './helpers/cli.js';
 import { withClient, withEmptyDatabase } from './helpers/db.js';
+import { kitDir, lane } from './helpers/kit.js';
 
 
 const USER = {
@@ -37,37 +35,8 @@ export const down = () => {};
 `,
 };
 
-/** A kit lane directory: the kit's own migrations, cut after `last`, plus `extra` files. */
-async function kitDir(last: string, extra: string[] = []): Promise<string> {
-  const dir = path.join(root, 'dist/test/.kit', randomBytes(6).toString('hex'));
-  await mkdir(dir, { recursive: true });
-  for (const file of (await readdir(path.join(root, 'migrations'))).filter((f) => f.endsWith('.sql') && f <= `${last}~`)) {
-    await copyFile(path.join(root, 'migrations', file), path.join(dir, file));
-  }
-  for (const file of extra) await copyFile(path.join(root, 'test/fixtures/kit', file), path.join(dir, file));
-  return dir;
-}
-
 const KIT_NOW = '0005';
 const FIXTURE = '9001_generator-fixture.sql';
-
-/** Run one lane's pending migrations from `dir`, as `racefree migrate` does. */
-async function lane(dbUrl: string, dir: string, kit: boolean): Promise<void> {
-  await withClient(dbUrl, async (client) => {
-    // What racefree migrate up marks its session with, which the kit migrations' guard requires.
-    await client.query(`SET racefree.migrate_session = 'upgrade test'`);
-    await runner({
-      dbClient: client,
-      dir,
-      migrationsSchema: kit ? 'racefree' : 'public',
-      migrationsTable: kit ? 'kit_migrations' : 'pgmigrations',
-      createMigrationsSchema: true,
-      direction: 'up',
-      noLock: true,
-      logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
-    });
-  });
-}
 
 /** Rows written before the upgrade, so counters exist (and are moved) when it runs. */
 const WRITES = `

@@ -8,6 +8,7 @@
 import pg from 'pg';
 
 import { RacefreeConfigError, RacefreeError } from '../errors.js';
+import { quoteIdent } from '../quote.js';
 import { invalidIndexFindings, publicExecuteFindings } from './catalog.js';
 import { counterFindings } from './counters.js';
 import { driftFindings } from './drift.js';
@@ -40,11 +41,11 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     throw new RacefreeConfigError('doctor: no database: pass --database-url or set DATABASE_URL', { option: 'databaseUrl' });
   }
   const manifest = options.manifest ?? (await readManifest());
-  const migrations = await migrationFindings({ databaseUrl, dir: options.dir, migrationsTable: options.migrationsTable }).catch(
-    (error: unknown) => {
-      throw inspectionFailure(error);
-    },
-  );
+  const role = new pg.Client({ connectionString: databaseUrl }).user;
+  const fail = (error: unknown): never => {
+    throw inspectionFailure(error, role, options.migrationsTable ?? 'pgmigrations');
+  };
+  const migrations = await migrationFindings({ databaseUrl, dir: options.dir, migrationsTable: options.migrationsTable }).catch(fail);
   const client = new pg.Client({ connectionString: databaseUrl, application_name: 'racefree doctor' });
   client.on('error', () => undefined);
   try {
@@ -69,18 +70,30 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     await client.query('COMMIT');
     return { ok: findings.length === 0, findings };
   } catch (error) {
-    throw inspectionFailure(error);
+    return fail(error);
   } finally {
     await client.end();
   }
 }
 
-/** Driver errors (refused connection, unknown database) as one readable RacefreeError. */
-function inspectionFailure(error: unknown): RacefreeError {
+/**
+ * Driver errors (refused connection, unknown database) as one readable
+ * RacefreeError; a refused read says which grant doctor needs.
+ */
+function inspectionFailure(error: unknown, role: string | undefined, migrationsTable: string): RacefreeError {
   if (error instanceof RacefreeError) return error;
   const code = (error as { code?: unknown } | null)?.code;
-  return new RacefreeError(`doctor could not inspect the database: ${error instanceof Error ? error.message : String(error)}`, {
+  const message = error instanceof Error ? error.message : String(error);
+  return new RacefreeError(`doctor could not inspect the database: ${message}${code === '42501' ? `: ${grantAdvice(message, role, migrationsTable)}` : ''}`, {
     code: typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined,
     cause: error,
   });
+}
+
+/** What to grant so that doctor reads everything it checks (sql/monitor.sql). */
+function grantAdvice(message: string, role: string | undefined, migrationsTable: string): string {
+  if (message === `permission denied for table ${migrationsTable}`) {
+    return `racefree_monitor may not read your migrations table yet: run racefree migrate up (it grants SELECT on it to racefree_monitor), or GRANT SELECT ON ${migrationsTable} TO racefree_monitor`;
+  }
+  return `run doctor as a role granted racefree_monitor, which reads everything doctor checks and writes nothing: GRANT racefree_monitor TO ${quoteIdent(role ?? 'your_role')}`;
 }

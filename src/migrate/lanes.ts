@@ -276,8 +276,25 @@ export async function migrate(options: MigrateOptions = {}): Promise<MigrateResu
     const kitRan = await runLane(client, kit, 'up', undefined, options.log);
     await check();
     const userRan = withUser ? await runLane(client, user, 'up', options.count, options.log) : [];
+    if (withUser) await grantMonitor(client, user);
     return { kit: kitRan, user: userRan };
   });
+}
+
+/**
+ * racefree doctor reads the user lane's table; racefree_monitor (sql/monitor.sql)
+ * may, once a migrator that can grant it has run. Every `migrate up` does, so
+ * databases migrated before the role existed get it too.
+ */
+async function grantMonitor(client: pg.Client, lane: Lane): Promise<void> {
+  const table = quoteQualified(lane.schema, lane.table);
+  const { rows } = await client.query<{ grant: boolean }>(
+    `SELECT CASE WHEN pg_catalog.to_regclass($1) IS NULL OR pg_catalog.to_regrole('racefree_monitor') IS NULL THEN false
+                ELSE pg_catalog.has_table_privilege(pg_catalog.to_regclass($1), 'SELECT WITH GRANT OPTION')
+                     AND NOT pg_catalog.has_table_privilege('racefree_monitor', pg_catalog.to_regclass($1), 'SELECT') END AS grant`,
+    [table],
+  );
+  if (rows[0]?.grant) await client.query(`GRANT SELECT ON ${table} TO racefree_monitor`);
 }
 
 /** Whether `dir` is the kit's own migrations directory (e.g. `racefree dev` run in a clone of racefree). @internal */

@@ -5,8 +5,10 @@
 
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+
+import { runner } from 'node-pg-migrate';
 
 import { root } from './cli.js';
 import { withClient } from './db.js';
@@ -53,4 +55,33 @@ export async function laterKit(migrations: Record<string, string>): Promise<Late
   await symlink(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
   for (const [name, body] of Object.entries(migrations)) await writeFile(path.join(dir, 'migrations', name), body);
   return { cli: path.join(dir, 'dist/src/cli/main.js'), remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A kit lane directory: the kit's own migrations, cut after `last`, plus `extra` files. */
+export async function kitDir(last: string, extra: string[] = []): Promise<string> {
+  const dir = path.join(root, 'dist/test/.kit', randomBytes(6).toString('hex'));
+  await mkdir(dir, { recursive: true });
+  for (const file of (await readdir(path.join(root, 'migrations'))).filter((f) => f.endsWith('.sql') && f <= `${last}~`)) {
+    await copyFile(path.join(root, 'migrations', file), path.join(dir, file));
+  }
+  for (const file of extra) await copyFile(path.join(root, 'test/fixtures/kit', file), path.join(dir, file));
+  return dir;
+}
+
+/** Run one lane's pending migrations from `dir`, as `racefree migrate` does. */
+export async function lane(dbUrl: string, dir: string, kit: boolean): Promise<void> {
+  await withClient(dbUrl, async (client) => {
+    // What racefree migrate up marks its session with, which the kit migrations' guard requires.
+    await client.query(`SET racefree.migrate_session = 'upgrade test'`);
+    await runner({
+      dbClient: client,
+      dir,
+      migrationsSchema: kit ? 'racefree' : 'public',
+      migrationsTable: kit ? 'kit_migrations' : 'pgmigrations',
+      createMigrationsSchema: true,
+      direction: 'up',
+      noLock: true,
+      logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
+    });
+  });
 }
