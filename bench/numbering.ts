@@ -3,7 +3,7 @@
  * racefree variant runs beside the minimal hand-written SQL with the same
  * guarantees, and its ratio is to that baseline:
  *
- * - fast (`F-{seq:6}`): a sequence DEFAULT `'F-' || lpad(nextval(s)::text, 6, '0')`
+ * - fast (`F-{seq:6}`, and `ASM-{YYYY}-{seq:6}` beside the same with `to_char(now(), 'YYYY')`): a sequence DEFAULT `'F-' || lpad(nextval(s)::text, 6, '0')`
  *   with the same unique index (which, unlike racefree, ignores explicit
  *   numbers and truncates past 6 digits);
  * - gapless (`S-{tenant}-{seq}` over 50 tenants, and `ASM-{YYYY}-{seq:3}`, one
@@ -33,7 +33,7 @@ const LABELS: Record<Variant, string> = {
   fastHand: 'hand-written sequence DEFAULT, lpad(nextval(s)), unique (baseline of fast)',
   fast: "addNumbering mode 'fast', F-{seq:6}",
   fastYearHand: "hand-written sequence DEFAULT with to_char(now(), 'YYYY') (baseline of fast with a date)",
-  fastYear: "addNumbering mode 'fast', ASM-{YYYY}-{seq:3}",
+  fastYear: "addNumbering mode 'fast', ASM-{YYYY}-{seq:6}",
   g50Hand: 'hand-written trigger + counter upsert, 50 scopes (baseline of gapless, 50 scopes)',
   g50: "addNumbering mode 'gapless', S-{tenant}-{seq}, 50 scopes",
   g1Hand: 'hand-written trigger + counter upsert, one scope (baseline of gapless, one scope)',
@@ -76,7 +76,7 @@ const SETUP = `
     n text UNIQUE DEFAULT 'F-' || lpad(nextval('bench_fast_hand_seq')::text, 6, '0'));
   CREATE SEQUENCE bench_fast_year_hand_seq;
   CREATE TABLE bench_fast_year_hand (id bigserial PRIMARY KEY, title text,
-    n text UNIQUE DEFAULT 'ASM-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY') || '-' || lpad(nextval('bench_fast_year_hand_seq')::text, 3, '0'));
+    n text UNIQUE DEFAULT 'ASM-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY') || '-' || lpad(nextval('bench_fast_year_hand_seq')::text, 6, '0'));
   CREATE TABLE bench_fast (id bigserial PRIMARY KEY, title text, n text);
   CREATE TABLE bench_fast_year (id bigserial PRIMARY KEY, title text, n text);
   CREATE TABLE bench_counters (counter text NOT NULL, scope text NOT NULL, value bigint NOT NULL, PRIMARY KEY (counter, scope));
@@ -126,7 +126,7 @@ const NUMBERINGS = [
   { name: 'bench_g1', table: 'bench_g1', column: 'n', template: 'ASM-{YYYY}-{seq:3}' },
 ] as const;
 /** What needs this kit: fast numbering with a date. */
-const FAST_YEAR = { name: 'bench_fast_year', table: 'bench_fast_year', column: 'n', template: 'ASM-{YYYY}-{seq:3}', mode: 'fast' } as const;
+const FAST_YEAR = { name: 'bench_fast_year', table: 'bench_fast_year', column: 'n', template: 'ASM-{YYYY}-{seq:6}', mode: 'fast' } as const;
 
 /** Tables and the numberings every kit can add, on a database where the kit is migrated (`kit` old or current). */
 export async function prepare(databaseUrl: string): Promise<void> {
