@@ -1,54 +1,180 @@
 /**
- * Numbering throughput, 32+ clients, one server, alternating rounds:
- * plain INSERT into a bigserial table (the limit), fast mode, gapless mode on
- * one scope and on 50 scopes, and seed 003's count(*)+1 with retries.
+ * Numbering throughput, 32 clients, one server, alternating rounds. Each
+ * racefree variant runs beside the minimal hand-written SQL with the same
+ * guarantees, and its ratio is to that baseline:
+ *
+ * - fast (`F-{seq:6}`, and `ASM-{YYYY}-{seq:6}` beside the same with `to_char(now(), 'YYYY')`): a sequence DEFAULT `'F-' || lpad(nextval(s)::text, 6, '0')`
+ *   with the same unique index (which, unlike racefree, ignores explicit
+ *   numbers and truncates past 6 digits);
+ * - gapless (`S-{tenant}-{seq}` over 50 tenants, and `ASM-{YYYY}-{seq:3}`, one
+ *   scope): a BEFORE INSERT trigger in PL/pgSQL doing `INSERT INTO counters …
+ *   ON CONFLICT DO UPDATE SET value = value + 1 RETURNING value`, and moving
+ *   the counter past an explicit number;
+ *
+ * plus a plain bigserial INSERT (the limit) and seed 003's count(*)+1 loop.
+ *
+ * Run alone: `DATABASE_URL=postgres://... node dist/bench/numbering.js` (a
+ * database where the kit is migrated), or with `--upgraded` on a database of
+ * its own that was numbered by the kit of 0021 and then upgraded by
+ * `racefree migrate up` (DATABASE_URL names the server).
  */
 import pg from 'pg';
 import { addNumbering } from '../src/migrate/numbering.js';
 import { applyMigration } from '../src/migrate/apply.js';
-import { load, rounds } from './load.js';
+import { load, rounds, runStandalone, type Load } from './load.js';
+import { withUpgradedDatabase } from './upgraded.js';
 import type { BenchResult } from './types.js';
 
-const VARIANTS = ['plain', 'fast', 'gapless50', 'gapless1', 'seed003'] as const;
+const VARIANTS = ['plain', 'fastHand', 'fast', 'fastYearHand', 'fastYear', 'g50Hand', 'g50', 'g1Hand', 'g1', 'seed003'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 const LABELS: Record<Variant, string> = {
   plain: 'plain INSERT, bigserial (limit)',
-  fast: "addNumbering mode 'fast'",
-  gapless50: "addNumbering mode 'gapless', 50 scopes",
-  gapless1: "addNumbering mode 'gapless', one scope",
+  fastHand: 'hand-written sequence DEFAULT, lpad(nextval(s)), unique (baseline of fast)',
+  fast: "addNumbering mode 'fast', F-{seq:6}",
+  fastYearHand: "hand-written sequence DEFAULT with to_char(now(), 'YYYY') (baseline of fast with a date)",
+  fastYear: "addNumbering mode 'fast', ASM-{YYYY}-{seq:6}",
+  g50Hand: 'hand-written trigger + counter upsert, 50 scopes (baseline of gapless, 50 scopes)',
+  g50: "addNumbering mode 'gapless', S-{tenant}-{seq}, 50 scopes",
+  g1Hand: 'hand-written trigger + counter upsert, one scope (baseline of gapless, one scope)',
+  g1: "addNumbering mode 'gapless', ASM-{YYYY}-{seq:3}, one scope",
   seed003: 'seed 003: count(*)+1, 3 attempts with backoff',
 };
 
-export async function run(databaseUrl: string, options: { clients?: number; ms?: number; rounds?: number } = {}): Promise<BenchResult> {
+/** Run side by side in every round: a baseline and what is compared with it. */
+const GROUPS: ReadonlyArray<readonly Variant[]> = [['plain'], ['fastHand', 'fast'], ['fastYearHand', 'fastYear'], ['g50Hand', 'g50'], ['g1Hand', 'g1'], ['seed003']];
+
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Each row's ratio is to this row of the same run. */
+const BASELINE: Record<Variant, Variant> = {
+  plain: 'plain',
+  fastHand: 'plain',
+  fast: 'fastHand',
+  fastYearHand: 'plain',
+  fastYear: 'fastYearHand',
+  g50Hand: 'plain',
+  g50: 'g50Hand',
+  g1Hand: 'plain',
+  g1: 'g1Hand',
+  seed003: 'plain',
+};
+
+const TABLES = 'bench_plain, bench_fast_hand, bench_fast, bench_fast_year_hand, bench_fast_year, bench_g50_hand, bench_g50, bench_g1_hand, bench_g1, bench_seed003, bench_counters';
+
+/** The tables, and the hand-written baselines: minimal SQL with racefree's guarantees. */
+const SETUP = `
+  DROP TABLE IF EXISTS ${TABLES};
+  DROP SEQUENCE IF EXISTS bench_fast_hand_seq, bench_fast_year_hand_seq;
+  CREATE TABLE bench_plain (id bigserial PRIMARY KEY, title text);
+  CREATE SEQUENCE bench_fast_hand_seq;
+  CREATE TABLE bench_fast_hand (id bigserial PRIMARY KEY, title text,
+    n text UNIQUE DEFAULT 'F-' || lpad(nextval('bench_fast_hand_seq')::text, 6, '0'));
+  CREATE SEQUENCE bench_fast_year_hand_seq;
+  CREATE TABLE bench_fast_year_hand (id bigserial PRIMARY KEY, title text,
+    n text UNIQUE DEFAULT 'ASM-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY') || '-' || lpad(nextval('bench_fast_year_hand_seq')::text, 6, '0'));
+  CREATE TABLE bench_fast (id bigserial PRIMARY KEY, title text, n text);
+  CREATE TABLE bench_fast_year (id bigserial PRIMARY KEY, title text, n text);
+  CREATE TABLE bench_counters (counter text NOT NULL, scope text NOT NULL, value bigint NOT NULL, PRIMARY KEY (counter, scope));
+  CREATE OR REPLACE FUNCTION bench_g50_hand_number() RETURNS trigger LANGUAGE plpgsql AS $$
+  DECLARE
+    v bigint;
+  BEGIN
+    IF NEW.n IS NULL THEN
+      INSERT INTO bench_counters AS c (counter, scope, value) VALUES ('g50', NEW.tenant::text, 1)
+      ON CONFLICT (counter, scope) DO UPDATE SET value = c.value + 1 RETURNING c.value INTO v;
+      NEW.n := 'S-' || NEW.tenant || '-' || v;
+    ELSIF NEW.n ~ '^S-[0-9]+-[0-9]{1,18}$' THEN
+      INSERT INTO bench_counters AS c (counter, scope, value) VALUES ('g50', split_part(NEW.n, '-', 2), split_part(NEW.n, '-', 3)::bigint)
+      ON CONFLICT (counter, scope) DO UPDATE SET value = excluded.value WHERE c.value < excluded.value;
+    END IF;
+    RETURN NEW;
+  END
+  $$;
+  CREATE TABLE bench_g50_hand (id bigserial PRIMARY KEY, title text, tenant int NOT NULL, n text UNIQUE);
+  CREATE TRIGGER bench_g50_hand BEFORE INSERT ON bench_g50_hand FOR EACH ROW EXECUTE FUNCTION bench_g50_hand_number();
+  CREATE OR REPLACE FUNCTION bench_g1_hand_number() RETURNS trigger LANGUAGE plpgsql AS $$
+  DECLARE
+    y text := to_char(now() AT TIME ZONE 'UTC', 'YYYY');
+    v bigint;
+  BEGIN
+    IF NEW.n IS NULL THEN
+      INSERT INTO bench_counters AS c (counter, scope, value) VALUES ('g1', y, 1)
+      ON CONFLICT (counter, scope) DO UPDATE SET value = c.value + 1 RETURNING c.value INTO v;
+      NEW.n := 'ASM-' || y || '-' || lpad(v::text, greatest(3, length(v::text)), '0');
+    ELSIF NEW.n ~ '^ASM-[0-9]{4}-[0-9]{1,18}$' THEN
+      INSERT INTO bench_counters AS c (counter, scope, value) VALUES ('g1', split_part(NEW.n, '-', 2), split_part(NEW.n, '-', 3)::bigint)
+      ON CONFLICT (counter, scope) DO UPDATE SET value = excluded.value WHERE c.value < excluded.value;
+    END IF;
+    RETURN NEW;
+  END
+  $$;
+  CREATE TABLE bench_g1_hand (id bigserial PRIMARY KEY, title text, n text UNIQUE);
+  CREATE TRIGGER bench_g1_hand BEFORE INSERT ON bench_g1_hand FOR EACH ROW EXECUTE FUNCTION bench_g1_hand_number();
+  CREATE TABLE bench_g50 (id bigserial PRIMARY KEY, title text, tenant int NOT NULL, n text);
+  CREATE TABLE bench_g1 (id bigserial PRIMARY KEY, title text, n text);
+  CREATE TABLE bench_seed003 (id bigserial PRIMARY KEY, title text, n text NOT NULL UNIQUE);`;
+
+/** The numberings every kit since 0005 can add (the upgraded database gets them from the old kit). */
+const NUMBERINGS = [
+  { name: 'bench_fast', table: 'bench_fast', column: 'n', template: 'F-{seq:6}', mode: 'fast' },
+  { name: 'bench_g50', table: 'bench_g50', column: 'n', template: 'S-{tenant}-{seq}' },
+  { name: 'bench_g1', table: 'bench_g1', column: 'n', template: 'ASM-{YYYY}-{seq:3}' },
+] as const;
+/** What needs this kit: fast numbering with a date. */
+const FAST_YEAR = { name: 'bench_fast_year', table: 'bench_fast_year', column: 'n', template: 'ASM-{YYYY}-{seq:6}', mode: 'fast' } as const;
+
+/** Tables and the numberings every kit can add, on a database where the kit is migrated (`kit` old or current). */
+export async function prepare(databaseUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(SETUP);
+    await applyMigration(client, (pgm) => {
+      for (const options of NUMBERINGS) addNumbering(pgm, options);
+    });
+  } finally {
+    await client.end();
+  }
+}
+
+export async function run(
+  databaseUrl: string,
+  options: { clients?: number; ms?: number; rounds?: number; prepared?: boolean; title?: string } = {},
+): Promise<BenchResult> {
   const clients = options.clients ?? 32;
-  const ms = options.ms ?? 2000;
+  const ms = options.ms ?? 1000;
+  const count = options.rounds ?? 10;
+  if (!options.prepared) await prepare(databaseUrl);
   const pool = new pg.Pool({ connectionString: databaseUrl, max: clients });
   pool.on('error', () => undefined); // idle clients see the scratch database dropped
   try {
-    await pool.query(`
-      DROP TABLE IF EXISTS bench_plain, bench_fast, bench_g50, bench_g1, bench_seed003;
-      CREATE TABLE bench_plain (id bigserial PRIMARY KEY, title text);
-      CREATE TABLE bench_fast (id bigserial PRIMARY KEY, title text, n text);
-      CREATE TABLE bench_g50 (id bigserial PRIMARY KEY, title text, tenant int NOT NULL, n text);
-      CREATE TABLE bench_g1 (id bigserial PRIMARY KEY, title text, n text);
-      CREATE TABLE bench_seed003 (id bigserial PRIMARY KEY, title text, n text NOT NULL UNIQUE);`);
     const client = await pool.connect();
     try {
-      await applyMigration(client, (pgm) => {
-        addNumbering(pgm, { name: 'bench_fast', table: 'bench_fast', column: 'n', template: 'F-{seq:6}', mode: 'fast' });
-        addNumbering(pgm, { name: 'bench_g50', table: 'bench_g50', column: 'n', template: 'T{tenant}-{YYYY}-{seq:3}' });
-        addNumbering(pgm, { name: 'bench_g1', table: 'bench_g1', column: 'n', template: 'ASM-{YYYY}-{seq:3}' });
-      });
+      await applyMigration(client, (pgm) => addNumbering(pgm, FAST_YEAR));
     } finally {
       client.release();
     }
     const year = new Date().getUTCFullYear();
+    // Prepared statements, as pgbench -M prepared and racefree's client use them.
+    const insert = (table: string) => async (c: pg.PoolClient) =>
+      void (await c.query({ name: table, text: `INSERT INTO ${table} (title) VALUES ($1)`, values: ['x'] }));
+    const tenant = (table: string) => async (c: pg.PoolClient, i: number) =>
+      void (await c.query({ name: table, text: `INSERT INTO ${table} (title, tenant) VALUES ($1, $2)`, values: ['x', i % 50] }));
     const ops: Record<Variant, (c: pg.PoolClient, i: number) => Promise<void>> = {
-      plain: async (c) => void (await c.query('INSERT INTO bench_plain (title) VALUES ($1)', ['x'])),
-      fast: async (c) => void (await c.query('INSERT INTO bench_fast (title) VALUES ($1)', ['x'])),
-      gapless50: async (c, i) => void (await c.query('INSERT INTO bench_g50 (title, tenant) VALUES ($1, $2)', ['x', i % 50])),
-      gapless1: async (c) => void (await c.query('INSERT INTO bench_g1 (title) VALUES ($1)', ['x'])),
+      plain: insert('bench_plain'),
+      fastHand: insert('bench_fast_hand'),
+      fast: insert('bench_fast'),
+      fastYearHand: insert('bench_fast_year_hand'),
+      fastYear: insert('bench_fast_year'),
+      g50Hand: tenant('bench_g50_hand'),
+      g50: tenant('bench_g50'),
+      g1Hand: insert('bench_g1_hand'),
+      g1: insert('bench_g1'),
       seed003: async (c) => {
         for (let attempt = 0; ; attempt++) {
           const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM bench_seed003 WHERE n LIKE $1', [`ASM-${year}-%`]);
@@ -62,19 +188,47 @@ export async function run(databaseUrl: string, options: { clients?: number; ms?:
         }
       },
     };
-    const totals = await rounds(VARIANTS, options.rounds ?? 3, (v) => load(pool, clients, ms, ops[v]));
+    // Warm up: every connection, every prepared plan.
+    for (const v of VARIANTS) await load(pool, clients, 200, ops[v]);
+    // A racefree row runs right next to its baseline, first after it, then
+    // before it (A B, B A, ...), so the load of a shared machine hits both
+    // alike; each round gives every row a ratio to its baseline.
+    const totals = Object.fromEntries(VARIANTS.map((v) => [v, { ops: 0, errors: 0, seconds: 0 }])) as Record<Variant, Load>;
+    const perRound = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
+    for (let r = 0; r < count; r++) {
+      const order = GROUPS.flatMap((g) => (r % 2 === 0 ? g : [...g].reverse()));
+      const round = await rounds(order, 1, (v) => load(pool, clients, ms, ops[v]));
+      for (const v of VARIANTS) {
+        const t = totals[v];
+        totals[v] = { ops: t.ops + round[v].ops, errors: t.errors + round[v].errors, seconds: t.seconds + round[v].seconds };
+        perRound[v].push(round[v].ops / round[v].seconds / (round[BASELINE[v]].ops / round[BASELINE[v]].seconds));
+      }
+    }
     const rate = (v: Variant) => totals[v].ops / totals[v].seconds;
-    const kind = (v: Variant): 'limit' | 'naive' | 'racefree' => (v === 'plain' ? 'limit' : v === 'seed003' ? 'naive' : 'racefree');
-    const rows = VARIANTS.map((v) => ({ name: LABELS[v], opsPerSec: rate(v), errors: totals[v].errors, ratio: rate(v) / rate('plain'), kind: kind(v) }));
+    const spread = (v: Variant) =>
+      `${LABELS[v]}: median ${median(perRound[v]).toFixed(2)}x (${Math.min(...perRound[v]).toFixed(2)} to ${Math.max(...perRound[v]).toFixed(2)})`;
+    const kind = (v: Variant): 'limit' | 'naive' | 'racefree' => (BASELINE[v] === 'plain' ? (v === 'seed003' ? 'naive' : 'limit') : 'racefree');
+    const rows = VARIANTS.map((v) => ({ name: LABELS[v], opsPerSec: rate(v), errors: totals[v].errors, ratio: median(perRound[v]), kind: kind(v) }));
     return {
-      scenario: `Numbering: inserts/s, ${clients} clients (ratio to plain INSERT)`,
+      scenario: `${options.title ?? 'Numbering'}: inserts/s, ${clients} clients, ${count} alternating rounds of ${ms} ms (ratio to its baseline)`,
       rows,
       notes: [
-        `gapless one scope vs seed 003: ${(rate('gapless1') / rate('seed003')).toFixed(1)}x, with ${totals.gapless1.errors} errors vs ${totals.seed003.errors} failed requests`,
+        'Ratios: the median of the per-round ratios; racefree rows to their hand-written baseline, the rest to plain INSERT.',
+        `Per-round ratios, median (min to max) of ${count} rounds: ${(['fast', 'fastYear', 'g50', 'g1'] as const).map(spread).join('; ')}.`,
+        `gapless one scope vs seed 003: ${(rate('g1') / rate('seed003')).toFixed(1)}x, with ${totals.g1.errors} errors vs ${totals.seed003.errors} failed requests`,
       ],
     };
   } finally {
-    await pool.query('DROP TABLE IF EXISTS bench_plain, bench_fast, bench_g50, bench_g1, bench_seed003').catch(() => undefined);
+    await pool.query(`DROP TABLE IF EXISTS ${TABLES}; DROP SEQUENCE IF EXISTS bench_fast_hand_seq, bench_fast_year_hand_seq`).catch(() => undefined);
     await pool.end();
   }
 }
+
+/** The same on a database numbered by the kit of 0021 (generator 2) and then upgraded with `migrate up`. */
+export async function runUpgraded(serverUrl: string, options: { rounds?: number } = {}): Promise<BenchResult> {
+  return withUpgradedDatabase(serverUrl, '0021', prepare, (url) =>
+    run(url, { ...options, prepared: true, title: 'Numbering, upgraded from kit 0021' }),
+  );
+}
+
+await runStandalone(import.meta.url, (url) => (process.argv.includes('--upgraded') ? runUpgraded(url) : run(url)));

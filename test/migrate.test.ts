@@ -96,7 +96,7 @@ test('migrate up, status, down N, up again (every builder has a working down)', 
         builder: 'addNumbering',
         table: 'public.assessments',
         name: 'assessment',
-        generatorVersion: 2,
+        generatorVersion: 3,
         objects: [
           'constraint assessments_assessment_number_key',
           'function public.generate_assessment_number()',
@@ -107,7 +107,7 @@ test('migrate up, status, down N, up again (every builder has a working down)', 
     ],
   });
   const shown = await run(['migrate', 'status', '--dir', dir, '--database-url', url()]);
-  t.regex(shown.stdout, /generated: 1 registered\n {2}addNumbering {2}public\.assessments {2}assessment {2}generator 2\n/);
+  t.regex(shown.stdout, /generated: 1 registered\n {2}addNumbering {2}public\.assessments {2}assessment {2}generator 3\n/);
   t.deepEqual(await migrate({ databaseUrl: url(), dir, direction: 'down' }), { kit: [], user: ['0002_assessment-numbers'] });
   const afterDown = await withClient(url(), async (c) => ({
     fn: (await c.query(`SELECT to_regproc('generate_assessment_number') AS f`)).rows[0].f,

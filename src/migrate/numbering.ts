@@ -22,8 +22,10 @@ export interface AddNumberingOptions {
   /**
    * `gapless` (default): committed numbers are exactly 1..n per period and scope;
    * inserters of the same period and scope queue on one counter row.
-   * `fast`: unique, never waits, gaps allowed; needs a template without date
-   * tokens and columns (a reset would make concurrent inserters wait).
+   * `fast`: unique, never waits, gaps allowed. One sequence per numbering: with
+   * date tokens or `{column}` scopes the count goes on across periods and scopes
+   * (`ASM-2026-041`, then `ASM-2027-042`); the date and the column values are a
+   * label, not a reset (a reset would make concurrent inserters wait).
    */
   readonly mode?: 'gapless' | 'fast';
   /** IANA zone the date tokens are read in (default `UTC`), never the session's TimeZone. */
@@ -86,14 +88,6 @@ export function addNumbering(pgm: MigrationBuilder, options: AddNumberingOptions
     throw new RacefreeConfigError(
       `addNumbering: option "dateColumn" is set but template ${JSON.stringify(options.template)} has no date token`,
       { option: 'dateColumn', value: dateColumn },
-    );
-  }
-  if (mode === 'fast' && (parsed.reset !== 'never' || parsed.columns.length > 0)) {
-    throw new RacefreeConfigError(
-      `addNumbering: mode 'fast' cannot be combined with template ${JSON.stringify(options.template)}: ` +
-        'restarting a sequence per period or per scope would make concurrent inserters wait for each other, ' +
-        "which fast mode promises never to do; use mode 'gapless', or a template with only {seq} and literal text",
-      { option: 'mode', value: mode },
     );
   }
   const config = {
