@@ -8,6 +8,7 @@
 
 import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { ConnectionError, wrapError } from './errors.js';
+import { Pipeline } from './pipeline.js';
 
 /** @internal */
 export class Lease {
@@ -85,6 +86,22 @@ export class Lease {
   async query<R extends QueryResultRow>(config: QueryConfig): Promise<QueryResult<R>> {
     try {
       return await this.client.query<R>(config);
+    } catch (err) {
+      throw this.#fail(err);
+    }
+  }
+
+  /**
+   * Several statements in one round trip (src/pipeline.ts): their results in
+   * order, or the first error, after which none of the rest ran.
+   * @throws {RacefreeError}
+   */
+  async pipeline(statements: readonly QueryConfig[]): Promise<QueryResult[]> {
+    // The client's type parsers, as pg gives its own queries.
+    const pipeline = new Pipeline(statements, (this.client as unknown as { _types?: unknown })._types);
+    try {
+      this.client.query(pipeline as never);
+      return await pipeline.done;
     } catch (err) {
       throw this.#fail(err);
     }
