@@ -18,7 +18,7 @@ import pg from 'pg';
 
 import { buildCall } from '../src/call-statement.js';
 import { applyMigration } from '../src/migrate/apply.js';
-import { addUpsert } from '../src/migrate/upsert.js';
+import { addUpsert, dropUpsert } from '../src/migrate/upsert.js';
 import { load, median, runStandalone, type Load } from './load.js';
 import type { BenchResult } from './types.js';
 
@@ -150,8 +150,18 @@ export async function run(databaseUrl: string, options: { clients?: number; ms?:
       ],
     };
   } finally {
+    // dropUpsert, so the registry entry and the row type go too and the scenario can run again in the same database.
+    await pool
+      .connect()
+      .then(async (c) => {
+        try {
+          await applyMigration(c, (pgm) => dropUpsert(pgm, { table: 'bench_upsert_gen' }));
+        } finally {
+          c.release();
+        }
+      })
+      .catch(() => undefined);
     await pool.query('DROP TABLE IF EXISTS bench_upsert_raw, bench_upsert_gen, bench_upsert_naive').catch(() => undefined);
-    await pool.query('DROP FUNCTION IF EXISTS upsert_bench_upsert_gen, get_or_create_bench_upsert_gen, upsert_bench_upsert_gen_many').catch(() => undefined);
     await pool.end();
   }
 }
