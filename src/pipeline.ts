@@ -51,7 +51,7 @@ export class Pipeline {
   #settled = false;
   #resolve!: (results: QueryResult[]) => void;
   #reject!: (err: unknown) => void;
-  /** Set by pg's Client.query for a submittable; unused, the promise below is the interface. */
+  /** Set by pg's Client.query when it times the submittable out (query_timeout); called once it settles. */
   callback: unknown;
   readonly done: Promise<QueryResult[]>;
 
@@ -65,6 +65,7 @@ export class Pipeline {
   }
 
   submit(connection: Wire): void {
+    // The name of every statement parsed, in order ('' for unnamed ones).
     const parsed: string[] = [];
     connection.stream.cork?.();
     try {
@@ -72,10 +73,8 @@ export class Pipeline {
         const name = s.name ?? '';
         if (name === '' || (connection.parsedStatements[name] === undefined && connection.submittedNamedStatements[name] === undefined)) {
           connection.parse({ text: s.text, name, types: [] });
-          if (name !== '') {
-            connection.submittedNamedStatements[name] = s.text;
-            parsed.push(name);
-          }
+          parsed.push(name);
+          if (name !== '') connection.submittedNamedStatements[name] = s.text;
         }
         connection.bind({ statement: name, portal: '', values: (s.values as unknown[] | undefined) ?? [], valueMapper: prepareValue });
         connection.describe({ type: 'P', name: '' });
@@ -90,14 +89,14 @@ export class Pipeline {
     let next = 0;
     const onParsed = (): void => {
       const name = parsed[next++];
-      if (name === undefined) return;
+      if (name === undefined || name === '') return;
       connection.parsedStatements[name] = this.#statements.find((s) => s.name === name)!.text;
       delete connection.submittedNamedStatements[name];
     };
     connection.on('parseComplete', onParsed);
     const forgetParsed = (): void => {
       connection.removeListener('parseComplete', onParsed);
-      for (const name of parsed.slice(next)) delete connection.submittedNamedStatements[name];
+      for (const name of parsed.slice(next)) if (name !== '') delete connection.submittedNamedStatements[name];
     };
     void this.done.then(forgetParsed, forgetParsed);
   }
@@ -166,6 +165,8 @@ export class Pipeline {
   #finish(): void {
     if (this.#settled) return;
     this.#settled = true;
+    // pg wraps the callback of a submittable to clear its query_timeout timer.
+    if (typeof this.callback === 'function') (this.callback as (err: unknown, results?: unknown) => void)(this.#error, this.#results);
     if (this.#error !== undefined) this.#reject(this.#error);
     else this.#resolve(this.#results);
   }
