@@ -97,9 +97,20 @@ export class Lease {
    * @throws {RacefreeError}
    */
   async pipeline(statements: readonly QueryConfig[]): Promise<QueryResult[]> {
-    // The client's type parsers, as pg gives its own queries.
-    const pipeline = new Pipeline(statements, (this.client as unknown as { _types?: unknown })._types);
+    const client = this.client as unknown as { _types?: unknown; pipeline?: boolean };
     try {
+      if (client.pipeline === true) {
+        // pg's own pipeline mode (a pool made with `pipeline: true`) refuses
+        // submittables, and already writes queued queries without waiting,
+        // each with its Sync: a statement after a failed one then fails in
+        // the aborted transaction (a COMMIT there answers ROLLBACK).
+        const settled = await Promise.allSettled(statements.map((s) => this.client.query(s)));
+        const failed = settled.find((r) => r.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
+        return settled.map((r) => (r as PromiseFulfilledResult<QueryResult>).value);
+      }
+      // The client's type parsers, as pg gives its own queries.
+      const pipeline = new Pipeline(statements, client._types);
       this.client.query(pipeline as never);
       return await pipeline.done;
     } catch (err) {
