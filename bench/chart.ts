@@ -16,6 +16,13 @@ function kindOf(row: BenchResult['rows'][number], index: number): Kind {
   return /seed|naive|check-then|count\(\*\)/i.test(row.name) ? 'naive' : 'racefree';
 }
 
+/** What a row lost to failed requests, printed beside its bar: the count, and the share of requests when known. */
+function failedLabel(row: BenchResult['rows'][number]): string {
+  if (row.errors === 0) return '';
+  const share = row.requests ? ` (${((100 * row.errors) / row.requests).toFixed(1)}% of requests)` : '';
+  return `${row.errors} failed${share}`;
+}
+
 export async function chartSvg(results: readonly BenchResult[]): Promise<string> {
   const values = results.flatMap((r) =>
     r.rows.map((row, i) => ({
@@ -24,27 +31,44 @@ export async function chartSvg(results: readonly BenchResult[]): Promise<string>
       kind: kindOf(row, i),
       ratio: Number((row.ratio ?? row.opsPerSec / (r.rows[0]?.opsPerSec || 1)).toFixed(3)),
       errors: row.errors,
+      failed: failedLabel(row),
     })),
   );
+  const y = { field: 'variant', type: 'nominal', sort: null, title: null, axis: { labelLimit: 640 } } as const;
+  const x = { field: 'ratio', type: 'quantitative', title: 'successful requests/s relative to the limit (same run, same server); failed requests beside the bar' } as const;
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     data: { values },
-    width: 460,
-    height: { step: 16 },
-    mark: { type: 'bar', tooltip: true },
-    encoding: {
+    facet: {
       row: { field: 'scenario', type: 'nominal', sort: null, header: { labelAngle: 0, labelOrient: 'top', labelAnchor: 'start', labelFontWeight: 'bold', labelFontSize: 12 }, title: null },
-      y: { field: 'variant', type: 'nominal', sort: null, title: null, axis: { labelLimit: 640 } },
-      x: { field: 'ratio', type: 'quantitative', title: 'throughput relative to the limit (same run, same server)' },
-      color: {
-        field: 'kind',
-        type: 'nominal',
-        scale: { domain: ['limit', 'racefree', 'naive'], range: ['#9e9e9e', '#2e7d32', '#c62828'] },
-        title: null,
-      },
+    },
+    spec: {
+      width: 460,
+      height: { step: 16 },
+      layer: [
+        {
+          mark: { type: 'bar', tooltip: true },
+          encoding: {
+            y,
+            x,
+            color: {
+              field: 'kind',
+              type: 'nominal',
+              scale: { domain: ['limit', 'racefree', 'naive'], range: ['#9e9e9e', '#2e7d32', '#c62828'] },
+              title: null,
+            },
+          },
+        },
+        {
+          // A naive pattern's throughput counts only the requests that succeeded; what it failed is written beside it.
+          mark: { type: 'text', align: 'left', dx: 4, color: '#c62828', fontWeight: 'bold' },
+          encoding: { y, x, text: { field: 'failed' } },
+        },
+      ],
     },
     resolve: { scale: { y: 'independent' } },
   };
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  // Quiet: the layers share one independent y scale per facet, which is what is meant.
+  const view = new vega.View(vega.parse(compile(spec, { logger: vega.logger(vega.None) }).spec), { renderer: 'none' });
   return view.toSVG();
 }

@@ -14,7 +14,7 @@ import pg from 'pg';
 
 import { buildCall } from '../src/call-statement.js';
 import { createClient } from '../src/index.js';
-import { runStandalone, timed, type Measured } from './load.js';
+import { median, runStandalone, timed, type Measured } from './load.js';
 import type { BenchResult } from './types.js';
 
 const FN = 'racefree_bench_echo';
@@ -26,12 +26,6 @@ const LABELS: Record<Variant, string> = {
   unnamed: 'pg pool.query, same SQL text, unnamed statement',
   call: 'racefree db.call',
 };
-
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 export async function run(
   databaseUrl: string,

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 import { createClient, type Tx } from '../src/index.js';
-import { runStandalone, rounds, type Load } from './load.js';
+import { median, runStandalone, type Load } from './load.js';
 import type { BenchResult } from './types.js';
 
 const WORKS = ['insert', 'ingest'] as const;
@@ -34,7 +34,7 @@ const WORK_LABELS: Record<Work, string> = {
 const MODE_LABELS: Record<Mode, string> = {
   plain: 'no keys, every request does the work (baseline)',
   storm: `db.once, storm: each key ${DUPLICATES}x at once (1 run + ${DUPLICATES - 1} replays)`,
-  unique: 'db.once, every key once (claim, work, complete)',
+  unique: 'db.once, every key once (BEGIN + claim, work, complete + COMMIT)',
 };
 
 /** `clients` callers each sending requests back to back for `ms`; request numbers are consecutive across callers. */
@@ -111,10 +111,22 @@ export async function run(
     };
     // Warm up: open every connection and prepare the statements on each.
     for (const v of VARIANTS) await timed(clients, 300, request(v));
-    const totals = await rounds(VARIANTS, roundCount, async (v) => {
-      round++;
-      return timed(clients, ms, request(v));
-    });
+    const totals = Object.fromEntries(VARIANTS.map((v) => [v, { ops: 0, errors: 0, seconds: 0 }])) as Record<Variant, Load>;
+    const perRound = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
+    for (let r = 0; r < roundCount; r++) {
+      // Rotate the order each round so no variant always runs first or last.
+      const rates = {} as Record<Variant, number>;
+      for (const v of VARIANTS.map((_, k) => VARIANTS[(k + r) % VARIANTS.length]!)) {
+        round++;
+        const l = await timed(clients, ms, request(v));
+        const t = totals[v];
+        totals[v] = { ops: t.ops + l.ops, errors: t.errors + l.errors, seconds: t.seconds + l.seconds };
+        rates[v] = l.ops / l.seconds;
+      }
+      for (const v of VARIANTS) perRound[v].push(rates[v] / rates[`${v.split(':')[0] as Work}:plain`]);
+    }
+    const spread = (v: Variant): string =>
+      `${median(perRound[v]).toFixed(2)}x (${Math.min(...perRound[v]).toFixed(2)} to ${Math.max(...perRound[v]).toFixed(2)})`;
     const { rows } = await pool.query<{ variant: Variant; works: number; keys: number }>(
       `SELECT variant, count(*)::int AS works, count(DISTINCT request)::int AS keys FROM bench_once_work GROUP BY variant`,
     );
@@ -137,7 +149,10 @@ export async function run(
         };
       }),
       notes: [
-        `storm vs the same work without keys: ${WORKS.map((w) => `${WORK_LABELS[w]} ${ratio(`${w}:storm`).toFixed(2)}x`).join(', ')} (target >= 0.8x).`,
+        `Median of the ${roundCount} per-round ratios (min to max): every key once ${WORKS.map((w) => `${WORK_LABELS[w]} ${spread(`${w}:unique`)}`).join(', ')} (target >= 0.65x); ` +
+          `storm ${WORKS.map((w) => `${WORK_LABELS[w]} ${spread(`${w}:storm`)}`).join(', ')} (target >= 0.9x).`,
+        'Round trips per request: without keys 3 + the work (BEGIN, the work, the xid read for the commit check, COMMIT); with a key 2 + the work ' +
+          '(BEGIN with the claim, which reports the xid; the work; the response with COMMIT); a replay 2 (BEGIN with the claim, ROLLBACK).',
         `With keys the work ran exactly once per key: ${onceEach ? 'yes' : 'NO'}. Without keys the storm would run it ${DUPLICATES} times per key; with db.once each duplicate waits for the first request to commit and replays its response.`,
         'Every duplicate waits on a lock and is woken by the commit; with the smallest work that wake-up is most of what a request costs.',
       ],

@@ -2,6 +2,13 @@ import { pathToFileURL } from 'node:url';
 import type pg from 'pg';
 import type { BenchResult } from './types.js';
 
+/** The median of a non-empty list. */
+export function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 /** What one timed load produced. */
 export interface Load {
   readonly ops: number;

@@ -2,7 +2,8 @@
  * `npm run bench`: every scenario in one process against one server
  * (DATABASE_URL, or an embedded PostgreSQL), in a scratch database that is
  * dropped afterwards; printed as Markdown and written, with an SVG chart, to
- * bench/results/.
+ * bench/results/. Names of scenarios as arguments run only those (and
+ * write nothing): `npm run bench -- upsert idempotency`.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +20,22 @@ import { run as statements } from './statements.js';
 import { run as upsert } from './upsert.js';
 import type { BenchResult } from './types.js';
 
-const SCENARIOS: ReadonlyArray<(url: string) => Promise<BenchResult>> = [client, statements, commitCheck, numbering, upsert, idempotency];
+const SCENARIOS: Readonly<Record<string, (url: string) => Promise<BenchResult>>> = {
+  client,
+  statements,
+  'commit-check': commitCheck,
+  numbering,
+  upsert,
+  idempotency,
+};
+// `npm run bench -- upsert idempotency` runs only those, and writes no files.
+const chosen = process.argv.slice(2);
+for (const name of chosen) {
+  if (!Object.hasOwn(SCENARIOS, name)) {
+    console.error(`unknown scenario ${JSON.stringify(name)}; scenarios: ${Object.keys(SCENARIOS).join(', ')}`);
+    process.exit(2);
+  }
+}
 
 async function main(): Promise<void> {
   const given = process.env['DATABASE_URL'];
@@ -35,13 +51,15 @@ async function main(): Promise<void> {
       console.log(`Server: ${serverLine}`);
       const results: BenchResult[] = [];
       const sections: string[] = [`# racefree benchmarks\n\nServer: ${serverLine}. Ratios are to each scenario's first row, measured in the same run.`];
-      for (const scenario of SCENARIOS) {
+      for (const [name, scenario] of Object.entries(SCENARIOS)) {
+        if (chosen.length > 0 && !chosen.includes(name)) continue;
         const result = await scenario(url);
         results.push(result);
         const section = [markdown(result), '', ...(result.notes ?? []).map((n) => `- ${n}`)].join('\n');
         sections.push(section);
         console.log(`\n${section}\n`);
       }
+      if (chosen.length > 0) return;
       const out = fileURLToPath(new URL('../../bench/results/', import.meta.url));
       await mkdir(out, { recursive: true });
       await writeFile(`${out}results.md`, `${sections.join('\n\n')}\n`);

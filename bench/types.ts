@@ -5,6 +5,8 @@ export interface BenchResult {
     readonly name: string;
     readonly opsPerSec: number;
     readonly errors: number;
+    /** Requests sent, succeeded and failed, when the scenario counts them: the chart shows the failed share. */
+    readonly requests?: number;
     /** opsPerSec divided by the scenario's baseline row. */
     readonly ratio?: number;
     /** For the chart: the limit (baseline), racefree's way, or the naive pattern it replaces. */

@@ -18,8 +18,8 @@ import pg from 'pg';
 
 import { buildCall } from '../src/call-statement.js';
 import { applyMigration } from '../src/migrate/apply.js';
-import { addUpsert } from '../src/migrate/upsert.js';
-import { load, runStandalone, type Load } from './load.js';
+import { addUpsert, dropUpsert } from '../src/migrate/upsert.js';
+import { load, median, runStandalone, type Load } from './load.js';
 import type { BenchResult } from './types.js';
 
 const VARIANTS = ['raw', 'generated', 'naive'] as const;
@@ -37,12 +37,6 @@ const LEVELS = ['beginner', 'intermediate', 'expert', 'master'];
 const COLUMNS = `id bigserial PRIMARY KEY, technology text NOT NULL, proficiency_level text NOT NULL,
   questions jsonb NOT NULL, total_questions int NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
   UNIQUE (technology, proficiency_level)`;
-
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 export async function run(databaseUrl: string, options: { clients?: number; ms?: number; rounds?: number } = {}): Promise<BenchResult> {
   const clients = options.clients ?? 32;
@@ -144,7 +138,7 @@ export async function run(databaseUrl: string, options: { clients?: number; ms?:
     const naiveRequests = totals.naive.ops + totals.naive.errors;
     return {
       scenario: `Upserts: calls/s, ${clients} clients, ${roundCount} alternating rounds of ${ms} ms (ratio to the raw statement)`,
-      rows: VARIANTS.map((v) => ({ name: LABELS[v], opsPerSec: rate(v), errors: totals[v].errors, ratio: rate(v) / rate('raw') })),
+      rows: VARIANTS.map((v) => ({ name: LABELS[v], opsPerSec: rate(v), errors: totals[v].errors, requests: totals[v].ops + totals[v].errors, ratio: rate(v) / rate('raw') })),
       notes: [
         `generated / raw, median of the ${roundCount} per-round ratios: ${median(ratios).toFixed(3)} ` +
           `(min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)}); target >= 0.95. ` +
@@ -156,8 +150,18 @@ export async function run(databaseUrl: string, options: { clients?: number; ms?:
       ],
     };
   } finally {
+    // dropUpsert, so the registry entry and the row type go too and the scenario can run again in the same database.
+    await pool
+      .connect()
+      .then(async (c) => {
+        try {
+          await applyMigration(c, (pgm) => dropUpsert(pgm, { table: 'bench_upsert_gen' }));
+        } finally {
+          c.release();
+        }
+      })
+      .catch(() => undefined);
     await pool.query('DROP TABLE IF EXISTS bench_upsert_raw, bench_upsert_gen, bench_upsert_naive').catch(() => undefined);
-    await pool.query('DROP FUNCTION IF EXISTS upsert_bench_upsert_gen, get_or_create_bench_upsert_gen, upsert_bench_upsert_gen_many').catch(() => undefined);
     await pool.end();
   }
 }

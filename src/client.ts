@@ -10,7 +10,7 @@ import { RacefreeConfigError } from './errors.js';
 import { runOnce, type OnceOptions, type OnceResult } from './idempotency.js';
 import { Lease } from './lease.js';
 import { makeQueryable } from './queryable.js';
-import { runTransaction, type TransactionOptions, type Tx } from './transaction.js';
+import { runBracketed, runTransaction, type TransactionOptions, type Tx } from './transaction.js';
 import type { DatabaseTypes, QueryableOf } from './typed-calls.js';
 
 interface CommonOptions {
@@ -109,7 +109,7 @@ export function createClient<D extends DatabaseTypes | undefined = undefined>(op
   const db: Db = {
     ...makeQueryable(run, preparedStatements),
     transaction: (fn, transactionOptions) => runTransaction(context, fn, transactionOptions),
-    once: (onceOptions, fn) => runOnce((work, o) => runTransaction(context, work, o), onceOptions, fn),
+    once: (onceOptions, fn) => runOnce((bracket, o) => runBracketed(context, bracket, o), onceOptions, fn),
     end() {
       if (!owned) return Promise.resolve();
       ending ??= pool.end();

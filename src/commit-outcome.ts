@@ -62,9 +62,31 @@ const HISTORY_EXPR =
  * transactions) and, only then, the server's history.
  * @internal
  */
-export const XID_SQL =
-  `SELECT x.xid::text AS xid, CASE WHEN x.xid IS NOT NULL THEN ${HISTORY_EXPR} END AS history ` +
-  'FROM (SELECT pg_current_xact_id_if_assigned() AS xid) x';
+export const XID_SQL = `SELECT ${xidColumns()} FROM (SELECT pg_current_xact_id_if_assigned() AS xid) x`;
+
+/** The xid and history columns of XID_SQL, from a FROM item `x` whose column `xid` is pg_current_xact_id_if_assigned(). */
+function xidColumns(): string {
+  return `x.xid::text AS xid, CASE WHEN x.xid IS NOT NULL THEN ${HISTORY_EXPR} END AS history`;
+}
+
+/**
+ * One statement that writes and reports, with its own columns, the xid and
+ * history as XID_SQL reads them: `source` (a FROM item aliased `c`, e.g. a
+ * function call) runs first, and the xid is read from its row, so after
+ * whatever it wrote (OFFSET 0 keeps the subquery, and that order, from being
+ * flattened away). When `source` always gives the transaction its xid (a
+ * top-level xid never changes afterwards), this spares the separate read
+ * before COMMIT. The history is then read earlier than COMMIT, which can only
+ * turn more outcomes into "unknown" (a checkpoint in between), never a wrong
+ * answer.
+ * @internal
+ */
+export function selectWithXid(columns: readonly string[], source: string): string {
+  return (
+    `SELECT ${columns.map((c) => `x.${c}`).join(', ')}, ${xidColumns()} ` +
+    `FROM (SELECT ${columns.map((c) => `c.${c}`).join(', ')}, pg_current_xact_id_if_assigned() AS xid FROM ${source} OFFSET 0) x`
+  );
+}
 
 /**
  * The SQL run on the fresh connection: the history now, and the xid's status

@@ -14,8 +14,10 @@ import {
   RacefreeConfigError,
   RacefreeError,
 } from './errors.js';
+import { buildCall } from './call-statement.js';
+import { selectWithXid } from './commit-outcome.js';
 import { fingerprintOf, hasUnpairedSurrogate } from './fingerprint.js';
-import type { TransactionOptions, Tx } from './transaction.js';
+import type { Bracket, TransactionOptions, Tx } from './transaction.js';
 
 /** Options of `db.once()`; the transaction options apply to its transaction, which is always READ COMMITTED. */
 export interface OnceOptions extends Omit<TransactionOptions, 'isolation'> {
@@ -53,16 +55,29 @@ export interface OnceResult<T> {
 }
 
 /** @internal */
-export type TransactionRunner = <T>(fn: (tx: Tx) => Promise<T>, options: TransactionOptions) => Promise<T>;
+export type BracketRunner = <T>(bracket: Bracket<ClaimRow, T>, options: TransactionOptions) => Promise<T>;
 
 const DEFAULT_WAIT_MS = 5_000;
 const MAX_WAIT_MS = 2_147_483_647; // lock_timeout's upper bound
 const MAX_KEY_CHARS = 255;
 
-interface ClaimRow {
+/** @internal */
+export interface ClaimRow {
   status: 'claimed' | 'replayed';
   response: unknown;
+  xid: string | null;
+  history: string | null;
 }
+
+/**
+ * The claim, sent with BEGIN: racefree._idempotency_claim (one round trip for
+ * the claim and its lock_timeout) and, read after it, the xid the claim gave
+ * the transaction and the server's history, so COMMIT needs no read before it.
+ */
+const CLAIM = {
+  name: 'racefree_once_claim',
+  text: selectWithXid(['status', 'response'], 'racefree._idempotency_claim(scope => $1, key => $2, fingerprint => $3, wait_ms => $4) AS c'),
+};
 
 /**
  * @throws {InvalidIdempotencyKeyError} when scope or key is not 1 to 255 characters, before any SQL runs.
@@ -73,7 +88,7 @@ interface ClaimRow {
  * @internal
  */
 export async function runOnce<T>(
-  transaction: TransactionRunner,
+  transaction: BracketRunner,
   options: OnceOptions,
   fn: (tx: Tx) => Promise<T>,
 ): Promise<OnceResult<T>> {
@@ -92,34 +107,26 @@ export async function runOnce<T>(
   if (typeof fn !== 'function') {
     throw new RacefreeConfigError('once: the second argument must be a function', { option: 'fn' });
   }
-  const claimArgs = { scope, key, fingerprint: requestFingerprint(request, fingerprint), wait_ms: waitMs };
+  const claim = { ...CLAIM, values: [scope, key, requestFingerprint(request, fingerprint), waitMs] };
 
   try {
-    return await transaction(
-      async (tx): Promise<OnceResult<T>> => {
-        let claim: ClaimRow;
-        try {
-          claim = await tx.callOne<ClaimRow>('racefree._idempotency_claim', claimArgs);
-        } catch (err) {
-          if (err instanceof LockTimeoutError) throw new IdempotencyKeyInFlightError({ scope, key, waitMs, cause: err });
-          throw err;
-        }
-        if (claim.status === 'replayed') throw new Replay(claim.response);
-        const response = await fn(tx);
-        try {
-          await tx.call('racefree.idempotency_complete', { scope, key, response: responseJson(response) });
-        } catch (err) {
-          // The callback swallowed a statement error (25P02: the transaction is
-          // aborted): return, so the runner throws that original error instead.
-          if (err instanceof RacefreeError && err.code === '25P02') return { replayed: false, response };
-          throw err;
-        }
-        return { replayed: false, response };
+    // Two round trips besides the work: BEGIN with the claim, and the
+    // response with COMMIT. Nothing is stored unless both commit together.
+    const response = await transaction<T>(
+      {
+        opening: claim,
+        openingError: (err) => (err instanceof LockTimeoutError ? new IdempotencyKeyInFlightError({ scope, key, waitMs, cause: err }) : err),
+        run: async (tx, claimed) => {
+          if (claimed.status === 'replayed') throw new Replay(claimed.response);
+          return fn(tx);
+        },
+        closing: (value) => buildCall('racefree.idempotency_complete', { scope, key, response: responseJson(value) }),
       },
       // A duplicate waiting on an uncommitted claim must read the winner's row
       // once it commits; a snapshot taken before would make that a 40001.
       { ...transactionOptions, isolation: 'read committed' },
     );
+    return { replayed: false, response };
   } catch (err) {
     if (err instanceof Replay) return { replayed: true, response: err.response as T };
     throw err;
@@ -128,7 +135,7 @@ export async function runOnce<T>(
 
 /**
  * Ends a replay's transaction by rolling it back: it wrote nothing, and one
- * ROLLBACK is a round trip shorter than reading the xid and committing.
+ * ROLLBACK is a round trip shorter than committing the claim's statement.
  * Not an error, so the transaction runner never retries it.
  */
 class Replay {

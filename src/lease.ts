@@ -8,6 +8,7 @@
 
 import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { ConnectionError, wrapError } from './errors.js';
+import { Pipeline } from './pipeline.js';
 
 /** @internal */
 export class Lease {
@@ -85,6 +86,33 @@ export class Lease {
   async query<R extends QueryResultRow>(config: QueryConfig): Promise<QueryResult<R>> {
     try {
       return await this.client.query<R>(config);
+    } catch (err) {
+      throw this.#fail(err);
+    }
+  }
+
+  /**
+   * Several statements in one round trip (src/pipeline.ts): their results in
+   * order, or the first error, after which none of the rest ran.
+   * @throws {RacefreeError}
+   */
+  async pipeline(statements: readonly QueryConfig[]): Promise<QueryResult[]> {
+    const client = this.client as unknown as { _types?: unknown; pipeline?: boolean };
+    try {
+      if (client.pipeline === true) {
+        // pg's own pipeline mode (a pool made with `pipeline: true`) refuses
+        // submittables, and already writes queued queries without waiting,
+        // each with its Sync: a statement after a failed one then fails in
+        // the aborted transaction (a COMMIT there answers ROLLBACK).
+        const settled = await Promise.allSettled(statements.map((s) => this.client.query(s)));
+        const failed = settled.find((r) => r.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
+        return settled.map((r) => (r as PromiseFulfilledResult<QueryResult>).value);
+      }
+      // The client's type parsers, as pg gives its own queries.
+      const pipeline = new Pipeline(statements, client._types);
+      this.client.query(pipeline as never);
+      return await pipeline.done;
     } catch (err) {
       throw this.#fail(err);
     }

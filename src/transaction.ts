@@ -7,7 +7,7 @@
  * @internal
  */
 
-import type { Pool, QueryConfig, QueryResult } from 'pg';
+import type { Pool, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { resolveCommitOutcome, XID_SQL } from './commit-outcome.js';
 import {
   CommitOutcomeUnknownError,
@@ -89,6 +89,38 @@ export async function runTransaction<T>(
   fn: (tx: Tx) => Promise<T>,
   options: TransactionOptions = {},
 ): Promise<T> {
+  return retrying(options, (begin) => runAttempt(context, plain(context, fn), begin));
+}
+
+/**
+ * What `db.once` (src/idempotency.ts) wraps around its work: a statement sent
+ * with BEGIN in one round trip, and one sent with COMMIT in one round trip.
+ * The opening statement must give the transaction its xid and report it, with
+ * the server's history, in the columns `xid` and `history` of its row
+ * (`selectWithXid`), so that no separate read is needed before COMMIT for the
+ * ambiguous-commit check.
+ * @internal
+ */
+export interface Bracket<O extends QueryResultRow, T> {
+  readonly opening: QueryConfig;
+  /** How an error the server raised for the opening statement reaches the caller. */
+  openingError(err: unknown): unknown;
+  /** The work, given the opening's row. */
+  run(tx: Tx, opened: O): Promise<T>;
+  /** Sent with COMMIT, once `run` has returned `value`. */
+  closing(value: T): QueryConfig;
+}
+
+/** `runTransaction` with a bracket: one round trip fewer at each end of every attempt. @internal */
+export async function runBracketed<O extends QueryResultRow, T>(
+  context: TransactionContext,
+  bracket: Bracket<O, T>,
+  options: TransactionOptions = {},
+): Promise<T> {
+  return retrying(options, (begin) => runAttempt(context, bracketed(context, bracket), begin));
+}
+
+async function retrying<T>(options: TransactionOptions, attempt: (begin: string) => Promise<T>): Promise<T> {
   const begin = beginStatement(options.isolation);
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
@@ -105,7 +137,7 @@ export async function runTransaction<T>(
     });
   }
   const onRetry = options.onRetry;
-  return withRetry(() => runAttempt(context, fn, begin), {
+  return withRetry(() => attempt(begin), {
     maxAttempts,
     deadlineMs,
     baseDelayMs: BASE_DELAY_MS,
@@ -114,6 +146,57 @@ export async function runTransaction<T>(
     shouldRetry: isTransient,
     onRetry: onRetry === undefined ? undefined : (err, attempt, delay) => onRetry(wrapError(err), attempt, delay),
   });
+}
+
+/** The xid and history the ambiguous-commit check needs, read before COMMIT was sent. */
+interface Before {
+  readonly xid: string | null;
+  readonly history: string | null;
+}
+
+/** How one attempt talks to the server at its two ends; the callback runs in between. */
+interface Ends<T> {
+  /** BEGIN and whatever goes with it; returns the work to run. */
+  open(lease: Lease, begin: string): Promise<(tx: Tx) => Promise<T>>;
+  /** Once the work returned: what the commit check needs, read before COMMIT. */
+  before(lease: Lease, value: T): Promise<Before | undefined>;
+  /** COMMIT and whatever goes with it; resolves to COMMIT's own result. */
+  commit(lease: Lease, value: T): Promise<QueryResult>;
+}
+
+/** db.transaction: BEGIN; the callback; the xid read; COMMIT. */
+function plain<T>(context: TransactionContext, fn: (tx: Tx) => Promise<T>): Ends<T> {
+  return {
+    open: async (lease, begin) => {
+      await lease.query({ text: begin });
+      return fn;
+    },
+    before: async (lease) =>
+      (await lease.query<{ xid: string | null; history: string | null }>(context.preparedStatements ? XID_STATEMENT : { text: XID_SQL })).rows[0],
+    commit: (lease) => lease.query({ text: 'COMMIT' }),
+  };
+}
+
+/** db.once: BEGIN and the opening statement; the callback; the closing statement and COMMIT. */
+function bracketed<O extends QueryResultRow, T>(context: TransactionContext, bracket: Bracket<O, T>): Ends<T> {
+  const statement = (config: QueryConfig): QueryConfig =>
+    context.preparedStatements ? config : { text: config.text, values: config.values };
+  let before: Before | undefined;
+  return {
+    open: async (lease, begin) => {
+      let opened: O;
+      try {
+        const [, result] = await lease.pipeline([{ text: begin }, statement(bracket.opening)]);
+        opened = result!.rows[0] as O;
+      } catch (err) {
+        throw lease.healthy ? bracket.openingError(err) : err;
+      }
+      before = opened as unknown as Before;
+      return (tx) => bracket.run(tx, opened);
+    },
+    before: () => Promise.resolve(before),
+    commit: async (lease, value) => (await lease.pipeline([statement(bracket.closing(value)), { text: 'COMMIT' }]))[1]!,
+  };
 }
 
 function beginStatement(isolation: IsolationLevel | undefined): string {
@@ -128,24 +211,25 @@ function beginStatement(isolation: IsolationLevel | undefined): string {
 }
 
 /** One attempt: BEGIN, the callback, COMMIT; ROLLBACK in `finally` unless it committed. */
-async function runAttempt<T>(context: TransactionContext, fn: (tx: Tx) => Promise<T>, begin: string): Promise<T> {
+async function runAttempt<T>(context: TransactionContext, ends: Ends<T>, begin: string): Promise<T> {
   const lease = await Lease.acquire(context.pool);
   try {
-    await lease.query({ text: begin });
+    const fn = await ends.open(lease, begin);
     const value = await new Level(lease, 0, context.preparedStatements).runCallback(fn);
     if (lease.client.getTransactionStatus() === 'I') {
       // COMMIT or ROLLBACK went through the query() escape hatch: what ran after
       // it was autocommitted, so neither committing nor retrying is honest.
       throw new RacefreeError('The transaction was ended inside its callback by a statement sent through query().');
     }
-    const before = (await lease.query<{ xid: string | null; history: string | null }>(context.preparedStatements ? XID_STATEMENT : { text: XID_SQL })).rows[0];
+    const before = await ends.before(lease, value);
     const xid = before?.xid ?? null;
     let commit: QueryResult;
     try {
-      commit = await lease.query({ text: 'COMMIT' });
+      commit = await ends.commit(lease, value);
     } catch (err) {
-      // The server answered with an ordinary error: COMMIT failed and rolled back
-      // (a serialization failure, a deferred constraint). That outcome is known.
+      // The server answered with an ordinary error: COMMIT (or what went with it)
+      // failed and rolled back (a serialization failure, a deferred constraint).
+      // That outcome is known.
       if (lease.healthy) throw err;
       // Otherwise the session died with COMMIT in flight (socket, timeout, FATAL).
       lease.release();

@@ -253,6 +253,59 @@ test('socket destroyed during COMMIT, transaction aborted: the original error is
   }
 });
 
+test('db.once, socket destroyed during its COMMIT (sent with the response), commit went through: it returns, and the key replays', async (t) => {
+  const id = 'once-committed';
+  const lock = await gate(id);
+  const { pool, current, commitBlocked } = onePool();
+  const own = createClient({ pool, commitOutcomeTimeoutMs: 15_000 });
+  const once = { scope: 'commit-outcome', key: id, request: { id } };
+  try {
+    let calls = 0;
+    const result = own.once(once, async (tx) => {
+      calls++;
+      await tx.call('co_add', { id });
+      return { status: 201 };
+    });
+    // The xid was read with the claim: no statement runs between the work and COMMIT.
+    await waitFor(commitBlocked);
+    socketOf(current()).destroy();
+    await lock.open();
+    t.deepEqual(await result, { replayed: false, response: { status: 201 } });
+    t.is(calls, 1);
+    t.true(await exists('co_rows', id));
+    t.deepEqual(await own.once(once, async () => t.fail('the work ran twice')), { replayed: true, response: { status: 201 } });
+  } finally {
+    await lock.open();
+    await pool.end();
+  }
+});
+
+test('db.once, socket destroyed during its COMMIT, transaction aborted: the error is thrown and the key is free', async (t) => {
+  const id = 'once-aborted';
+  const lock = await gate(id);
+  const { pool, current, commitBlocked } = onePool();
+  const own = createClient({ pool, commitOutcomeTimeoutMs: 15_000 });
+  const once = { scope: 'commit-outcome', key: id, request: { id } };
+  try {
+    const result = own.once(once, async (tx) => {
+      await tx.call('co_add', { id });
+      return 'never';
+    });
+    await waitFor(commitBlocked);
+    const pid = pidOf(current());
+    socketOf(current()).destroy();
+    await db.query('SELECT pg_terminate_backend($1)', [pid]);
+    const err = await t.throwsAsync(result, { instanceOf: ConnectionError });
+    t.false(err instanceof CommitOutcomeUnknownError);
+    t.false(await exists('co_rows', id));
+    await lock.open();
+    t.deepEqual(await own.once(once, async () => 'ran again'), { replayed: false, response: 'ran again' });
+  } finally {
+    await lock.open();
+    await pool.end();
+  }
+});
+
 test('COMMIT still in flight when the window closes: CommitOutcomeUnknownError with the xid, not retried', async (t) => {
   const id = 'unknown';
   const lock = await gate(id);

@@ -637,3 +637,26 @@ test.serial('prune under load: removes only old completed keys, keeps recent, in
     }
   });
 });
+
+test("once: on a pool in pg's own pipeline mode (pipeline: true) it runs, replays, refuses a mismatch and frees a failed key", async (t) => {
+  const pool = new pg.Pool({ connectionString: url(), max: 2, pipeline: true } as pg.PoolConfig);
+  pool.on('error', () => undefined);
+  const own = createClient({ pool });
+  try {
+    const once = (request: unknown, fn: (tx: Tx) => Promise<unknown>) => own.once({ scope: 'pipeline-mode', key: 'k', request }, fn);
+    await t.throwsAsync(
+      once({ a: 1 }, async () => {
+        throw new Error('fails first');
+      }),
+      { message: 'fails first' },
+    );
+    const first = await once({ a: 1 }, work('pipeline-mode', 'k', 1));
+    t.like(first, { replayed: false, response: { caller: 1 } });
+    t.like(await once({ a: 1 }, async () => t.fail('ran twice')), { replayed: true, response: { caller: 1 } });
+    await t.throwsAsync(once({ a: 2 }, async () => t.fail('ran for a mismatch')), { instanceOf: IdempotencyKeyMismatchError });
+    t.is(await executions('pipeline-mode', 'k'), 1);
+  } finally {
+    await own.end();
+    await pool.end();
+  }
+});
