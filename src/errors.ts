@@ -612,9 +612,7 @@ const GENERATED_FUNCTION = /^(?:generate_\w+_number|upsert_\w+|get_or_create_\w+
 
 /**
  * The racefree role that grants a refused function or schema, if it is
- * racefree's. The server's message names a function without its schema. A
- * numbering trigger runs as the inserting role, which needs USAGE on schema
- * racefree.
+ * racefree's. The server's message names a function without its schema.
  */
 function grantFor(serverText: string): 'racefree_user' | 'racefree_admin' | undefined {
   const denied = /^permission denied for (function|schema) (.+)$/.exec(serverText);
