@@ -37,18 +37,26 @@ export const down = () => {};
 `,
 };
 
-/** A kit lane directory: the kit's own migrations, cut after `last`, plus `extra` files. */
+/**
+ * A kit lane directory: the kit's own migrations, cut after `last`, plus `extra` files.
+ * The builders call the SQL API (kit migration 0040), which older kits lack:
+ * every kit here carries 0040's file as 0004_builders.sql. It only creates
+ * functions over the installers' jsonb entry points, which 0002 to 0004 had
+ * already, so the older kits' generated code is what it was.
+ */
 async function kitDir(last: string, extra: string[] = []): Promise<string> {
   const dir = path.join(root, 'dist/test/.kit', randomBytes(6).toString('hex'));
   await mkdir(dir, { recursive: true });
   for (const file of (await readdir(path.join(root, 'migrations'))).filter((f) => f.endsWith('.sql') && f <= `${last}~`)) {
     await copyFile(path.join(root, 'migrations', file), path.join(dir, file));
   }
+  await copyFile(path.join(root, 'migrations', BUILDERS), path.join(dir, '0004_builders.sql'));
   for (const file of extra) await copyFile(path.join(root, 'test/fixtures/kit', file), path.join(dir, file));
   return dir;
 }
 
 const KIT_NOW = '0005';
+const BUILDERS = '0040_builders.sql';
 const FIXTURE = '9001_generator-fixture.sql';
 
 /** Run one lane's pending migrations from `dir`, as `racefree migrate` does. */
