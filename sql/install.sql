@@ -3629,7 +3629,7 @@ DECLARE
   max_width constant int := 18;       -- a bigint has 19 digits; wider padding is a typo, not a plan
   max_length constant int := 255;     -- numbers live in a unique index: a longer template is a mistake
   quoted text := to_jsonb(template)::text;
-  parts jsonb := '[]';
+  parts jsonb := '[]'::jsonb;
   lit text := '';
   n int := char_length(template);
   i int := 1;
@@ -3641,11 +3641,11 @@ DECLARE
   part jsonb;
   a jsonb;
   b jsonb;
-  seqs int;
+  seqs bigint;
   dates text[];
   cols text[];
   has_year boolean;
-  seq_at int;
+  seq_at bigint;
 BEGIN
   IF template IS NULL OR template = '' THEN
     PERFORM racefree._config_error('template', template, 'addNumbering: option "template" must be a non-empty string');
