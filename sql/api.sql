@@ -6,7 +6,12 @@
 
 CREATE VIEW racefree.api AS
 SELECT format('%I.%I', n.nspname, p.proname) AS function,
-       pg_catalog.pg_get_function_arguments(p.oid) AS arguments,
+       -- Each argument's name and type; one with a DEFAULT in brackets. The
+       -- defaults themselves (\df, \sf) would make the table too wide to read.
+       -- (Collation "default", as 0015's column had: catalog names are "C".)
+       (SELECT string_agg(format(CASE WHEN i > p.pronargs - p.pronargdefaults THEN '[%s %s]' ELSE '%s %s' END,
+                                 quote_ident(p.proargnames[i]), pg_catalog.format_type(p.proargtypes[i - 1], NULL)), ', ' ORDER BY i)
+          FROM generate_series(1, p.pronargs) AS i) COLLATE pg_catalog."default" AS arguments,
        pg_catalog.pg_get_function_result(p.oid) AS result,
        -- The comment's first sentence; the whole of it: obj_description('<function>'::regproc).
        coalesce(substring(pg_catalog.obj_description(p.oid, 'pg_proc') FROM '^.*?[.](?=\s|$)'),
@@ -16,7 +21,7 @@ SELECT format('%I.%I', n.nspname, p.proname) AS function,
  WHERE n.nspname = 'racefree' AND NOT starts_with(p.proname, '_')
  ORDER BY 1, 2;
 COMMENT ON VIEW racefree.api IS
-  'racefree''s public functions: name, arguments, result, and the first sentence of the COMMENT ON FUNCTION (the whole comment: obj_description(''<function>''::regproc)). Internals (racefree._*) are left out.';
+  'racefree''s public functions: name, arguments (name and type; [optional ones] have a DEFAULT), result, and the first sentence of the COMMENT ON FUNCTION (the whole comment: obj_description(''<function>''::regproc)). Internals (racefree._*) are left out.';
 
 GRANT SELECT ON racefree.api TO racefree_user;
 

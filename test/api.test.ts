@@ -15,17 +15,27 @@ test('racefree.api lists every public kit function, with arguments, result and a
   const { api, functions, readable } = await withClient(url(), async (c) => ({
     api: (await c.query('SELECT * FROM racefree.api')).rows,
     functions: (
-      await c.query(`SELECT 'racefree.' || p.proname AS function, pg_get_function_arguments(p.oid) AS arguments,
+      await c.query(`SELECT 'racefree.' || p.proname AS function, pg_get_function_identity_arguments(p.oid) AS arguments,
+                            p.pronargdefaults AS optional,
                             pg_get_function_result(p.oid) AS result, obj_description(p.oid, 'pg_proc') AS comment
                        FROM pg_proc AS p WHERE p.pronamespace = 'racefree'::regnamespace AND p.proname !~ '^_' ORDER BY 1, 2`)
     ).rows,
     readable: (await c.query(`SELECT has_table_privilege('racefree_user', 'racefree.api', 'SELECT') AS ok`)).rows[0].ok,
   }));
   t.true(functions.length >= 5);
+  // Arguments: name and type, those with a DEFAULT in brackets.
   t.deepEqual(
-    api.map((r) => ({ function: r.function, arguments: r.arguments, result: r.result })),
+    api.map((r) => ({ function: r.function, arguments: r.arguments.replace(/(^|, )\[([^,]*)\](?=, |$)/g, '$1$2'), result: r.result })),
     functions.map((f) => ({ function: f.function, arguments: f.arguments, result: f.result })),
   );
+  t.deepEqual(
+    api.map((r) => (r.arguments.match(/(^|, )\[/g) ?? []).length),
+    functions.map((f) => f.optional),
+  );
+  t.like(api.find((r) => r.function === 'racefree.add_numbering'), {
+    arguments: 'tbl regclass, col name, template text, [mode text], [time_zone text], [date_column name], [name text]',
+    result: 'void',
+  });
   for (const [i, row] of api.entries()) {
     t.regex(row.description, /^[A-Z].*\.$/, row.function);
     t.true(row.description.length <= 200, row.function);

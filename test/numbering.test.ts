@@ -334,18 +334,11 @@ test('hostile identifiers are literal names, never executed', async (t) => {
   t.is((await sql(`SELECT count(*)::int AS c FROM pg_proc WHERE proname = $1`, ['generate_Select"; --_number']))[0].c, 1);
 });
 
-test('static bad input is rejected with a typed error naming the option before any SQL', async (t) => {
+test('options of the wrong type are rejected with a typed error naming the option before any SQL', async (t) => {
   const cases: Array<[Partial<AddNumberingOptions>, string, RegExp]> = [
-    [{ template: 'A-{YYYY}' }, 'template', /no \{seq\}/],
-    [{ template: '{seq}{seq}' }, 'template', /2 \{seq\} tokens/],
-    [{ template: 'A-{seq:0}' }, 'template', /width/],
-    [{ template: 'A-{nope-}-{seq}' }, 'template', /unknown token/],
-    [{ name: 'n'.repeat(50) }, 'name', /63/],
-    [{ name: 'é'.repeat(25) }, 'name', /bytes/],
-    [{ name: '' }, 'name', /non-empty/],
-    [{ mode: 'quick' as never }, 'mode', /'gapless' or 'fast'/],
-    [{ dateColumn: 'created_at', template: 'A-{seq}' }, 'dateColumn', /no date token/],
-    [{ column: '' }, 'column', /non-empty/],
+    [{ name: 5 as never }, 'name', /must be a string/],
+    [{ template: undefined as never }, 'template', /must be a string/],
+    [{ column: 'a\0b' }, 'column', /NUL/],
     [{ table: { schema: '', name: 'x' } }, 'table.schema', /non-empty/],
   ];
   for (const [override, option, message] of cases) {
@@ -375,6 +368,20 @@ test('bad input found in the database fails the migration with RacefreeConfigErr
     [{ template: 'B-{YYYY}-{seq}', dateColumn: 'd' }, 'dateColumn', /date, timestamp or timestamptz/],
     [{ template: 'B-{YYYY}-{seq}', dateColumn: 'missing' }, 'dateColumn', /does not exist/],
     [{ template: '{tenant}-{seq}' }, 'template', /\{tenant\} names no column/],
+    // Checked by the SQL API, their one home, when the migration runs.
+    [{ template: 'A-{YYYY}' }, 'template', /no \{seq\}/],
+    [{ template: '{seq}{seq}' }, 'template', /2 \{seq\} tokens/],
+    [{ template: 'A-{seq:0}' }, 'template', /width/],
+    [{ template: 'A-{nope-}-{seq}' }, 'template', /unknown token/],
+    [{ name: 'n'.repeat(50) }, 'name', /66 bytes; PostgreSQL names hold at most 63/],
+    [{ name: 'é'.repeat(25) }, 'name', /66 bytes/],
+    [{ name: '' }, 'name', /non-empty/],
+    [{ mode: 'quick' as never }, 'mode', /'gapless' or 'fast'/],
+    [{ mode: 'fast', template: 'A-{YYYY}-{seq}' }, 'mode', /fast/],
+    [{ mode: 'fast', template: '{d}-{seq}' }, 'mode', /fast/],
+    [{ dateColumn: 'created_at', template: 'A-{seq}' }, 'dateColumn', /no date token/],
+    [{ column: '' }, 'column', /non-empty/],
+    [{ timeZone: '' }, 'timeZone', /non-empty/],
   ];
   for (const [override, option, message] of cases) {
     const error = await t.throwsAsync(

@@ -143,7 +143,7 @@ test.serial('doctor as a role without racefree_monitor says which grant it needs
 });
 
 test.serial('a database migrated before racefree_monitor: migrate up grants everything doctor reads', async (t) => {
-  const oldKit = await kitDir('0021');
+  const oldKit = await kitDir('0041', [], { asReleased: true });
   const user = await userMigrations(SCHEMA);
   t.teardown(() => Promise.all([rm(oldKit, { recursive: true }), rm(user, { recursive: true })]).then(() => undefined));
   await withEmptyDatabase(async (url) => {

@@ -1,14 +1,34 @@
 import test from 'ava';
-import { RacefreeConfigError } from '../src/errors.js';
-import { parseTemplate } from '../src/migrate/template.js';
+import { RacefreeConfigError, wrapError } from '../src/errors.js';
+import { useTestDatabase, withClient } from './helpers/db.js';
 
-test('parses literals, date tokens, seq width and columns', (t) => {
-  const parsed = parseTemplate('ASM-{YYYY}-{seq:3}');
+// The one parser of numbering templates is the kit's SQL; addNumbering() and
+// racefree.add_numbering() both pass the template to it.
+const url = useTestDatabase(test);
+
+interface Parsed {
+  parts: unknown[];
+  reset: string;
+  columns: string[];
+}
+
+async function parseTemplate(template: string): Promise<Parsed> {
+  return withClient(url(), async (c) => {
+    try {
+      return (await c.query<{ p: Parsed }>('SELECT racefree._numbering_template($1) AS p', [template])).rows[0]!.p;
+    } catch (error) {
+      throw wrapError(error);
+    }
+  });
+}
+
+test('parses literals, date tokens, seq width and columns', async (t) => {
+  const parsed = await parseTemplate('ASM-{YYYY}-{seq:3}');
   t.deepEqual(parsed.parts, [{ literal: 'ASM-' }, { date: 'YYYY' }, { literal: '-' }, { seq: 3 }]);
   t.is(parsed.reset, 'yearly');
   t.deepEqual(parsed.columns, []);
 
-  const scoped = parseTemplate('INV/{tenant_id}/{YY}{MM}/{seq}');
+  const scoped = await parseTemplate('INV/{tenant_id}/{YY}{MM}/{seq}');
   t.deepEqual(scoped.parts, [
     { literal: 'INV/' },
     { column: 'tenant_id' },
@@ -22,16 +42,16 @@ test('parses literals, date tokens, seq width and columns', (t) => {
   t.deepEqual(scoped.columns, ['tenant_id']);
 });
 
-test('the finest date token sets the reset period', (t) => {
-  t.is(parseTemplate('{seq}').reset, 'never');
-  t.is(parseTemplate('{YY}-{seq}').reset, 'yearly');
-  t.is(parseTemplate('{YYYY}{MM}-{seq}').reset, 'monthly');
-  t.is(parseTemplate('{YYYY}{MM}{DD}-{seq}').reset, 'daily');
+test('the finest date token sets the reset period', async (t) => {
+  t.is((await parseTemplate('{seq}')).reset, 'never');
+  t.is((await parseTemplate('{YY}-{seq}')).reset, 'yearly');
+  t.is((await parseTemplate('{YYYY}{MM}-{seq}')).reset, 'monthly');
+  t.is((await parseTemplate('{YYYY}{MM}{DD}-{seq}')).reset, 'daily');
 });
 
-test('doubled braces are literal braces', (t) => {
-  t.deepEqual(parseTemplate('{{x}}-{seq}').parts, [{ literal: '{x}-' }, { seq: 1 }]);
-  t.deepEqual(parseTemplate('{seq}}}').parts, [{ seq: 1 }, { literal: '}' }]);
+test('doubled braces are literal braces', async (t) => {
+  t.deepEqual((await parseTemplate('{{x}}-{seq}')).parts, [{ literal: '{x}-' }, { seq: 1 }]);
+  t.deepEqual((await parseTemplate('{seq}}}')).parts, [{ seq: 1 }, { literal: '}' }]);
 });
 
 const bad: Array<[string, RegExp]> = [
@@ -60,11 +80,12 @@ const bad: Array<[string, RegExp]> = [
   ['{a}{b}-{seq}', /between \{a\} and \{b\}/],
   ['{a}-{a}-{seq}', /same column twice/],
   ['', /non-empty string/],
+  ['A-{seq}-' + 'x'.repeat(248), /256 characters long; a template holds at most 255/],
 ];
 
 for (const [template, message] of bad) {
-  test(`rejects ${JSON.stringify(template)}`, (t) => {
-    const error = t.throws(() => parseTemplate(template), { instanceOf: RacefreeConfigError, message });
+  test(`rejects ${JSON.stringify(template)}`, async (t) => {
+    const error = await t.throwsAsync(parseTemplate(template), { instanceOf: RacefreeConfigError, message });
     t.is(error?.option, 'template');
     t.is(error?.value, template);
     t.is(error?.code, 'RF100');

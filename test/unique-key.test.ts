@@ -115,7 +115,7 @@ test('a duplicate written while the migration waits for its lock is found by the
     const migration = tracked(add({ table: 'racing', columns: 'k' }));
     migration.promise.catch(() => undefined);
     // The migration's SHARE lock waits for the open writer; the check runs after it commits.
-    const migrator = await waitForQuery(observer, ['SELECT racefree._add_unique_key', 'racing'], migration.settled);
+    const migrator = await waitForQuery(observer, ['SELECT racefree.add_unique_key', 'racing'], migration.settled);
     t.deepEqual(await blockedBy(observer, migrator, migration.settled), [await pidOf(writer)]);
     await writer.query('COMMIT');
     const error = await t.throwsAsync(migration.promise, { instanceOf: DuplicateRowsError });
@@ -137,6 +137,12 @@ test('bad options found in the database fail the migration with RacefreeConfigEr
     [{ where: 'a >' }, 'where', /option "where" is not a condition on cfg: syntax error/],
     [{ where: 'nope = 1' }, 'where', /column "nope" does not exist/],
     [{ where: 'a > random()' }, 'where', /IMMUTABLE/],
+    [{ columns: [] }, 'columns', /at least one column/],
+    [{ columns: ['a', 'a'] }, 'columns', /names column a twice/],
+    [{ columns: [''] }, 'columns', /empty/],
+    [{ name: 'n'.repeat(64) }, 'name', /64 bytes; PostgreSQL names hold at most 63/],
+    [{ name: '' }, 'name', /non-empty/],
+    [{ where: '' }, 'where', /non-empty/],
   ];
   for (const [override, option, message] of cases) {
     for (const concurrently of [false, true]) {
@@ -150,13 +156,12 @@ test('bad options found in the database fail the migration with RacefreeConfigEr
   t.deepEqual((await uniqueKeys('cfg')).map((k) => k.name), []);
 });
 
-test('static bad options are rejected before any SQL is queued', (t) => {
+test('options of the wrong type are rejected before any SQL is queued', (t) => {
   const cases: Array<[Partial<AddUniqueKeyOptions>, string, RegExp]> = [
-    [{ columns: [] }, 'columns', /non-empty array/],
-    [{ columns: ['a', 'a'] }, 'columns', /twice/],
-    [{ columns: [''] }, 'columns', /non-empty/],
-    [{ name: 'n'.repeat(64) }, 'name', /63/],
-    [{ where: '' }, 'where', /non-empty/],
+    [{ columns: 5 as never }, 'columns', /column name or an array/],
+    [{ columns: [7] as never }, 'columns', /must be a string/],
+    [{ where: 1 as never }, 'where', /must be a string/],
+    [{ nullsNotDistinct: 'no' as never }, 'nullsNotDistinct', /true or false/],
     [{ concurrently: 'yes' as never }, 'concurrently', /true or false/],
     [{ table: { schema: '', name: 'x' } }, 'table.schema', /non-empty/],
   ];

@@ -477,6 +477,12 @@ test('a key or where that matches no unique index fails the migration, naming th
     [{ key: ['d'] }, 'key', /the unique key keyed_d of table keyed is DEFERRABLE/],
     [{ key: ['a', 'missing'] }, 'key', /column missing does not exist in table keyed/],
     [{ table: 'nope' }, 'table', /table "nope" does not exist/],
+    [{ key: [] }, 'key', /at least one column/],
+    [{ key: ['a', 'a'] }, 'key', /names column a twice/],
+    [{ where: '' }, 'where', /non-empty/],
+    [{ update: [''] }, 'update', /not NULL or empty/],
+    [{ name: '' }, 'name', /non-empty/],
+    [{ name: 'é'.repeat(25) }, 'name', /must fit in 63 bytes/],
   ];
   for (const [override, option, message] of cases) {
     const error = await t.throwsAsync(upsert({ table: 'keyed', key: 'a', ...override }), { instanceOf: RacefreeConfigError, message });
@@ -495,6 +501,7 @@ test('other bad options found in the database: RacefreeConfigError before any DD
   await sql(`CREATE TABLE gen (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, k text UNIQUE, g text GENERATED ALWAYS AS (k || '!') STORED)`);
   await sql(`CREATE UNIQUE INDEX gen_g ON gen (g)`);
   await upsert({ table: 'gen', key: 'k' });
+  await sql(`CREATE TABLE ${'x'.repeat(50)} (k text UNIQUE)`);
   const cases: Array<[AddUpsertOptions, string, RegExp]> = [
     [{ table: 'audit', key: 'k' }, 'table', /has a column named action/],
     [{ table: 'gen', key: 'k' }, 'name', /public\.get_or_create_gen, public\.upsert_gen, public\.upsert_gen_many, public\.upsert_gen_result already exist/],
@@ -503,6 +510,7 @@ test('other bad options found in the database: RacefreeConfigError before any DD
     [{ table: 'gen', key: 'k', update: ['k'], name: 'gen2' }, 'update', /names k, which an update cannot change/],
     [{ table: 'gen', key: 'k', update: ['g'], name: 'gen2' }, 'update', /names g/],
     [{ table: 'gen', key: 'k', update: ['nope'], name: 'gen2' }, 'update', /column nope does not exist/],
+    [{ table: 'x'.repeat(50), key: 'k' }, 'name', /get_or_create_x{50} and upsert_x{50}_many must fit in 63 bytes/],
   ];
   for (const [options, option, message] of cases) {
     const error = await t.throwsAsync(upsert(options), { instanceOf: RacefreeConfigError, message });
@@ -510,15 +518,12 @@ test('other bad options found in the database: RacefreeConfigError before any DD
   }
 });
 
-test('static bad options are rejected before any SQL is queued', (t) => {
+test('options of the wrong type are rejected before any SQL is queued', (t) => {
   const cases: Array<[Partial<AddUpsertOptions>, string, RegExp]> = [
-    [{ key: [] }, 'key', /non-empty array/],
-    [{ key: ['a', 'a'] }, 'key', /twice/],
-    [{ table: 'x'.repeat(50) }, 'name', /get_or_create_x+ is 64 bytes/],
-    [{ name: 'é'.repeat(25) }, 'name', /bytes/],
-    [{ where: '' }, 'where', /non-empty/],
+    [{ key: {} as never }, 'key', /column name or an array/],
+    [{ name: 1 as never }, 'name', /must be a string/],
     [{ update: 'a' as never }, 'update', /array/],
-    [{ update: [''] }, 'update', /non-empty/],
+    [{ update: [null] as never }, 'update', /must be a string/],
   ];
   for (const [override, option, message] of cases) {
     let queued = 0;

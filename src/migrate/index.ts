@@ -12,4 +12,4 @@ export { addUpsert, dropUpsert } from './upsert.js';
 export type { AddUpsertOptions, DropUpsertOptions } from './upsert.js';
 export type { TableRef } from './names.js';
 export type { RegisteredObject } from './registry.js';
-export type { ResetPeriod } from './template.js';
+export type { ResetPeriod } from './numbering.js';

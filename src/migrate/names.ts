@@ -4,14 +4,22 @@ import { quoteQualified } from '../quote.js';
 /** A table: a bare name (resolved through search_path, never split on dots) or `{ schema, name }`. */
 export type TableRef = string | { readonly schema?: string; readonly name: string };
 
+/*
+ * The builders check here only what the SQL API cannot see: the JavaScript
+ * type of an option, and NUL characters, which no PostgreSQL text can hold.
+ * Every rule about values (empty, too long, unknown, twice) is the SQL
+ * API's (sql/builders.sql and the installers it calls), checked when the
+ * migration runs, before any DDL.
+ */
+
 /**
- * Check a builder's string option.
+ * Check that a builder's option is a string PostgreSQL can hold.
  * @throws {RacefreeConfigError} naming the builder, option and value.
  * @internal
  */
 export function requireString(builder: string, option: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0) {
-    throw new RacefreeConfigError(`${builder}: option "${option}" must be a non-empty string`, { option, value });
+  if (typeof value !== 'string') {
+    throw new RacefreeConfigError(`${builder}: option "${option}" must be a string`, { option, value });
   }
   if (value.includes('\0')) {
     throw new RacefreeConfigError(`${builder}: option "${option}" contains a NUL character`, { option, value });
@@ -20,38 +28,49 @@ export function requireString(builder: string, option: string, value: unknown): 
 }
 
 /**
- * Check a builder's column-list option: one name, or a non-empty array of distinct names.
+ * Check a builder's column-list option: one name, or an array of names.
  * @throws {RacefreeConfigError} naming the builder, option and value.
  * @internal
  */
 export function requireColumns(builder: string, option: string, value: unknown): string[] {
   const list: unknown = typeof value === 'string' ? [value] : value;
-  if (!Array.isArray(list) || list.length === 0) {
-    throw new RacefreeConfigError(`${builder}: option "${option}" must be a column name or a non-empty array of them`, {
-      option,
-      value,
-    });
+  if (!Array.isArray(list)) {
+    throw new RacefreeConfigError(`${builder}: option "${option}" must be a column name or an array of them`, { option, value });
   }
-  const columns = list.map((c: unknown) => requireString(builder, option, c));
-  const twice = columns.find((c, i) => columns.indexOf(c) !== i);
-  if (twice !== undefined) {
-    throw new RacefreeConfigError(`${builder}: option "${option}" names column ${JSON.stringify(twice)} twice`, { option, value });
-  }
-  return columns;
+  return list.map((c: unknown) => requireString(builder, option, c));
 }
 
 /**
- * The table as quoted SQL text, for `to_regclass()` in the installers.
+ * The table as quoted SQL text, for `racefree._table_oid()`. Its parts must be
+ * non-empty here: an empty quoted name ("") is a syntax error, not a table.
  * @internal
  */
 export function tableName(table: TableRef, builder: string): string {
-  if (typeof table === 'string') return quoteQualified(requireString(builder, 'table', table));
+  const part = (option: string, value: unknown) => requireIdentifier(builder, option, value);
+  if (typeof table === 'string') return quoteQualified(part('table', table));
   if (table === null || typeof table !== 'object') {
     throw new RacefreeConfigError(`${builder}: option "table" must be a name or { schema, name }`, {
       option: 'table',
       value: table,
     });
   }
-  const schema = table.schema === undefined ? undefined : requireString(builder, 'table.schema', table.schema);
-  return quoteQualified(schema, requireString(builder, 'table.name', table.name));
+  const schema = table.schema === undefined ? undefined : part('table.schema', table.schema);
+  return quoteQualified(schema, part('table.name', table.name));
+}
+
+/**
+ * A name the builder itself writes into SQL (the table; the statements of a
+ * concurrent unique key): a string that is not empty, since "" is a syntax
+ * error rather than a name.
+ * @internal
+ */
+export function requireIdentifier(builder: string, option: string, value: unknown): string {
+  const text = requireString(builder, option, value);
+  if (text === '') throw new RacefreeConfigError(`${builder}: option "${option}" must be a non-empty string`, { option, value });
+  return text;
+}
+
+/** An optional string option: undefined stays undefined (the SQL API's DEFAULT applies). @internal */
+export function optionalString(builder: string, option: string, value: unknown): string | undefined {
+  return value === undefined ? undefined : requireString(builder, option, value);
 }

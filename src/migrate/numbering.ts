@@ -1,9 +1,10 @@
 import type { MigrationBuilder } from 'node-pg-migrate';
 import { requireKit } from './kit-check.js';
-import { RacefreeConfigError } from '../errors.js';
-import { quoteLiteral } from '../quote.js';
-import { requireString, tableName, type TableRef } from './names.js';
-import { parseTemplate } from './template.js';
+import { optionalString, requireString, tableName, type TableRef } from './names.js';
+import { builderCall, tableArgument } from './sql-call.js';
+
+/** How often the counter starts again at 1: set by the finest date token. */
+export type ResetPeriod = 'never' | 'yearly' | 'monthly' | 'daily';
 
 /** Options of {@link addNumbering}. */
 export interface AddNumberingOptions {
@@ -41,7 +42,6 @@ export interface DropNumberingOptions {
   readonly column: string;
 }
 
-const MAX_IDENTIFIER_BYTES = 63;
 const B = 'addNumbering';
 
 /**
@@ -49,7 +49,8 @@ const B = 'addNumbering';
  * schema, used as the column DEFAULT (or, when the template needs row values
  * or `dateColumn` is set, as a BEFORE INSERT trigger), adds a unique constraint
  * if the column has none, and starts the counters after numbers already in the
- * table. Rows that bring their own number move the counter past it.
+ * table. Rows that bring their own number move the counter past it. Queues
+ * one call of the SQL API, `racefree.add_numbering()`.
  *
  * @example
  * ```ts
@@ -59,50 +60,24 @@ const B = 'addNumbering';
  * export const down = (pgm: MigrationBuilder) =>
  *   dropNumbering(pgm, { name: 'assessment', table: 'assessments', column: 'assessment_number' });
  * ```
- * @throws {RacefreeConfigError} at once for a bad template, mode, name or option;
- *   when the migration runs (before any DDL, nothing created) for an unknown
- *   table or column, a column that is not text, or an unknown time zone.
+ * @throws {RacefreeConfigError} at once for an option of the wrong type; when
+ *   the migration runs (before any DDL, nothing created) for a bad template,
+ *   mode, name or time zone, an unknown table or column, or a column that is
+ *   not text.
  */
 export function addNumbering(pgm: MigrationBuilder, options: AddNumberingOptions): void {
-  const name = requireString(B, 'name', options.name);
-  const column = requireString(B, 'column', options.column);
-  const table = tableName(options.table, B);
-  const generator = `generate_${name}_number`;
-  if (Buffer.byteLength(generator) > MAX_IDENTIFIER_BYTES) {
-    throw new RacefreeConfigError(
-      `addNumbering: option "name" ${JSON.stringify(name)} makes ${generator}, ${Buffer.byteLength(generator)} bytes; PostgreSQL names hold at most ${MAX_IDENTIFIER_BYTES}`,
-      { option: 'name', value: name },
-    );
-  }
-  const mode = options.mode ?? 'gapless';
-  if (mode !== 'gapless' && mode !== 'fast') {
-    throw new RacefreeConfigError(`addNumbering: option "mode" must be 'gapless' or 'fast', not ${JSON.stringify(mode)}`, {
-      option: 'mode',
-      value: mode,
-    });
-  }
-  const timeZone = requireString(B, 'timeZone', options.timeZone ?? 'UTC');
-  const dateColumn = options.dateColumn === undefined ? undefined : requireString(B, 'dateColumn', options.dateColumn);
-  const parsed = parseTemplate(options.template);
-  if (dateColumn !== undefined && parsed.reset === 'never') {
-    throw new RacefreeConfigError(
-      `addNumbering: option "dateColumn" is set but template ${JSON.stringify(options.template)} has no date token`,
-      { option: 'dateColumn', value: dateColumn },
-    );
-  }
-  const config = {
-    name,
-    table,
-    column,
-    template: options.template,
-    parts: parsed.parts,
-    reset: parsed.reset,
-    mode,
-    timeZone,
-    ...(dateColumn === undefined ? {} : { dateColumn }),
-  };
+  const call = builderCall('add_numbering', {
+    tbl: tableArgument(B, tableName(options.table, B)),
+    col: requireString(B, 'column', options.column),
+    template: requireString(B, 'template', options.template),
+    mode: optionalString(B, 'mode', options.mode),
+    time_zone: optionalString(B, 'timeZone', options.timeZone),
+    date_column: optionalString(B, 'dateColumn', options.dateColumn),
+    // Required here, unlike in SQL (where it defaults to the column): it names the counter.
+    name: requireString(B, 'name', options.name),
+  });
   requireKit(pgm);
-  pgm.sql(`SELECT racefree._add_numbering(${quoteLiteral(JSON.stringify(config))}::jsonb)`);
+  pgm.sql(call);
 }
 
 /**
@@ -111,11 +86,12 @@ export function addNumbering(pgm: MigrationBuilder, options: AddNumberingOptions
  * @throws {RacefreeConfigError} when the migration runs and no such numbering exists.
  */
 export function dropNumbering(pgm: MigrationBuilder, options: DropNumberingOptions): void {
-  const config = {
-    name: requireString('dropNumbering', 'name', options.name),
-    table: tableName(options.table, 'dropNumbering'),
-    column: requireString('dropNumbering', 'column', options.column),
-  };
+  const D = 'dropNumbering';
+  const call = builderCall('drop_numbering', {
+    tbl: tableArgument(D, tableName(options.table, D)),
+    col: requireString(D, 'column', options.column),
+    name: requireString(D, 'name', options.name),
+  });
   requireKit(pgm);
-  pgm.sql(`SELECT racefree._drop_numbering(${quoteLiteral(JSON.stringify(config))}::jsonb)`);
+  pgm.sql(call);
 }

@@ -2,7 +2,8 @@ import type { MigrationBuilder } from 'node-pg-migrate';
 import { requireKit } from './kit-check.js';
 import { RacefreeConfigError } from '../errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../quote.js';
-import { requireColumns, requireString, tableName, type TableRef } from './names.js';
+import { optionalString, requireColumns, requireIdentifier, tableName, type TableRef } from './names.js';
+import { builderCall, builderExpression, tableArgument } from './sql-call.js';
 
 /** Options of {@link addUniqueKey}. */
 export interface AddUniqueKeyOptions {
@@ -46,7 +47,8 @@ const B = 'addUniqueKey';
  * unique index. Before any DDL the migration checks the existing rows (under
  * a SHARE lock, so none slips in meanwhile) and fails with
  * `DuplicateRowsError` listing up to 10 groups of duplicates when there are
- * any; nothing is changed then. With `concurrently`, the check takes no lock,
+ * any; nothing is changed then. Queues one call of the SQL API,
+ * `racefree.add_unique_key()`. With `concurrently`, the check takes no lock,
  * a leftover INVALID index of the same name from a failed earlier attempt is
  * dropped, the index is built with `CREATE UNIQUE INDEX CONCURRENTLY`, and a
  * non-partial key is then attached as a constraint (`USING INDEX`). A run
@@ -59,67 +61,80 @@ const B = 'addUniqueKey';
  * export const up = (pgm: MigrationBuilder) => addUniqueKey(pgm, key);
  * export const down = (pgm: MigrationBuilder) => dropUniqueKey(pgm, key);
  * ```
- * @throws {RacefreeConfigError} at once for a missing table or columns or a bad
- *   option; when the migration runs, for an unknown table or column, a name in
- *   use, or a `where` that is not a condition (nothing created).
+ * @throws {RacefreeConfigError} at once for an option of the wrong type; when
+ *   the migration runs, before any DDL (nothing created), for an unknown
+ *   table or column, a column named twice, a name in use or over 63 bytes,
+ *   or a `where` that is not a condition.
  * @throws {DuplicateRowsError} when the migration runs and existing rows share a key value.
  */
 export function addUniqueKey(pgm: MigrationBuilder, options: AddUniqueKeyOptions): void {
+  const concurrently = requireBoolean('concurrently', options.concurrently);
   const table = tableName(options.table, B);
   const columns = requireColumns(B, 'columns', options.columns);
-  const name = options.name === undefined ? defaultName(options.table, columns) : requireString(B, 'name', options.name);
-  if (Buffer.byteLength(name) > MAX_IDENTIFIER_BYTES) {
-    throw new RacefreeConfigError(`${B}: option "name" is ${Buffer.byteLength(name)} bytes; PostgreSQL names hold at most ${MAX_IDENTIFIER_BYTES}`, {
-      option: 'name',
-      value: name,
-    });
-  }
-  const where = options.where === undefined ? undefined : requireString(B, 'where', options.where);
-  const nullsNotDistinct = requireBoolean('nullsNotDistinct', options.nullsNotDistinct);
-  const concurrently = requireBoolean('concurrently', options.concurrently);
-  // Index names live in the table's schema; the concurrent cleanup names it the same way.
-  const schema = typeof options.table === 'object' ? options.table.schema : undefined;
-  const index = quoteQualified(schema, name);
-  // Where an INVALID leftover of an interrupted build is moved before it is dropped concurrently.
-  const scratch = cut(`${name}_racefree_old`);
-  const config = { table, columns, name, where, nullsNotDistinct, index, scratch, scratchIndex: quoteQualified(schema, scratch) };
-  const literal = `${quoteLiteral(JSON.stringify(config))}::jsonb`;
+  const where = optionalString(B, 'where', options.where);
+  const nullsNotDistinct = options.nullsNotDistinct === undefined ? undefined : requireBoolean('nullsNotDistinct', options.nullsNotDistinct);
+  const args = {
+    tbl: tableArgument(B, table),
+    columns,
+    where,
+    nulls_not_distinct: nullsNotDistinct,
+    name: optionalString(B, 'name', options.name),
+  };
   requireKit(pgm);
   if (!concurrently) {
-    pgm.sql(`SELECT racefree._add_unique_key(${literal})`);
+    pgm.sql(builderCall('add_unique_key', args));
     return;
   }
+  // CREATE INDEX CONCURRENTLY cannot run inside a function: the steps are
+  // queued one by one, each given the configuration the SQL API checks and
+  // builds (racefree._unique_key_config), under the name written here.
+  const name = options.name === undefined ? defaultName(options.table, columns) : requireIdentifier(B, 'name', options.name);
+  columns.forEach((c) => requireIdentifier(B, 'columns', c));
+  const schema = typeof options.table === 'object' ? options.table.schema : undefined;
+  // Where an INVALID leftover of an interrupted build is moved before it is dropped concurrently.
+  const scratch = cut(`${name}_racefree_old`);
+  const scratchIndex = quoteQualified(schema, scratch);
+  const config =
+    `(${builderExpression('_unique_key_config', { ...args, name })}` +
+    ` || ${quoteLiteral(JSON.stringify({ scratch, scratchIndex }))}::jsonb)`;
   const list = columns.map(quoteIdent).join(', ');
   pgm.noTransaction();
   // Each step can be interrupted (a killed migrator, a lost connection) and
   // the migration then stays unrecorded; every step is safe to run again.
-  pgm.sql(`SELECT racefree._prepare_unique_key(${literal})`);
-  pgm.sql(`DROP INDEX CONCURRENTLY IF EXISTS ${config.scratchIndex}`);
+  pgm.sql(`SELECT racefree._prepare_unique_key(${config})`);
+  pgm.sql(`DROP INDEX CONCURRENTLY IF EXISTS ${scratchIndex}`);
   pgm.sql(
     `CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ${quoteIdent(name)} ON ${table} (${list})` +
       `${nullsNotDistinct ? ' NULLS NOT DISTINCT' : ''}${where === undefined ? '' : ` WHERE (${where})`}`,
   );
-  if (where === undefined) pgm.sql(`SELECT racefree._attach_unique_key(${literal})`);
-  pgm.sql(`SELECT racefree._register_unique_key(${literal})`);
+  if (where === undefined) pgm.sql(`SELECT racefree._attach_unique_key(${config})`);
+  pgm.sql(`SELECT racefree._register_unique_key(${config})`);
 }
 
 /**
  * Undo {@link addUniqueKey}: drops the constraint or unique index of that name
  * on the table, in the migration's transaction (a catalog change under a
- * brief exclusive lock; `concurrently` does not apply).
- * @throws {RacefreeConfigError} at once for bad options; when the migration runs, when there is no such key.
+ * brief exclusive lock; `concurrently` does not apply). Queues one call of
+ * `racefree.drop_unique_key()`.
+ * @throws {RacefreeConfigError} at once for options of the wrong type; when the migration runs, when there is no such key.
  */
 export function dropUniqueKey(pgm: MigrationBuilder, options: DropUniqueKeyOptions): void {
-  const table = tableName(options.table, 'dropUniqueKey');
-  const name =
-    options.name === undefined
-      ? defaultName(options.table, requireColumns('dropUniqueKey', 'columns', options.columns))
-      : requireString('dropUniqueKey', 'name', options.name);
+  const D = 'dropUniqueKey';
+  const call = builderCall('drop_unique_key', {
+    tbl: tableArgument(D, tableName(options.table, D)),
+    columns: options.columns === undefined ? undefined : requireColumns(D, 'columns', options.columns),
+    name: optionalString(D, 'name', options.name),
+  });
   requireKit(pgm);
-  pgm.sql(`SELECT racefree._drop_unique_key(${quoteLiteral(JSON.stringify({ table, name }))}::jsonb)`);
+  pgm.sql(call);
 }
 
-/** PostgreSQL's own default for `UNIQUE (a, b)`, `<table>_a_b_key`, cut to fit 63 bytes. */
+/**
+ * The default name, `<table>_<columns>_key`, for the concurrent path alone,
+ * which must write the name into its CREATE INDEX statement when the
+ * migration is queued. Elsewhere racefree._unique_key_name() names the key;
+ * test/sql-api.test.ts checks that the two agree.
+ */
 function defaultName(table: TableRef, columns: readonly string[]): string {
   return cut(`${typeof table === 'string' ? table : table.name}_${columns.join('_')}`, '_key');
 }

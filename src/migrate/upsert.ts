@@ -1,8 +1,8 @@
 import type { MigrationBuilder } from 'node-pg-migrate';
 import { requireKit } from './kit-check.js';
 import { RacefreeConfigError } from '../errors.js';
-import { quoteLiteral } from '../quote.js';
-import { requireColumns, requireString, tableName, type TableRef } from './names.js';
+import { optionalString, requireColumns, requireString, tableName, type TableRef } from './names.js';
+import { builderCall, tableArgument } from './sql-call.js';
 
 /** Options of {@link addUpsert}. */
 export interface AddUpsertOptions {
@@ -31,7 +31,6 @@ export interface DropUpsertOptions {
   readonly name?: string;
 }
 
-const MAX_IDENTIFIER_BYTES = 63;
 const B = 'addUpsert';
 
 /**
@@ -51,7 +50,8 @@ const B = 'addUpsert';
  *   JSON null writes NULL.
  *
  * The conflict target is checked when the migration runs, by PostgreSQL's own
- * ON CONFLICT inference, against the table's unique indexes.
+ * ON CONFLICT inference, against the table's unique indexes. Queues one call
+ * of the SQL API, `racefree.add_upsert()`.
  *
  * @example
  * ```ts
@@ -60,46 +60,37 @@ const B = 'addUpsert';
  * export const down = (pgm: MigrationBuilder) => dropUpsert(pgm, upsert);
  * // SELECT * FROM upsert_assessments(technology => 'Hive', proficiency_level => 'beginner', questions => '[]');
  * ```
- * @throws {RacefreeConfigError} at once for bad options or function names over
- *   63 bytes; when the migration runs (before any DDL) for an unknown table or
- *   column, a key or `where` that matches no unique index, a generated key
- *   column, an `update` naming a key column, or functions that already exist.
+ * @throws {RacefreeConfigError} at once for options of the wrong type; when
+ *   the migration runs (before any DDL) for an unknown table or column, a
+ *   column named twice, function names over 63 bytes, a key or `where` that
+ *   matches no unique index, a generated key column, an `update` naming a
+ *   key column, or functions that already exist.
  */
 export function addUpsert(pgm: MigrationBuilder, options: AddUpsertOptions): void {
-  const table = tableName(options.table, B);
-  const key = requireColumns(B, 'key', options.key);
-  const name = baseName(B, options);
-  const where = options.where === undefined ? undefined : requireString(B, 'where', options.where);
   if (options.update !== undefined && !Array.isArray(options.update)) {
     throw new RacefreeConfigError(`${B}: option "update" must be an array of column names`, { option: 'update', value: options.update });
   }
-  const update = options.update?.map((c) => requireString(B, 'update', c));
-  const config = { table, key, where, update, name };
+  const call = builderCall('add_upsert', {
+    tbl: tableArgument(B, tableName(options.table, B)),
+    key: requireColumns(B, 'key', options.key),
+    where: optionalString(B, 'where', options.where),
+    update: options.update?.map((c) => requireString(B, 'update', c)),
+    name: optionalString(B, 'name', options.name),
+  });
   requireKit(pgm);
-  pgm.sql(`SELECT racefree._add_upsert(${quoteLiteral(JSON.stringify(config))}::jsonb)`);
+  pgm.sql(call);
 }
 
 /**
- * Undo {@link addUpsert}: drops the three generated functions and their row type.
- * @throws {RacefreeConfigError} at once for bad options; when the migration runs, when they are not all there.
+ * Undo {@link addUpsert}: drops the three generated functions and their row
+ * type. Queues one call of `racefree.drop_upsert()`.
+ * @throws {RacefreeConfigError} at once for options of the wrong type; when the migration runs, when they are not all there.
  */
 export function dropUpsert(pgm: MigrationBuilder, options: DropUpsertOptions): void {
-  const config = { table: tableName(options.table, 'dropUpsert'), name: baseName('dropUpsert', options) };
+  const call = builderCall('drop_upsert', {
+    tbl: tableArgument('dropUpsert', tableName(options.table, 'dropUpsert')),
+    name: optionalString('dropUpsert', 'name', options.name),
+  });
   requireKit(pgm);
-  pgm.sql(`SELECT racefree._drop_upsert(${quoteLiteral(JSON.stringify(config))}::jsonb)`);
-}
-
-/** `name`, or the table's own name; the longest generated name must fit 63 bytes. */
-function baseName(builder: string, options: { table: TableRef; name?: string }): string {
-  // Called after tableName() accepted the table.
-  const table = typeof options.table === 'string' ? options.table : options.table.name;
-  const name = options.name === undefined ? table : requireString(builder, 'name', options.name);
-  const longest = `get_or_create_${name}`;
-  if (Buffer.byteLength(longest) > MAX_IDENTIFIER_BYTES) {
-    throw new RacefreeConfigError(
-      `${builder}: ${longest} is ${Buffer.byteLength(longest)} bytes; PostgreSQL names hold at most ${MAX_IDENTIFIER_BYTES}: give option "name" a shorter value`,
-      { option: 'name', value: name },
-    );
-  }
-  return name;
+  pgm.sql(call);
 }

@@ -57,13 +57,28 @@ export async function laterKit(migrations: Record<string, string>): Promise<Late
   return { cli: path.join(dir, 'dist/src/cli/main.js'), remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** A kit lane directory: the kit's own migrations, cut after `last`, plus `extra` files. */
-export async function kitDir(last: string, extra: string[] = []): Promise<string> {
+/** The SQL API the builders call (kit migration 0040). */
+const BUILDERS = '0040_builders.sql';
+
+/**
+ * A kit lane directory: the kit's own migrations, cut after `last`, plus
+ * `extra` files (from test/fixtures/kit). The builders call the SQL API (kit
+ * migration 0040), which older kits lack: every kit made here carries 0040's
+ * file as 0004_builders.sql instead, old and new kits alike, so an upgrade
+ * between two of them finds the lane it recorded. It only creates functions
+ * over the installers' jsonb entry points, which 0002 to 0004 had already, so
+ * the older kits' generated code is what it was. With `asReleased`, the
+ * files are exactly the kit's (a kit cut at 0040 or later, upgraded by the
+ * real `racefree migrate up`).
+ */
+export async function kitDir(last: string, extra: string[] = [], options: { asReleased?: boolean } = {}): Promise<string> {
   const dir = path.join(root, 'dist/test/.kit', randomBytes(6).toString('hex'));
   await mkdir(dir, { recursive: true });
-  for (const file of (await readdir(path.join(root, 'migrations'))).filter((f) => f.endsWith('.sql') && f <= `${last}~`)) {
+  const released = (await readdir(path.join(root, 'migrations'))).filter((f) => f.endsWith('.sql') && f <= `${last}~`);
+  for (const file of released.filter((f) => options.asReleased === true || f !== BUILDERS)) {
     await copyFile(path.join(root, 'migrations', file), path.join(dir, file));
   }
+  if (options.asReleased !== true) await copyFile(path.join(root, 'migrations', BUILDERS), path.join(dir, '0004_builders.sql'));
   for (const file of extra) await copyFile(path.join(root, 'test/fixtures/kit', file), path.join(dir, file));
   return dir;
 }

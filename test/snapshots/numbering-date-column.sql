@@ -1,6 +1,6 @@
 -- racefree generated code, snapshot numbering-date-column (npm run snapshots writes it; review its diffs like code)
 
--- addNumbering {"mode": "gapless", "name": "receipt", "table": "\"<schema>\".\"receipts\"", "column": "number", "template": "R{YY}{MM}{DD}/{seq:5}-{region}", "timeZone": "Europe/Berlin", "dateColumn": "paid_at"}
+-- addNumbering {"mode": "gapless", "name": "receipt", "table": "<schema>.receipts", "column": "number", "template": "R{YY}{MM}{DD}/{seq:5}-{region}", "timeZone": "Europe/Berlin", "dateColumn": "paid_at"}
 
 CREATE OR REPLACE FUNCTION <schema>.generate_receipt_number()
  RETURNS trigger

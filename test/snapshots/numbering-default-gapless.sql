@@ -1,6 +1,6 @@
 -- racefree generated code, snapshot numbering-default-gapless (npm run snapshots writes it; review its diffs like code)
 
--- addNumbering {"mode": "gapless", "name": "assessment", "table": "\"<schema>\".\"assessments\"", "column": "assessment_number", "template": "ASM-{YYYY}-{seq:3}", "timeZone": "UTC"}
+-- addNumbering {"mode": "gapless", "name": "assessment", "table": "<schema>.assessments", "column": "assessment_number", "template": "ASM-{YYYY}-{seq:3}", "timeZone": "UTC"}
 
 CREATE OR REPLACE FUNCTION <schema>.generate_assessment_number()
  RETURNS text

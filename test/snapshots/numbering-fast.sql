@@ -1,6 +1,6 @@
 -- racefree generated code, snapshot numbering-fast (npm run snapshots writes it; review its diffs like code)
 
--- addNumbering {"mode": "fast", "name": "ticket", "table": "\"<schema>\".\"tickets\"", "column": "number", "template": "T-{seq:6}", "timeZone": "UTC"}
+-- addNumbering {"mode": "fast", "name": "ticket", "table": "<schema>.tickets", "column": "number", "template": "T-{seq:6}", "timeZone": "UTC"}
 
 CREATE OR REPLACE FUNCTION <schema>.generate_ticket_number()
  RETURNS text

@@ -1,6 +1,6 @@
 -- racefree generated code, snapshot numbering-hostile-names (npm run snapshots writes it; review its diffs like code)
 
--- addNumbering {"mode": "gapless", "name": "we\"ird", "table": "\"<schema>\".\"inv\"\"; DROP TABLE x; --\"", "column": "nu\nm \"b\"", "template": "Q'\\{{x}}\n{tenant}-{seq}", "timeZone": "UTC"}
+-- addNumbering {"mode": "gapless", "name": "we\"ird", "table": "<schema>.\"inv\"\"; DROP TABLE x; --\"", "column": "nu\nm \"b\"", "template": "Q'\\{{x}}\n{tenant}-{seq}", "timeZone": "UTC"}
 
 CREATE OR REPLACE FUNCTION <schema>."generate_we""ird_number"()
  RETURNS trigger

@@ -1,6 +1,6 @@
 -- racefree generated code, snapshot numbering-scope-trigger (npm run snapshots writes it; review its diffs like code)
 
--- addNumbering {"mode": "gapless", "name": "invoice", "table": "\"<schema>\".\"invoices\"", "column": "number", "template": "INV-{tenant_id}-{seq:4}", "timeZone": "UTC"}
+-- addNumbering {"mode": "gapless", "name": "invoice", "table": "<schema>.invoices", "column": "number", "template": "INV-{tenant_id}-{seq:4}", "timeZone": "UTC"}
 
 CREATE OR REPLACE FUNCTION <schema>.generate_invoice_number()
  RETURNS trigger

@@ -1,6 +1,6 @@
 -- racefree generated code, snapshot upsert-composite-defaults (npm run snapshots writes it; review its diffs like code)
 
--- addUpsert {"key": ["technology", "proficiency_level"], "name": "tech_stack_assessments", "table": "\"<schema>\".\"tech_stack_assessments\""}
+-- addUpsert {"key": ["technology", "proficiency_level"], "name": "tech_stack_assessments", "table": "<schema>.tech_stack_assessments"}
 
 CREATE OR REPLACE FUNCTION <schema>.get_or_create_tech_stack_assessments(id bigint DEFAULT NULL::bigint, technology text DEFAULT NULL::text, proficiency_level text DEFAULT NULL::text, questions jsonb DEFAULT NULL::jsonb, note text DEFAULT NULL::text)
  RETURNS <schema>.upsert_tech_stack_assessments_result

@@ -1,6 +1,6 @@
 -- racefree generated code, snapshot upsert-hostile-names (npm run snapshots writes it; review its diffs like code)
 
--- addUpsert {"key": ["Key; \"k\"\n2"], "name": "we\"ird", "table": "\"<schema>\".\"inv\"\"; DROP TABLE x; --\""}
+-- addUpsert {"key": ["Key; \"k\"\n2"], "name": "we\"ird", "table": "<schema>.\"inv\"\"; DROP TABLE x; --\""}
 
 CREATE OR REPLACE FUNCTION <schema>."get_or_create_we""ird"("Key; ""k""
 2" text DEFAULT NULL::text, "v$1" text DEFAULT NULL::text, key integer DEFAULT NULL::integer, cur text DEFAULT NULL::text, result text DEFAULT NULL::text)

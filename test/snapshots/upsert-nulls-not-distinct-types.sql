@@ -1,6 +1,6 @@
 -- racefree generated code, snapshot upsert-nulls-not-distinct-types (npm run snapshots writes it; review its diffs like code)
 
--- addUpsert {"key": ["tenant_id", "key"], "name": "settings", "table": "\"<schema>\".\"settings\"", "update": []}
+-- addUpsert {"key": ["tenant_id", "key"], "name": "settings", "table": "<schema>.settings", "update": []}
 
 CREATE OR REPLACE FUNCTION <schema>.get_or_create_settings(tenant_id integer DEFAULT NULL::integer, key text DEFAULT NULL::text, value json DEFAULT NULL::json, at point DEFAULT NULL::point)
  RETURNS <schema>.upsert_settings_result

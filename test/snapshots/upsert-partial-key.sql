@@ -1,8 +1,8 @@
 -- racefree generated code, snapshot upsert-partial-key (npm run snapshots writes it; review its diffs like code)
 
--- addUniqueKey {"name": "sprints_one_active", "table": "\"<schema>\".\"sprints\"", "where": "status = 'active'", "columns": ["team_id"], "nullsNotDistinct": false}
+-- addUniqueKey {"name": "sprints_one_active", "table": "<schema>.sprints", "where": "status = 'active'", "columns": ["team_id"], "nullsNotDistinct": false}
 
--- addUpsert {"key": ["team_id"], "name": "sprints", "table": "\"<schema>\".\"sprints\"", "where": "status = 'active'", "update": ["goal"]}
+-- addUpsert {"key": ["team_id"], "name": "sprints", "table": "<schema>.sprints", "where": "status = 'active'", "update": ["goal"]}
 
 CREATE OR REPLACE FUNCTION <schema>.get_or_create_sprints(id bigint DEFAULT NULL::bigint, team_id integer DEFAULT NULL::integer, status text DEFAULT NULL::text, goal text DEFAULT NULL::text, title text DEFAULT NULL::text)
  RETURNS <schema>.upsert_sprints_result

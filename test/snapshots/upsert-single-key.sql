@@ -1,6 +1,6 @@
 -- racefree generated code, snapshot upsert-single-key (npm run snapshots writes it; review its diffs like code)
 
--- addUpsert {"key": ["email"], "name": "profiles", "table": "\"<schema>\".\"profiles\""}
+-- addUpsert {"key": ["email"], "name": "profiles", "table": "<schema>.profiles"}
 
 CREATE OR REPLACE FUNCTION <schema>.get_or_create_profiles(id bigint DEFAULT NULL::bigint, email text DEFAULT NULL::text, name text DEFAULT NULL::text, updated_at timestamp with time zone DEFAULT NULL::timestamp with time zone)
  RETURNS <schema>.upsert_profiles_result
