@@ -1,8 +1,8 @@
 import type { MigrationBuilder } from 'node-pg-migrate';
 import { requireKit } from './kit-check.js';
 import { RacefreeConfigError } from '../errors.js';
-import { quoteLiteral } from '../quote.js';
-import { requireString, tableName, type TableRef } from './names.js';
+import { quoteIdent, quoteLiteral, quoteQualified } from '../quote.js';
+import { objectName, requireString, tableName, type TableRef } from './names.js';
 import { parseTemplate } from './template.js';
 
 /** Options of {@link addNumbering}. */
@@ -30,6 +30,21 @@ export interface AddNumberingOptions {
   readonly timeZone?: string;
   /** Date, timestamp or timestamptz column to date numbers by, instead of the transaction's start. */
   readonly dateColumn?: string;
+  /**
+   * Retrofit a live table without blocking its writers: the unique index is
+   * built `CREATE UNIQUE INDEX CONCURRENTLY`, the existing numbers are scanned
+   * without a table lock, and the strong locks of the short catalog steps are
+   * taken under `lockTimeoutMs` with retries and backoff, printing what they
+   * wait for. The whole migration then runs outside a transaction
+   * (`pgm.noTransaction()`), so give such a numbering a migration of its own.
+   * The numbering always brings its own unique key then (`<table>_<column>_key`),
+   * unless the column has a unique index of that very name.
+   */
+  readonly concurrently?: boolean;
+  /** With `concurrently`: how long one attempt at a catalog step's lock may wait (default 100 ms; writers queue behind it that long). */
+  readonly lockTimeoutMs?: number;
+  /** With `concurrently`: how many times a catalog step tries again after its lock timed out (default 20), then fails with `LockTimeoutError`. */
+  readonly lockRetries?: number;
 }
 
 /** Options of {@link dropNumbering}. */
@@ -96,6 +111,12 @@ export function addNumbering(pgm: MigrationBuilder, options: AddNumberingOptions
       { option: 'mode', value: mode },
     );
   }
+  const concurrently = options.concurrently ?? false;
+  if (typeof concurrently !== 'boolean') {
+    throw new RacefreeConfigError('addNumbering: option "concurrently" must be true or false', { option: 'concurrently', value: concurrently });
+  }
+  const lockTimeoutMs = lockOption('lockTimeoutMs', options.lockTimeoutMs, concurrently, 1);
+  const lockRetries = lockOption('lockRetries', options.lockRetries, concurrently, 0);
   const config = {
     name,
     table,
@@ -106,9 +127,57 @@ export function addNumbering(pgm: MigrationBuilder, options: AddNumberingOptions
     mode,
     timeZone,
     ...(dateColumn === undefined ? {} : { dateColumn }),
+    ...(concurrently ? { concurrently } : {}),
+    ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }),
+    ...(lockRetries === undefined ? {} : { lockRetries }),
   };
   requireKit(pgm);
-  pgm.sql(`SELECT racefree._add_numbering(${quoteLiteral(JSON.stringify(config))}::jsonb)`);
+  if (!concurrently) {
+    pgm.sql(`SELECT racefree._add_numbering(${quoteLiteral(JSON.stringify(config))}::jsonb)`);
+    return;
+  }
+  retrofitOnline(pgm, options.table, config);
+}
+
+/**
+ * The online retrofit, one statement per step, each its own transaction:
+ * every step is safe to run again, so a run interrupted anywhere is finished
+ * by the next one.
+ */
+function retrofitOnline(pgm: MigrationBuilder, tableRef: TableRef, config: { table: string; column: string }): void {
+  // Index names live in the table's schema, named as the installer names them.
+  const schema = typeof tableRef === 'object' ? tableRef.schema : undefined;
+  const name = objectName(`${typeof tableRef === 'string' ? tableRef : tableRef.name}_${config.column}`, '_key');
+  const scratch = objectName(name, '_racefree_old');
+  const key = {
+    table: config.table,
+    columns: [config.column],
+    name,
+    index: quoteQualified(schema, name),
+    scratch,
+    scratchIndex: quoteQualified(schema, scratch),
+  };
+  const literal = (step?: string) => `${quoteLiteral(JSON.stringify({ ...config, key, ...(step === undefined ? {} : { step }) }))}::jsonb`;
+  pgm.noTransaction();
+  pgm.sql(`SELECT racefree._prepare_numbering(${literal()})`);
+  pgm.sql(`DROP INDEX CONCURRENTLY IF EXISTS ${key.scratchIndex}`);
+  // Explicit-number triggers first: from here every number written moves the counters.
+  pgm.sql(`SELECT racefree._add_numbering(${literal('install')})`);
+  pgm.sql(`SELECT racefree._retrofit_numbering(${literal()})`);
+  pgm.sql(`SELECT racefree._activate_numbering(${literal()})`);
+  pgm.sql(`CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ${quoteIdent(name)} ON ${config.table} (${quoteIdent(config.column)})`);
+  pgm.sql(`SELECT racefree._attach_numbering_key(${literal()})`);
+}
+
+function lockOption(option: string, value: unknown, concurrently: boolean, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!concurrently) {
+    throw new RacefreeConfigError(`addNumbering: option "${option}" applies only with concurrently: true`, { option, value });
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 1_000_000) {
+    throw new RacefreeConfigError(`addNumbering: option "${option}" must be an integer from ${min} to 1000000`, { option, value });
+  }
+  return value;
 }
 
 /**
