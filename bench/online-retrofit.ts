@@ -26,6 +26,10 @@ export interface LiveRetrofit {
   readonly statements: number;
   readonly writerErrors: readonly unknown[];
   readonly maxLatencyMs: number;
+  /** The five slowest writer statements: latency, when they ended (ms from the migration's start), which. */
+  readonly slowest: ReadonlyArray<{ readonly ms: number; readonly at: number; readonly statement: string }>;
+  /** The migration's log lines, with when they were printed (ms from its start). */
+  readonly log: ReadonlyArray<{ readonly at: number; readonly line: string }>;
   readonly migrationMs: number;
   /** `waiting:` lines the migration printed. */
   readonly waiting: readonly string[];
@@ -92,20 +96,27 @@ export async function retrofitUnderLoad(databaseUrl: string, dir: string, writer
     let maxLatencyMs = 0;
     const errors: unknown[] = [];
     let afterMigration = 0;
+    let started = 0;
+    const slowest: Array<{ ms: number; at: number; statement: string }> = [];
     // Every writer statement goes through the probe: its latency, its error.
     const probe = async (c: pg.PoolClient, text: string, values: unknown[]): Promise<void> => {
-      const started = performance.now();
+      const began = performance.now();
       try {
         await c.query(text, values);
       } catch (error) {
         errors.push(error);
       }
-      maxLatencyMs = Math.max(maxLatencyMs, performance.now() - started);
+      const ended = performance.now();
+      maxLatencyMs = Math.max(maxLatencyMs, ended - began);
+      slowest.push({ ms: ended - began, at: ended - started, statement: text });
+      slowest.sort((a, b) => b.ms - a.ms).splice(5);
       statements++;
     };
     const clients = await Promise.all(Array.from({ length: writers }, () => pool.connect()));
     const work = clients.map(async (c, w) => {
-      // Explicit numbers of their own per writer, far above the seeded ones, in the current year.
+      // Explicit numbers of their own per writer, far above the seeded ones: in the current year
+      // counting down from 9e9 (the first moves the counter there, and generated numbers go on
+      // above it, so a writer never takes a generated number), in the oldest year counting up.
       let explicit = 0;
       for (let i = 0; !stop; i++) {
         const id = 1 + ((i * 7919 + w * 104729) % maxId);
@@ -115,21 +126,28 @@ export async function retrofitUnderLoad(databaseUrl: string, dir: string, writer
             await probe(c, `INSERT INTO ${TABLE} (note) VALUES ('writer')`, []);
             break;
           case 2:
-            await probe(c, `INSERT INTO ${TABLE} (n, note) VALUES ($1, 'explicit')`, [`ASM-${year}-${9_000_000 + w * 100_000 + explicit++}`]);
+            await probe(c, `INSERT INTO ${TABLE} (n, note) VALUES ($1, 'explicit')`, [`ASM-${year}-${9_000_000_000 - w * 1_000_000 - explicit++}`]);
             break;
           case 3:
             await probe(c, `UPDATE ${TABLE} SET touched = touched + 1 WHERE id = $1`, [id]);
             break;
           default:
-            await probe(c, `UPDATE ${TABLE} SET n = $1 WHERE id = $2`, [`ASM-${year}-${9_000_000 + w * 100_000 + explicit++}`, id]);
+            await probe(c, `UPDATE ${TABLE} SET n = $1 WHERE id = $2`, [`ASM-${Number(year) - 3}-${5_000_000 + w * 100_000 + explicit++}`, id]);
         }
       }
     });
     // The writers are running before the migration starts.
     while (statements < writers * 5) await new Promise((resolve) => setTimeout(resolve, 10));
     const waiting: string[] = [];
-    const started = performance.now();
-    await migrate({ databaseUrl, dir, migrationsTable, log: (line) => void (line.includes('waiting: ') && waiting.push(line)) });
+    const log: Array<{ at: number; line: string }> = [];
+    started = performance.now();
+    await migrate({
+      databaseUrl, dir, migrationsTable,
+      log: (line) => {
+        log.push({ at: performance.now() - started, line });
+        if (line.includes('waiting: ')) waiting.push(line);
+      },
+    });
     const migrationMs = performance.now() - started;
     // ... and keep going after it ended, now with generated numbers.
     afterMigration = statements;
@@ -155,6 +173,8 @@ export async function retrofitUnderLoad(databaseUrl: string, dir: string, writer
       statements,
       writerErrors: errors,
       maxLatencyMs,
+      slowest,
+      log,
       migrationMs,
       waiting,
       duplicateNumbers: dup[0]!.n,

@@ -534,6 +534,7 @@ DECLARE
   step text := coalesce(config->>'stepName', 'addNumbering');
   saved text := current_setting('lock_timeout');
   holders text;
+  more int;
   pause_ms int;
 BEGIN
   FOR attempt IN 1 .. attempts LOOP
@@ -545,11 +546,16 @@ BEGIN
       RETURN;
     EXCEPTION WHEN lock_not_available THEN
       -- The failed attempt rolled back: this transaction holds no lock on tbl while it waits.
-      SELECT string_agg(format('pid %s (%s, %s lock: %s)', a.pid, coalesce(a.state, 'unknown'), l.mode, left(coalesce(a.query, ''), 100)),
-                        '; ' ORDER BY a.pid)
-        INTO holders
-        FROM pg_catalog.pg_locks AS l LEFT JOIN pg_catalog.pg_stat_activity AS a ON a.pid = l.pid
-       WHERE l.locktype = 'relation' AND l.relation = tbl AND l.granted AND l.pid <> pg_backend_pid();
+      SELECT string_agg(format('pid %s (%s, %s lock: %s)', h.pid, coalesce(h.state, 'unknown'), h.mode, left(coalesce(h.query, ''), 100)),
+                        '; ' ORDER BY h.pid) FILTER (WHERE h.k <= 3),
+             count(*) FILTER (WHERE h.k > 3)
+        INTO holders, more
+        FROM (SELECT l.pid, l.mode, a.state, a.query, row_number() OVER (ORDER BY l.pid) AS k
+                FROM pg_catalog.pg_locks AS l LEFT JOIN pg_catalog.pg_stat_activity AS a ON a.pid = l.pid
+               WHERE l.locktype = 'relation' AND l.relation = tbl AND l.granted AND l.pid <> pg_backend_pid()) AS h;
+      IF more > 0 THEN
+        holders := format('%s and %s more session(s)', holders, more);
+      END IF;
       IF attempt = attempts THEN
         RAISE EXCEPTION USING
           ERRCODE = 'lock_not_available',
@@ -637,7 +643,9 @@ BEGIN
   IF online AND tbl IS NOT NULL THEN
     -- Installed by an interrupted earlier run of the same migration: adopted.
     registered := racefree._registered('addNumbering', tbl, name);
-    IF registered.config = racefree._numbering_config(config) THEN
+    IF registered.config = racefree._numbering_config(config)
+       AND EXISTS (SELECT FROM racefree.registry_objects AS o JOIN pg_trigger AS g ON g.tgrelid = tbl AND g.tgname = o.object_name
+                    WHERE o.registry_id = registered.id AND o.object_type = 'trigger') THEN
       RETURN;
     END IF;
   END IF;
@@ -883,7 +891,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION racefree._retrofit_numbering(jsonb) IS
-  'Internal, the step of addNumbering({ concurrently: true }) after its install: moves the counters past every number already in the table (racefree._numbering_seed) without locking the table. Numbers written meanwhile move the counters through the explicit-number triggers the install step created; both only ever raise a counter.';
+  'Internal, the step of addNumbering({ concurrently: true }) after its install, before its index build: moves the counters past every number already in the table (racefree._numbering_seed) without locking the table. Numbers written meanwhile move the counters through the explicit-number triggers the install step created; both only ever raise a counter.';
 
 CREATE OR REPLACE FUNCTION racefree._activate_numbering(config jsonb)
 RETURNS void
@@ -891,40 +899,28 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
   r racefree.numberings := racefree._online_numbering(config);
+  tbl regclass := format('%I.%I', r.table_schema, r.table_name)::regclass;
   as_default boolean := r.date_column IS NULL AND cardinality(r.scope_columns) = 0;
+  attach boolean := r.added_constraint IS NOT NULL
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = tbl AND conname = r.added_constraint);
   hook name;
 BEGIN
   SELECT o.object_name INTO hook
     FROM racefree.registry_objects AS o JOIN racefree.registry AS e ON e.id = o.registry_id
    WHERE e.builder = 'addNumbering' AND e.description->>'counter' = r.counter AND o.object_type = 'trigger'
      AND o.object_name = racefree._object_name('racefree_' || r.name, CASE WHEN as_default THEN '_explicit' ELSE '_number' END);
-  -- SET DEFAULT takes ACCESS EXCLUSIVE; replacing a trigger, SHARE ROW EXCLUSIVE.
-  PERFORM racefree._lock_with_retries(format('%I.%I', r.table_schema, r.table_name)::regclass,
-    CASE WHEN as_default THEN 'ACCESS EXCLUSIVE' ELSE 'SHARE ROW EXCLUSIVE' END, config || '{"stepName": "addNumbering (activate)"}');
+  -- SET DEFAULT and ADD CONSTRAINT ... USING INDEX take ACCESS EXCLUSIVE; replacing a trigger, SHARE ROW EXCLUSIVE.
+  PERFORM racefree._lock_with_retries(tbl, CASE WHEN as_default OR attach THEN 'ACCESS EXCLUSIVE' ELSE 'SHARE ROW EXCLUSIVE' END,
+    config || '{"stepName": "addNumbering (activate)"}');
+  IF attach THEN
+    -- Built by the CREATE UNIQUE INDEX CONCURRENTLY before this step.
+    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE USING INDEX %I', tbl, r.added_constraint, r.added_constraint);
+  END IF;
   PERFORM racefree._numbering_insert_hook(r, hook);
 END
 $$;
 COMMENT ON FUNCTION racefree._activate_numbering(jsonb) IS
-  'Internal, the step of addNumbering({ concurrently: true }) after its retrofit scan: from here inserts generate numbers (the DEFAULT and explicit-number trigger, or the generator trigger), under a lock taken with racefree._lock_with_retries and held only for these catalog changes. Safe to run again.';
-
-CREATE OR REPLACE FUNCTION racefree._attach_numbering_key(config jsonb)
-RETURNS void
-LANGUAGE plpgsql
-AS $$
-DECLARE
-  r racefree.numberings := racefree._online_numbering(config);
-  tbl regclass := format('%I.%I', r.table_schema, r.table_name)::regclass;
-BEGIN
-  IF r.added_constraint IS NULL
-     OR EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = tbl AND conname = r.added_constraint) THEN
-    RETURN;
-  END IF;
-  PERFORM racefree._lock_with_retries(tbl, 'ACCESS EXCLUSIVE', config || '{"stepName": "addNumbering (attach the unique key)"}');
-  EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE USING INDEX %I', tbl, r.added_constraint, r.added_constraint);
-END
-$$;
-COMMENT ON FUNCTION racefree._attach_numbering_key(jsonb) IS
-  'Internal, the last step of addNumbering({ concurrently: true }), after CREATE UNIQUE INDEX CONCURRENTLY: attaches the index as the numbering''s unique constraint (the one racefree.numberings added_constraint names), under a lock taken with racefree._lock_with_retries; nothing when the column had a unique index of that name already or an interrupted run attached it.';
+  'Internal, the last step of addNumbering({ concurrently: true }), after its retrofit scan and CREATE UNIQUE INDEX CONCURRENTLY: attaches that index as the numbering''s unique constraint (unless the column had a unique index of that name, or an interrupted run attached it), and from here inserts generate numbers (the DEFAULT and explicit-number trigger, or the generator trigger); one lock, taken with racefree._lock_with_retries and held only for these catalog changes. Safe to run again.';
 
 CREATE OR REPLACE FUNCTION racefree._drop_numbering(config jsonb)
 RETURNS void
@@ -1941,7 +1937,6 @@ REVOKE ALL ON FUNCTION racefree._online_numbering(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._prepare_numbering(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._retrofit_numbering(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._activate_numbering(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._attach_numbering_key(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._drop_numbering(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._probe_unique_key(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._register_unique_key(jsonb) FROM PUBLIC;

@@ -226,12 +226,14 @@ test.serial('a reader holding the table off the activate step: the run stops the
   t.deepEqual(await blockedBy(observer, pid, run.settled), [readerPid]);
   const error = await t.throwsAsync(run.promise, { instanceOf: LockTimeoutError });
   t.regex(error!.message, /addNumbering \(activate\): could not lock lock_late in ACCESS EXCLUSIVE mode in 2 attempts/);
-  // Installed and scanned, not active: numbers written now still move the counter, none is generated.
-  t.like(await traces('lock_late', 'lock_late'), { numberings: 1, counters: 1, defaults: 0, indexes: 0 });
+  // Installed, scanned and indexed, not active: numbers written now still move the counter, none is generated.
+  t.like(await traces('lock_late', 'lock_late'), { numberings: 1, counters: 1, defaults: 0, indexes: 1 });
+  t.deepEqual(await sql(`SELECT conname FROM pg_constraint WHERE conrelid = 'lock_late'::regclass AND contype = 'u'`), []);
   await reader.query('COMMIT');
   await sql(`INSERT INTO lock_late (n) VALUES ('L-200')`);
   t.deepEqual(await sql(`INSERT INTO lock_late DEFAULT VALUES RETURNING n`), [{ n: null }]);
   await migrate({ databaseUrl: url(), ...lane });
   t.is((await sql(`INSERT INTO lock_late DEFAULT VALUES RETURNING n`))[0].n, 'L-201');
   t.like(await traces('lock_late', 'lock_late'), { numberings: 1, registry: 1, defaults: 1, indexes: 1, triggers: 2 });
+  t.deepEqual(await sql(`SELECT conname FROM pg_constraint WHERE conrelid = 'lock_late'::regclass AND contype = 'u'`), [{ conname: 'lock_late_n_key' }]);
 });

@@ -164,9 +164,9 @@ function retrofitOnline(pgm: MigrationBuilder, tableRef: TableRef, config: { tab
   // Explicit-number triggers first: from here every number written moves the counters.
   pgm.sql(`SELECT racefree._add_numbering(${literal('install')})`);
   pgm.sql(`SELECT racefree._retrofit_numbering(${literal()})`);
-  pgm.sql(`SELECT racefree._activate_numbering(${literal()})`);
+  // No number is generated before the key exists; then one short lock attaches it and starts generating.
   pgm.sql(`CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ${quoteIdent(name)} ON ${config.table} (${quoteIdent(config.column)})`);
-  pgm.sql(`SELECT racefree._attach_numbering_key(${literal()})`);
+  pgm.sql(`SELECT racefree._activate_numbering(${literal()})`);
 }
 
 function lockOption(option: string, value: unknown, concurrently: boolean, min: number): number | undefined {
