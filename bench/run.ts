@@ -15,11 +15,12 @@ import { run as client } from './client.js';
 import { run as commitCheck } from './commit-check.js';
 import { run as idempotency } from './idempotency.js';
 import { run as numbering } from './numbering.js';
+import { run as onlineRetrofit } from './online-retrofit.js';
 import { run as statements } from './statements.js';
 import { run as upsert } from './upsert.js';
 import type { BenchResult } from './types.js';
 
-const SCENARIOS: ReadonlyArray<(url: string) => Promise<BenchResult>> = [client, statements, commitCheck, numbering, upsert, idempotency];
+const SCENARIOS: ReadonlyArray<(url: string) => Promise<BenchResult>> = [client, statements, commitCheck, numbering, onlineRetrofit, upsert, idempotency];
 
 async function main(): Promise<void> {
   const given = process.env['DATABASE_URL'];

@@ -107,7 +107,8 @@ test('migrate up, status, down N, up again (every builder has a working down)', 
     ],
   });
   const shown = await run(['migrate', 'status', '--dir', dir, '--database-url', url()]);
-  t.regex(shown.stdout, /generated: 1 registered\n {2}addNumbering {2}public\.assessments {2}assessment {2}generator 2\n/);
+  const version = await withClient(url(), async (c) => (await c.query('SELECT racefree._generator_version() AS v')).rows[0].v);
+  t.true(shown.stdout.includes(`generated: 1 registered\n  addNumbering  public.assessments  assessment  generator ${version}\n`), shown.stdout);
   t.deepEqual(await migrate({ databaseUrl: url(), dir, direction: 'down' }), { kit: [], user: ['0002_assessment-numbers'] });
   const afterDown = await withClient(url(), async (c) => ({
     fn: (await c.query(`SELECT to_regproc('generate_assessment_number') AS f`)).rows[0].f,

@@ -75,6 +75,10 @@ const B = 'addNumbering';
  * @throws {RacefreeConfigError} at once for a bad template, mode, name or option;
  *   when the migration runs (before any DDL, nothing created) for an unknown
  *   table or column, a column that is not text, or an unknown time zone.
+ * @throws {DuplicateRowsError} when the migration runs, the column has no unique key
+ *   yet and holds duplicate numbers (before any DDL, nothing created).
+ * @throws {LockTimeoutError} with `concurrently`, when a catalog step's lock could not
+ *   be taken in `lockRetries` retries (that step changed nothing; the next run goes on).
  */
 export function addNumbering(pgm: MigrationBuilder, options: AddNumberingOptions): void {
   const name = requireString(B, 'name', options.name);
