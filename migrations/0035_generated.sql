@@ -446,15 +446,15 @@ DECLARE
   has_columns boolean := parts @? '$[*] ? (exists(@.column))';
   fixed_before int := 0;   -- characters before {seq}, when no column token makes them vary
   fixed_after int := 0;
-  widths int[] := '{}';
-  offsets int[] := '{}';   -- of each date token: from the start before {seq}; after it, -(1 + from {seq})
+  widths int[] := '{}'::int[];
+  offsets int[] := '{}'::int[];   -- of each date token: from the start before {seq}; after it, -(1 + from {seq})
   part jsonb;
   i int;
   w int;
   seq_expr text;
   scope_expr text;
 BEGIN
-  FOR part, i IN SELECT e, o FROM jsonb_array_elements(parts) WITH ORDINALITY AS x (e, o) LOOP
+  FOR part, i IN SELECT e, o::int FROM jsonb_array_elements(parts) WITH ORDINALITY AS x (e, o) LOOP
     IF part ? 'seq' THEN
       seq_at := i;
       pattern := pattern || CASE WHEN has_columns THEN ')([0-9]{1,18})(' ELSE '[0-9]{1,18}' END;
@@ -537,6 +537,9 @@ DECLARE
   more int;
   pause_ms int;
 BEGIN
+  IF lock_mode NOT IN ('SHARE ROW EXCLUSIVE', 'ACCESS EXCLUSIVE') THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('racefree._lock_with_retries: lock mode %L is not one the retrofit takes', lock_mode);
+  END IF;
   FOR attempt IN 1 .. attempts LOOP
     BEGIN
       -- Writers queue behind a waiting lock request: it waits only this long.
