@@ -237,3 +237,35 @@ test.serial('a reader holding the table off the activate step: the run stops the
   t.like(await traces('lock_late', 'lock_late'), { numberings: 1, registry: 1, defaults: 1, indexes: 1, triggers: 2 });
   t.deepEqual(await sql(`SELECT conname FROM pg_constraint WHERE conrelid = 'lock_late'::regclass AND contype = 'u'`), [{ conname: 'lock_late_n_key' }]);
 });
+
+test('concurrently, fast mode and a row-scoped template: counters continue past the existing numbers; dropNumbering removes it all', async (t) => {
+  await sql(`CREATE TABLE online_fast (id bigserial PRIMARY KEY, n text);
+    INSERT INTO online_fast (n) VALUES ('F-0007'), ('F-0041'), ('junk'), (NULL);
+    CREATE TABLE online_scoped (id bigserial PRIMARY KEY, tenant int NOT NULL, n text);
+    INSERT INTO online_scoped (tenant, n) VALUES (1, 'T1-005'), (1, 'T1-003'), (2, 'T2-010')`);
+  const dir = await userMigrations({
+    '0001_online_fast.js': `
+import { addNumbering, dropNumbering } from 'racefree/migrate';
+const f = { name: 'online_fast', table: 'online_fast', column: 'n' };
+export const up = (pgm) => addNumbering(pgm, { ...f, template: 'F-{seq:4}', mode: 'fast', concurrently: true });
+export const down = (pgm) => dropNumbering(pgm, f);
+`,
+    '0002_online_scoped.js': `
+import { addNumbering, dropNumbering } from 'racefree/migrate';
+const s = { name: 'online_scoped', table: 'online_scoped', column: 'n' };
+export const up = (pgm) => addNumbering(pgm, { ...s, template: 'T{tenant}-{seq:3}', concurrently: true });
+export const down = (pgm) => dropNumbering(pgm, s);
+`,
+  });
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const lane = { dir, migrationsTable: 'pgm_online_kinds' };
+  await migrate({ databaseUrl: url(), ...lane });
+  t.deepEqual(await sql(`INSERT INTO online_fast DEFAULT VALUES RETURNING n`), [{ n: 'F-0042' }]);
+  t.deepEqual(await sql(`INSERT INTO online_scoped (tenant) VALUES (1), (2), (3) RETURNING n`), [{ n: 'T1-006' }, { n: 'T2-011' }, { n: 'T3-001' }]);
+  for (const table of ['online_fast', 'online_scoped']) {
+    t.deepEqual(await sql(`SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'u'`, [table]), [{ conname: `${table}_n_key` }]);
+  }
+  await migrate({ databaseUrl: url(), ...lane, direction: 'down', count: 2 });
+  t.like(await traces('online_fast', 'online_fast'), NOTHING);
+  t.like(await traces('online_scoped', 'online_scoped'), NOTHING);
+});
