@@ -16,6 +16,7 @@ import { run as client } from './client.js';
 import { run as commitCheck } from './commit-check.js';
 import { run as idempotency } from './idempotency.js';
 import { run as numbering } from './numbering.js';
+import { run as onlineRetrofit } from './online-retrofit.js';
 import { run as statements } from './statements.js';
 import { run as upsert } from './upsert.js';
 import type { BenchResult } from './types.js';
@@ -25,6 +26,7 @@ const SCENARIOS: Readonly<Record<string, (url: string) => Promise<BenchResult>>>
   statements,
   'commit-check': commitCheck,
   numbering,
+  'online-retrofit': onlineRetrofit,
   upsert,
   idempotency,
 };

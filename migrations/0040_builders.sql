@@ -244,44 +244,57 @@ COMMENT ON FUNCTION racefree._numbering_token(jsonb) IS
 -- ---------------------------------------------------------------------------
 -- Numbering
 
-CREATE FUNCTION racefree.add_numbering(tbl regclass, col name, template text, mode text DEFAULT 'gapless',
-                                       time_zone text DEFAULT 'UTC', date_column name DEFAULT NULL, name text DEFAULT NULL)
-RETURNS void
-LANGUAGE plpgsql
+CREATE FUNCTION racefree._numbering_config(tbl regclass, col name, template text, mode text DEFAULT 'gapless',
+                                           time_zone text DEFAULT 'UTC', date_column name DEFAULT NULL, name text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-  tbl_text text := racefree._require_table('addNumbering', add_numbering.tbl);
+  tbl_text text := racefree._require_table('addNumbering', _numbering_config.tbl);
   numbering text;
   generator text;
   parsed jsonb;
 BEGIN
-  PERFORM racefree._require_text('addNumbering', 'column', add_numbering.col);
-  numbering := racefree._require_text('addNumbering', 'name', coalesce(add_numbering.name, add_numbering.col));
+  PERFORM racefree._require_text('addNumbering', 'column', _numbering_config.col);
+  numbering := racefree._require_text('addNumbering', 'name', coalesce(_numbering_config.name, _numbering_config.col));
   generator := 'generate_' || numbering || '_number';
   IF octet_length(generator) > 63 THEN
     PERFORM racefree._config_error('name', numbering,
       format('addNumbering: option "name" %s makes %s, %s bytes; PostgreSQL names hold at most 63',
              to_jsonb(numbering), generator, octet_length(generator)));
   END IF;
-  IF add_numbering.mode IS NULL OR add_numbering.mode NOT IN ('gapless', 'fast') THEN
-    PERFORM racefree._config_error('mode', add_numbering.mode,
-      format('addNumbering: option "mode" must be ''gapless'' or ''fast'', not %s', coalesce(to_jsonb(add_numbering.mode)::text, 'NULL')));
+  IF _numbering_config.mode IS NULL OR _numbering_config.mode NOT IN ('gapless', 'fast') THEN
+    PERFORM racefree._config_error('mode', _numbering_config.mode,
+      format('addNumbering: option "mode" must be ''gapless'' or ''fast'', not %s', coalesce(to_jsonb(_numbering_config.mode)::text, 'NULL')));
   END IF;
-  PERFORM racefree._require_text('addNumbering', 'timeZone', add_numbering.time_zone);
-  IF add_numbering.date_column IS NOT NULL THEN
-    PERFORM racefree._require_text('addNumbering', 'dateColumn', add_numbering.date_column);
+  PERFORM racefree._require_text('addNumbering', 'timeZone', _numbering_config.time_zone);
+  IF _numbering_config.date_column IS NOT NULL THEN
+    PERFORM racefree._require_text('addNumbering', 'dateColumn', _numbering_config.date_column);
   END IF;
-  parsed := racefree._numbering_template(add_numbering.template);
-  IF add_numbering.date_column IS NOT NULL AND parsed->>'reset' = 'never' THEN
-    PERFORM racefree._config_error('dateColumn', add_numbering.date_column,
-      format('addNumbering: option "dateColumn" is set but template %s has no date token', to_jsonb(add_numbering.template)));
+  parsed := racefree._numbering_template(_numbering_config.template);
+  IF _numbering_config.date_column IS NOT NULL AND parsed->>'reset' = 'never' THEN
+    PERFORM racefree._config_error('dateColumn', _numbering_config.date_column,
+      format('addNumbering: option "dateColumn" is set but template %s has no date token', to_jsonb(_numbering_config.template)));
   END IF;
   -- The table, the columns, the time zone and which modes a template allows
   -- are the installer's to check, before its first DDL statement.
-  PERFORM racefree._add_numbering(jsonb_strip_nulls(jsonb_build_object(
-    'name', numbering, 'table', tbl_text, 'column', add_numbering.col, 'template', add_numbering.template,
-    'parts', parsed->'parts', 'reset', parsed->>'reset', 'mode', add_numbering.mode,
-    'timeZone', add_numbering.time_zone, 'dateColumn', add_numbering.date_column)));
+  RETURN jsonb_strip_nulls(jsonb_build_object(
+    'name', numbering, 'table', tbl_text, 'column', _numbering_config.col, 'template', _numbering_config.template,
+    'parts', parsed->'parts', 'reset', parsed->>'reset', 'mode', _numbering_config.mode,
+    'timeZone', _numbering_config.time_zone, 'dateColumn', _numbering_config.date_column));
+END
+$$;
+COMMENT ON FUNCTION racefree._numbering_config(regclass, name, text, text, text, name, text) IS
+  'Internal: add_numbering''s arguments checked (RF100 naming the option) and converted to the installer''s configuration; the online retrofit''s steps (addNumbering with concurrently) read the same.';
+
+CREATE FUNCTION racefree.add_numbering(tbl regclass, col name, template text, mode text DEFAULT 'gapless',
+                                       time_zone text DEFAULT 'UTC', date_column name DEFAULT NULL, name text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  PERFORM racefree._add_numbering(racefree._numbering_config(add_numbering.tbl, add_numbering.col, add_numbering.template,
+    add_numbering.mode, add_numbering.time_zone, add_numbering.date_column, add_numbering.name));
 END
 $$;
 COMMENT ON FUNCTION racefree.add_numbering(regclass, name, text, text, text, name, text) IS
@@ -444,6 +457,7 @@ REVOKE ALL ON FUNCTION racefree._require_names(text, text, name[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._require_table(text, regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._numbering_template(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._numbering_token(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._numbering_config(regclass, name, text, text, text, name, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree.add_numbering(regclass, name, text, text, text, name, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree.drop_numbering(regclass, name, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._unique_key_config(regclass, name[], text, boolean, text) FROM PUBLIC;

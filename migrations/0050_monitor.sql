@@ -44,8 +44,8 @@ GRANT SELECT (scope, created_at, completed_at) ON racefree.idempotency_keys TO r
 -- the migration saw it (EXPLAIN checks the migrator's privileges, not the
 -- monitor's): racefree._generated_stale() is SECURITY DEFINER for that.
 GRANT EXECUTE ON FUNCTION racefree._generated_stale() TO racefree_monitor;
--- racefree doctor's counter check reads numbers back with the numbering's parser.
-GRANT EXECUTE ON FUNCTION racefree._numbering_parse(jsonb, text), racefree._numbering_scope(text, text) TO racefree_monitor;
+-- racefree doctor's counter check scans numbers back into scopes (sql/generated.sql grants the scan itself).
+GRANT EXECUTE ON FUNCTION racefree._numbering_scope(text, text) TO racefree_monitor;
 
 -- Down Migration
 -- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).
@@ -60,7 +60,7 @@ BEGIN
 END
 $racefree_guard$;
 REVOKE EXECUTE ON FUNCTION racefree._generated_stale() FROM racefree_monitor;
-REVOKE EXECUTE ON FUNCTION racefree._numbering_parse(jsonb, text), racefree._numbering_scope(text, text) FROM racefree_monitor;
+REVOKE EXECUTE ON FUNCTION racefree._numbering_scope(text, text) FROM racefree_monitor;
 REVOKE SELECT (scope, created_at, completed_at) ON racefree.idempotency_keys FROM racefree_monitor;
 REVOKE SELECT ON racefree.numberings, racefree.counters, racefree.registry,
   racefree.registry_objects, racefree.api, racefree.kit_migrations FROM racefree_monitor;

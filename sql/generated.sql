@@ -479,6 +479,180 @@ $$;
 COMMENT ON FUNCTION racefree._numbering_install(racefree.numberings, boolean) IS
   'Internal: creates (or, with replace, replaces in place: same name, same signature) a numbering''s generate_<name>_number() from its racefree.numberings row, commented, revoked from PUBLIC and granted to racefree_user; lets racefree_monitor read the numbered column and a fast numbering''s sequence. Gapless DEFAULTs and all trigger functions are SECURITY DEFINER (search_path pinned), bound to their own counter; the fast DEFAULT is inlinable SQL.';
 
+-- ---------------------------------------------------------------------------
+-- Numbering: the retrofit scan, and the lock steps of an online retrofit
+
+CREATE OR REPLACE FUNCTION racefree._numbering_highest(parts jsonb, tbl regclass, col name)
+RETURNS TABLE (scope text, seq bigint)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  -- One regex for the whole template, compiled once for the scan; [0-9],
+  -- not \d, which matches other scripts' digits that ::bigint rejects.
+  pattern text := '';
+  seq_at int;
+  has_columns boolean := parts @? '$[*] ? (exists(@.column))';
+  fixed_before int := 0;   -- characters before {seq}, when no column token makes them vary
+  fixed_after int := 0;
+  widths int[] := '{}'::int[];
+  offsets int[] := '{}'::int[];   -- of each date token: from the start before {seq}; after it, -(1 + from {seq})
+  part jsonb;
+  i int;
+  w int;
+  seq_expr text;
+  scope_expr text;
+BEGIN
+  FOR part, i IN SELECT e, o::int FROM jsonb_array_elements(parts) WITH ORDINALITY AS x (e, o) LOOP
+    IF part ? 'seq' THEN
+      seq_at := i;
+      pattern := pattern || CASE WHEN has_columns THEN ')([0-9]{1,18})(' ELSE '[0-9]{1,18}' END;
+      CONTINUE;
+    END IF;
+    w := CASE WHEN part ? 'literal' THEN length(part->>'literal') WHEN part ? 'date' THEN CASE part->>'date' WHEN 'YYYY' THEN 4 ELSE 2 END END;
+    pattern := pattern || CASE
+      WHEN part ? 'literal' THEN regexp_replace(part->>'literal', '([.^$*+?()\[\]{}|\\-])', '\\\1', 'g')
+      WHEN part ? 'date' THEN format('[0-9]{%s}', w)
+      ELSE '.*' END;
+    IF part ? 'date' THEN
+      widths := widths || w;
+      offsets := offsets || CASE WHEN seq_at IS NULL THEN fixed_before ELSE -(fixed_after + 1) END;
+    END IF;
+    IF seq_at IS NULL THEN
+      fixed_before := fixed_before + coalesce(w, 0);
+    ELSE
+      fixed_after := fixed_after + coalesce(w, 0);
+    END IF;
+  END LOOP;
+  IF has_columns THEN
+    -- Column tokens vary in width: three groups, before {seq}, {seq}, after it.
+    RETURN QUERY EXECUTE format(
+      'SELECT racefree._numbering_scope(m.g[1], m.g[3]), max(m.g[2]::bigint) FROM %s AS t, regexp_match(t.%I::text, %L) AS m (g) WHERE m.g IS NOT NULL GROUP BY 1',
+      tbl, col, '^(' || pattern || ')$');
+    RETURN;
+  END IF;
+  -- Every other part has a fixed width: {seq} and the dates are substrings at known places.
+  seq_expr := format('substr(t.%I::text, %s, length(t.%I::text) - %s)::bigint', col, fixed_before + 1, col, fixed_before + fixed_after);
+  SELECT coalesce(string_agg(CASE WHEN d.d_at >= 0 THEN format('substr(t.%I::text, %s, %s)', col, d.d_at + 1, d.d_width)
+                                  ELSE format('substr(t.%I::text, length(t.%I::text) - %s, %s)', col, col, fixed_after + d.d_at, d.d_width) END,
+                             ' || ''-'' || ' ORDER BY d.k), '''''')
+    INTO scope_expr FROM unnest(offsets, widths) WITH ORDINALITY AS d (d_at, d_width, k);
+  RETURN QUERY EXECUTE format('SELECT %s, max(%s) FROM %s AS t WHERE t.%I::text ~ %L GROUP BY 1',
+    scope_expr, seq_expr, tbl, col, '^' || pattern || '$');
+END
+$$;
+COMMENT ON FUNCTION racefree._numbering_highest(jsonb, regclass, name) IS
+  'Internal: the highest sequence value per counter scope among the numbers in tbl.col that are in the template''s format: one set-based query, the template compiled into one regex, {seq} and the dates read at their fixed places (three regex groups when column tokens make the places vary). The same scopes and values as racefree._numbering_parse. The retrofit and racefree doctor (counter_behind) both read it.';
+
+CREATE OR REPLACE FUNCTION racefree._numbering_seed(r racefree.numberings)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  h record;
+  seq regclass := CASE WHEN r.mode = 'fast' THEN format('%I.%I', r.table_schema, r.sequence_name)::regclass END;
+  last bigint;
+BEGIN
+  FOR h IN SELECT * FROM racefree._numbering_highest(r.parts, format('%I.%I', r.table_schema, r.table_name)::regclass, r.column_name) LOOP
+    IF r.mode = 'gapless' THEN
+      INSERT INTO racefree.counters AS c (counter, scope, value) VALUES (r.counter, h.scope, h.seq)
+      ON CONFLICT ON CONSTRAINT counters_pkey DO UPDATE SET value = excluded.value, updated_at = now()
+      WHERE c.value < excluded.value;
+    ELSIF h.seq > 0 THEN
+      -- As racefree._numbering_advance does: ALTER SEQUENCE holds off nextval()
+      -- and other advances until this transaction ends, so the sequence never moves back.
+      EXECUTE format('ALTER SEQUENCE %s NO CYCLE', seq);
+      EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s', seq) INTO last;
+      IF h.seq > last THEN
+        PERFORM setval(seq, h.seq);
+      END IF;
+    END IF;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION racefree._numbering_seed(racefree.numberings) IS
+  'Internal: moves a numbering''s counters (gapless) or sequence (fast) past the highest number of each scope already in its column (racefree._numbering_highest); never moves one back, so it can run while writers advance them too.';
+
+CREATE OR REPLACE FUNCTION racefree._lock_with_retries(tbl regclass, lock_mode text, config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  attempts int := coalesce((config->>'lockRetries')::int, 20) + 1;
+  timeout_ms int := coalesce((config->>'lockTimeoutMs')::int, 100);
+  step text := coalesce(config->>'stepName', 'addNumbering');
+  saved text := current_setting('lock_timeout');
+  holders text;
+  more int;
+  pause_ms int;
+BEGIN
+  IF lock_mode NOT IN ('SHARE ROW EXCLUSIVE', 'ACCESS EXCLUSIVE') THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('racefree._lock_with_retries: lock mode %L is not one the retrofit takes', lock_mode);
+  END IF;
+  FOR attempt IN 1 .. attempts LOOP
+    BEGIN
+      -- Writers queue behind a waiting lock request: it waits only this long.
+      PERFORM set_config('lock_timeout', timeout_ms || 'ms', true);
+      EXECUTE format('LOCK TABLE %s IN %s MODE', tbl, lock_mode);
+      PERFORM set_config('lock_timeout', saved, true);
+      RETURN;
+    EXCEPTION WHEN lock_not_available THEN
+      -- The failed attempt rolled back: this transaction holds no lock on tbl while it waits.
+      SELECT string_agg(format('pid %s (%s, %s lock: %s)', h.pid, coalesce(h.state, 'unknown'), h.mode, left(coalesce(h.query, ''), 100)),
+                        '; ' ORDER BY h.pid) FILTER (WHERE h.k <= 3),
+             count(*) FILTER (WHERE h.k > 3)
+        INTO holders, more
+        FROM (SELECT l.pid, l.mode, a.state, a.query, row_number() OVER (ORDER BY l.pid) AS k
+                FROM pg_catalog.pg_locks AS l LEFT JOIN pg_catalog.pg_stat_activity AS a ON a.pid = l.pid
+               WHERE l.locktype = 'relation' AND l.relation = tbl AND l.granted AND l.pid <> pg_backend_pid()) AS h;
+      IF more > 0 THEN
+        holders := format('%s and %s more session(s)', holders, more);
+      END IF;
+      IF attempt = attempts THEN
+        RAISE EXCEPTION USING
+          ERRCODE = 'lock_not_available',
+          MESSAGE = format('%s: could not lock %s in %s mode in %s attempts of %s ms: held by %s; this step changed nothing',
+            step, tbl, lock_mode, attempts, timeout_ms, coalesce(holders, 'sessions that have ended since')),
+          HINT = 'End or wait out the sessions holding the table, or raise lockRetries or lockTimeoutMs, then run the migration again: it goes on from the last step done.';
+      END IF;
+      pause_ms := least(2000, 25 * 2 ^ least(attempt, 7))::int;
+      pause_ms := pause_ms / 2 + (random() * pause_ms / 2)::int;
+      RAISE NOTICE USING MESSAGE = format('waiting: %s needs a %s lock on %s, held by %s (attempt %s of %s, next in %s ms)',
+        step, lock_mode, tbl, coalesce(holders, 'a session that has ended since'), attempt, attempts, pause_ms);
+      PERFORM pg_sleep(pause_ms / 1000.0);
+    END;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION racefree._lock_with_retries(regclass, text, jsonb) IS
+  'Internal, the lock of each catalog step of an online retrofit: LOCK TABLE tbl in lock_mode under a short lock_timeout (config lockTimeoutMs, default 100), so writers queue behind the request for at most that long; on timeout it holds nothing, prints a NOTICE ''waiting: ...'' naming the sessions that hold the table, sleeps with exponential backoff and jitter (25 ms doubling, at most 2 s) and tries again, config lockRetries times (default 20); then 55P03 naming them. The lock, once taken, is held to the end of the calling transaction.';
+
+CREATE OR REPLACE FUNCTION racefree._numbering_insert_hook(r racefree.numberings, trigger_name name)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  IF r.date_column IS NULL AND cardinality(r.scope_columns) = 0 THEN
+    EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I SET DEFAULT %I.%I()', r.table_schema, r.table_name, r.column_name, r.table_schema, r.generator);
+    EXECUTE format($t$CREATE OR REPLACE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW
+      WHEN (NEW.%I IS DISTINCT FROM current_setting(%L, true))
+      EXECUTE FUNCTION racefree._numbering_explicit(%L)$t$,
+      trigger_name, r.table_schema, r.table_name, r.column_name, 'racefree.n_' || md5(r.counter), r.counter);
+  ELSE
+    EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW EXECUTE FUNCTION %I.%I()',
+      trigger_name, r.table_schema, r.table_name, r.table_schema, r.generator);
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION racefree._numbering_insert_hook(racefree.numberings, name) IS
+  'Internal: makes inserts generate the numbering''s numbers: generate_<name>_number() as the column DEFAULT plus the explicit-number trigger trigger_name, or (row values in the number) the generator as BEFORE INSERT trigger trigger_name. CREATE OR REPLACE TRIGGER, so it also turns the explicit-only trigger of an online retrofit into the final one.';
+
+CREATE OR REPLACE FUNCTION racefree._numbering_config(config jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+AS $$ SELECT config - ARRAY['parts', 'reset', 'step', 'key'] $$;
+COMMENT ON FUNCTION racefree._numbering_config(jsonb) IS
+  'Internal: the builder options of an addNumbering() call as racefree.registry keeps them: the configuration without what the builder derives (parts, reset, the unique key''s names) and the online step.';
+
 CREATE OR REPLACE FUNCTION racefree._add_numbering(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
@@ -507,13 +681,25 @@ DECLARE
   triggers name[];
   taken text;
   r racefree.numberings;
-  retro_scope text;
-  retro_seq bigint;
   objects jsonb;
+  -- An online retrofit (addNumbering({ concurrently: true })) calls this twice:
+  -- step 'check' only checks; step 'install' installs without the DEFAULT.
+  step text := config->>'step';
+  online boolean := step IS NOT NULL;
+  registered racefree.registry;
 BEGIN
   -- Everything is checked before the first DDL statement; the migration's
   -- transaction rolls back on any error, so nothing is half-created.
   tbl := to_regclass(config->>'table');
+  IF online AND tbl IS NOT NULL THEN
+    -- Installed by an interrupted earlier run of the same migration: adopted.
+    registered := racefree._registered('addNumbering', tbl, name);
+    IF registered.config = racefree._numbering_config(config)
+       AND EXISTS (SELECT FROM racefree.registry_objects AS o JOIN pg_trigger AS g ON g.tgrelid = tbl AND g.tgname = o.object_name
+                    WHERE o.registry_id = registered.id AND o.object_type = 'trigger') THEN
+      RETURN;
+    END IF;
+  END IF;
   IF tbl IS NULL OR (SELECT relkind FROM pg_class WHERE oid = tbl) NOT IN ('r', 'p') THEN
     PERFORM racefree._config_error('table', config->>'table',
       format('addNumbering: table %s does not exist', config->>'table'));
@@ -597,7 +783,25 @@ BEGIN
   END IF;
 
   -- A unique constraint makes the column's uniqueness a fact, not a hope.
-  IF NOT EXISTS (
+  IF online THEN
+    -- Built CONCURRENTLY under this name by a later step, unless the table
+    -- already has a unique index of that name on the column.
+    added := racefree._object_name(rel || '_' || col, '_key');
+    IF config->'key'->>'name' IS DISTINCT FROM added THEN
+      PERFORM racefree._config_error('table', config->>'table',
+        format('addNumbering: the builder named the unique key %s, the installer %I; name the table exactly as PostgreSQL does', config->'key'->>'name', added));
+    END IF;
+    IF EXISTS (SELECT FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid
+                WHERE i.indrelid = tbl AND c.relname = added AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
+                  AND i.indexprs IS NULL AND i.indnkeyatts = 1
+                  AND i.indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = tbl AND attname = col)) THEN
+      added := NULL;
+    END IF;
+    IF (SELECT relkind FROM pg_class WHERE oid = tbl) = 'p' THEN
+      PERFORM racefree._config_error('concurrently', 'true',
+        format('addNumbering: %I.%I is partitioned, and PostgreSQL cannot build an index on a partitioned table concurrently; number it without concurrently, or each partition', sch, rel));
+    END IF;
+  ELSIF NOT EXISTS (
     SELECT FROM pg_index AS i
      WHERE i.indrelid = tbl AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
        AND i.indnkeyatts = 1
@@ -624,8 +828,22 @@ BEGIN
     PERFORM racefree._config_error('name', name, format('addNumbering: %s already exist(s); give option "name" another value', taken));
   END IF;
 
-  -- No writer may slip a row in between the retrofit scan and the new default.
-  EXECUTE format('LOCK TABLE %I.%I IN SHARE ROW EXCLUSIVE MODE', sch, rel);
+  IF step = 'check' THEN
+    RETURN;
+  END IF;
+  IF online THEN
+    -- Online: only the explicit-number triggers go in here, under a lock
+    -- taken briefly, with retries; the scan follows without a lock.
+    PERFORM racefree._lock_with_retries(tbl, 'SHARE ROW EXCLUSIVE', config || '{"stepName": "addNumbering (install)"}');
+  ELSE
+    -- No writer may slip a row in between the retrofit scan and the new default.
+    EXECUTE format('LOCK TABLE %I.%I IN SHARE ROW EXCLUSIVE MODE', sch, rel);
+    IF added IS NOT NULL THEN
+      -- Before any DDL: the unique constraint below would fail on these with a bare 23505.
+      PERFORM racefree._assert_no_duplicates(jsonb_build_object(
+        'builder', 'addNumbering', 'table', format('%I.%I', sch, rel), 'columns', jsonb_build_array(col)));
+    END IF;
+  END IF;
 
   IF mode = 'fast' THEN
     EXECUTE format('CREATE SEQUENCE %I.%I AS bigint MINVALUE 1 CACHE 1 OWNED BY %I.%I.%I', sch, seq, sch, rel, col);
@@ -639,22 +857,19 @@ BEGIN
   RETURNING * INTO r;
   PERFORM racefree._numbering_install(r, false);
 
-  IF date_col IS NULL AND cardinality(scope_cols) = 0 THEN
-    EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I SET DEFAULT %I.%I()', sch, rel, col, sch, generator);
-    EXECUTE format($t$CREATE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW
-      WHEN (NEW.%I IS DISTINCT FROM current_setting(%L, true))
-      EXECUTE FUNCTION racefree._numbering_explicit(%L)$t$,
-      triggers[1], sch, rel, col, 'racefree.n_' || md5(counter), counter);
+  IF online THEN
+    -- Until racefree._activate_numbering: numbers written explicitly move the counter, none is generated.
+    EXECUTE format($t$CREATE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW WHEN (NEW.%I IS NOT NULL)
+      EXECUTE FUNCTION racefree._numbering_explicit(%L)$t$, triggers[1], sch, rel, col, counter);
   ELSE
-    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW EXECUTE FUNCTION %I.%I()',
-      triggers[1], sch, rel, sch, generator);
+    PERFORM racefree._numbering_insert_hook(r, triggers[1]);
   END IF;
   -- An explicit number written by UPDATE moves the counter too.
   EXECUTE format($t$CREATE TRIGGER %I BEFORE UPDATE OF %I ON %I.%I FOR EACH ROW
     WHEN (NEW.%I IS DISTINCT FROM OLD.%I)
     EXECUTE FUNCTION racefree._numbering_explicit(%L)$t$,
     triggers[2], col, sch, rel, col, col, counter);
-  IF added IS NOT NULL THEN
+  IF added IS NOT NULL AND NOT online THEN
     EXECUTE format('ALTER TABLE %I.%I ADD CONSTRAINT %I UNIQUE (%I)', sch, rel, added, col);
   END IF;
 
@@ -668,25 +883,94 @@ BEGIN
   IF added IS NOT NULL THEN
     objects := objects || jsonb_build_object('type', 'constraint', 'schema', sch, 'name', added);
   END IF;
-  PERFORM racefree._register('addNumbering', tbl, name, config - 'parts' - 'reset', jsonb_build_object('counter', counter), objects);
+  PERFORM racefree._register('addNumbering', tbl, name, racefree._numbering_config(config), jsonb_build_object('counter', counter), objects);
 
-  -- Retrofit: continue after the numbers the table already holds.
-  FOR retro_scope, retro_seq IN EXECUTE format(
-    'SELECT p.scope, max(p.seq) AS seq FROM %I.%I AS t, LATERAL racefree._numbering_parse(%L, t.%I::text) AS p GROUP BY p.scope',
-    sch, rel, parts, col)
-  LOOP
-    IF mode = 'gapless' THEN
-      INSERT INTO racefree.counters (counter, scope, value) VALUES (counter, retro_scope, retro_seq)
-      ON CONFLICT ON CONSTRAINT counters_pkey DO UPDATE SET value = greatest(counters.value, excluded.value);
-    ELSIF retro_seq > 0 THEN
-      PERFORM setval(format('%I.%I', sch, seq)::regclass,
-        greatest(retro_seq, (SELECT last_value FROM pg_sequences WHERE schemaname = sch AND sequencename = seq)));
-    END IF;
-  END LOOP;
+  -- Retrofit: continue after the numbers the table already holds (online: a step of its own).
+  IF NOT online THEN
+    PERFORM racefree._numbering_seed(r);
+  END IF;
 END
 $install$;
 COMMENT ON FUNCTION racefree._add_numbering(jsonb) IS
-  'Internal, called by the addNumbering() migration builder: checks the configuration (RF100 on any problem, before any DDL), then creates generate_<name>_number() as the column DEFAULT or as a BEFORE INSERT trigger, the explicit-number triggers, a unique constraint if missing, registers them all in racefree.registry, and starts the counters after the numbers already in the table.';
+  'Internal, called by the addNumbering() migration builder: checks the configuration (RF100 on any problem, before any DDL), raises RF101 when the column holds duplicates and has no unique key yet, then creates generate_<name>_number() as the column DEFAULT or as a BEFORE INSERT trigger, the explicit-number triggers, a unique constraint if missing, registers them all in racefree.registry, and starts the counters after the numbers already in the table (racefree._numbering_seed), all under one SHARE ROW EXCLUSIVE lock. config step (addNumbering({ concurrently: true })): ''check'' only checks; ''install'' takes its lock with racefree._lock_with_retries and installs only the explicit-number triggers, the function and the registry entry, leaving the scan, the DEFAULT and the unique key to the later steps; either returns at once when an interrupted run of the same configuration installed it.';
+
+CREATE OR REPLACE FUNCTION racefree._online_numbering(config jsonb)
+RETURNS racefree.numberings
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  tbl regclass := racefree._table_oid('addNumbering', config->>'table');
+  entry racefree.registry := racefree._registered('addNumbering', tbl, config->>'name');
+  r racefree.numberings;
+BEGIN
+  SELECT n.* INTO r FROM racefree.numberings AS n WHERE n.counter = entry.description->>'counter';
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = '55000',
+      MESSAGE = format('addNumbering: numbering %L of table %s is not installed; its install step must run first', config->>'name', tbl);
+  END IF;
+  RETURN r;
+END
+$$;
+COMMENT ON FUNCTION racefree._online_numbering(jsonb) IS
+  'Internal: the racefree.numberings row of the numbering an online retrofit step works on (config as the builder made it); 55000 when its install step has not run.';
+
+CREATE OR REPLACE FUNCTION racefree._prepare_numbering(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  -- RF100 for any bad option; returns at once for a numbering an interrupted run installed.
+  PERFORM racefree._add_numbering(config || '{"step": "check"}');
+  -- The unique key as addUniqueKey({ concurrently: true }) prepares it: RF101
+  -- on duplicates, a leftover VALID index of that name adopted, an INVALID one
+  -- moved aside for the DROP INDEX CONCURRENTLY that follows.
+  PERFORM racefree._prepare_unique_key(config->'key');
+END
+$$;
+COMMENT ON FUNCTION racefree._prepare_numbering(jsonb) IS
+  'Internal, the first step of addNumbering({ concurrently: true }): checks the configuration (RF100) and prepares its unique key as addUniqueKey({ concurrently: true }) does (config key: RF101 on duplicate numbers, listing up to 10 groups; what an interrupted run left is adopted or moved aside). Changes nothing else and takes no lock writers wait for.';
+
+CREATE OR REPLACE FUNCTION racefree._retrofit_numbering(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  -- No table lock: rows committed before the install step are in this scan's
+  -- snapshot (that step waited for every writer), later ones fired its trigger.
+  PERFORM racefree._numbering_seed(racefree._online_numbering(config));
+END
+$$;
+COMMENT ON FUNCTION racefree._retrofit_numbering(jsonb) IS
+  'Internal, the step of addNumbering({ concurrently: true }) after its install, before its index build: moves the counters past every number already in the table (racefree._numbering_seed) without locking the table. Numbers written meanwhile move the counters through the explicit-number triggers the install step created; both only ever raise a counter.';
+
+CREATE OR REPLACE FUNCTION racefree._activate_numbering(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  r racefree.numberings := racefree._online_numbering(config);
+  tbl regclass := format('%I.%I', r.table_schema, r.table_name)::regclass;
+  as_default boolean := r.date_column IS NULL AND cardinality(r.scope_columns) = 0;
+  attach boolean := r.added_constraint IS NOT NULL
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = tbl AND conname = r.added_constraint);
+  hook name;
+BEGIN
+  SELECT o.object_name INTO hook
+    FROM racefree.registry_objects AS o JOIN racefree.registry AS e ON e.id = o.registry_id
+   WHERE e.builder = 'addNumbering' AND e.description->>'counter' = r.counter AND o.object_type = 'trigger'
+     AND o.object_name = racefree._object_name('racefree_' || r.name, CASE WHEN as_default THEN '_explicit' ELSE '_number' END);
+  -- SET DEFAULT and ADD CONSTRAINT ... USING INDEX take ACCESS EXCLUSIVE; replacing a trigger, SHARE ROW EXCLUSIVE.
+  PERFORM racefree._lock_with_retries(tbl, CASE WHEN as_default OR attach THEN 'ACCESS EXCLUSIVE' ELSE 'SHARE ROW EXCLUSIVE' END,
+    config || '{"stepName": "addNumbering (activate)"}');
+  IF attach THEN
+    -- Built by the CREATE UNIQUE INDEX CONCURRENTLY before this step.
+    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE USING INDEX %I', tbl, r.added_constraint, r.added_constraint);
+  END IF;
+  PERFORM racefree._numbering_insert_hook(r, hook);
+END
+$$;
+COMMENT ON FUNCTION racefree._activate_numbering(jsonb) IS
+  'Internal, the last step of addNumbering({ concurrently: true }), after its retrofit scan and CREATE UNIQUE INDEX CONCURRENTLY: attaches that index as the numbering''s unique constraint (unless the column had a unique index of that name, or an interrupted run attached it), and from here inserts generate numbers (the DEFAULT and explicit-number trigger, or the generator trigger); one lock, taken with racefree._lock_with_retries and held only for these catalog changes. Safe to run again.';
 
 CREATE OR REPLACE FUNCTION racefree._drop_numbering(config jsonb)
 RETURNS void
@@ -1699,7 +1983,16 @@ REVOKE ALL ON FUNCTION racefree._numbering_explicit() FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._numbering_digits(int, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._numbering_source(racefree.numberings) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._numbering_install(racefree.numberings, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._numbering_highest(jsonb, regclass, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._numbering_seed(racefree.numberings) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._lock_with_retries(regclass, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._numbering_insert_hook(racefree.numberings, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._numbering_config(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._add_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._online_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._prepare_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._retrofit_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._activate_numbering(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._drop_numbering(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._probe_unique_key(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._register_unique_key(jsonb) FROM PUBLIC;
@@ -1717,4 +2010,6 @@ REVOKE ALL ON FUNCTION racefree._regenerate_all() FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._generated_stale() FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION racefree._numbering_scope(text, text) TO racefree_user;
+-- racefree doctor's counter check, run as racefree_monitor (sql/monitor.sql).
+GRANT EXECUTE ON FUNCTION racefree._numbering_highest(jsonb, regclass, name) TO racefree_monitor;
 GRANT EXECUTE ON FUNCTION racefree._numbering_advance(text, text) TO racefree_user;

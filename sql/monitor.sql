@@ -27,5 +27,5 @@ GRANT SELECT (scope, created_at, completed_at) ON racefree.idempotency_keys TO r
 -- the migration saw it (EXPLAIN checks the migrator's privileges, not the
 -- monitor's): racefree._generated_stale() is SECURITY DEFINER for that.
 GRANT EXECUTE ON FUNCTION racefree._generated_stale() TO racefree_monitor;
--- racefree doctor's counter check reads numbers back with the numbering's parser.
-GRANT EXECUTE ON FUNCTION racefree._numbering_parse(jsonb, text), racefree._numbering_scope(text, text) TO racefree_monitor;
+-- racefree doctor's counter check scans numbers back into scopes (sql/generated.sql grants the scan itself).
+GRANT EXECUTE ON FUNCTION racefree._numbering_scope(text, text) TO racefree_monitor;

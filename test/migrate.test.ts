@@ -88,6 +88,7 @@ test('migrate up, status, down N, up again (every builder has a working down)', 
   const dir = await userMigrations(ASSESSMENTS);
   // The template already holds the kit lane: only the user's migrations run.
   t.deepEqual(await migrate({ databaseUrl: url(), dir }), { kit: [], user: ['0001_assessments', '0002_assessment-numbers'] });
+  const version = await withClient(url(), async (c) => (await c.query('SELECT racefree._generator_version() AS v')).rows[0].v);
   t.deepEqual(await migrationStatus({ databaseUrl: url(), dir }), {
     kit: { applied: KIT, pending: [] },
     user: { applied: ['0001_assessments', '0002_assessment-numbers'], pending: [] },
@@ -96,7 +97,7 @@ test('migrate up, status, down N, up again (every builder has a working down)', 
         builder: 'addNumbering',
         table: 'public.assessments',
         name: 'assessment',
-        generatorVersion: 3,
+        generatorVersion: version,
         objects: [
           'constraint assessments_assessment_number_key',
           'function public.generate_assessment_number()',
@@ -107,7 +108,7 @@ test('migrate up, status, down N, up again (every builder has a working down)', 
     ],
   });
   const shown = await run(['migrate', 'status', '--dir', dir, '--database-url', url()]);
-  t.regex(shown.stdout, /generated: 1 registered\n {2}addNumbering {2}public\.assessments {2}assessment {2}generator 3\n/);
+  t.true(shown.stdout.includes(`generated: 1 registered\n  addNumbering  public.assessments  assessment  generator ${version}\n`), shown.stdout);
   t.deepEqual(await migrate({ databaseUrl: url(), dir, direction: 'down' }), { kit: [], user: ['0002_assessment-numbers'] });
   const afterDown = await withClient(url(), async (c) => ({
     fn: (await c.query(`SELECT to_regproc('generate_assessment_number') AS f`)).rows[0].f,

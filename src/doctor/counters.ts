@@ -30,6 +30,10 @@ interface Behind {
 
 export async function counterFindings(client: ClientBase): Promise<DoctorFinding[]> {
   if (!(await relationExists(client, 'racefree.numberings'))) return [];
+  // A kit before the scan existed: its pending migration is a finding of its own.
+  const { rows: scan } = await client.query<{ ok: boolean }>(
+    `SELECT to_regprocedure('racefree._numbering_highest(jsonb, regclass, name)') IS NOT NULL AS ok`);
+  if (!scan[0]?.ok) return [];
   const { rows: numberings } = await client.query<Numbering>(`
     SELECT counter, table_schema, table_name, column_name, parts, mode, sequence_name
       FROM racefree.numberings ORDER BY counter`);
@@ -54,23 +58,20 @@ export async function counterFindings(client: ClientBase): Promise<DoctorFinding
   return findings;
 }
 
-/** Scopes whose highest existing number is above the counter. */
+/** Scopes whose highest existing number is above the counter: the retrofit's own scan (racefree._numbering_highest). */
 async function behind(client: ClientBase, n: Numbering, table: string): Promise<Behind[]> {
-  const highest = `
-    SELECT p.scope, max(p.seq) AS highest
-      FROM ${table} AS t, LATERAL racefree._numbering_parse($1::jsonb, t.${quoteIdent(n.column_name)}::text) AS p
-     GROUP BY p.scope`;
+  const highest = 'SELECT h.scope, h.seq AS highest FROM racefree._numbering_highest($1::jsonb, $2::regclass, $3) AS h';
   // A missing counter row, or a sequence never used, counts as 0.
   const [current, params] =
     n.mode === 'gapless'
-      ? ['(SELECT c.value FROM racefree.counters AS c WHERE c.counter = $2 AND c.scope = h.scope)', [n.counter]]
-      : ['(SELECT s.last_value FROM pg_catalog.pg_sequences AS s WHERE s.schemaname = $2 AND s.sequencename = $3)', [n.table_schema, n.sequence_name]];
+      ? ['(SELECT c.value FROM racefree.counters AS c WHERE c.counter = $4 AND c.scope = h.scope)', [n.counter]]
+      : ['(SELECT s.last_value FROM pg_catalog.pg_sequences AS s WHERE s.schemaname = $4 AND s.sequencename = $5)', [n.table_schema, n.sequence_name]];
   const { rows } = await client.query<Behind>(
     `SELECT h.scope, h.highest::text AS highest, coalesce(${current}, 0)::text AS value
        FROM (${highest}) AS h
       WHERE coalesce(${current}, 0) < h.highest
       ORDER BY h.scope`,
-    [JSON.stringify(n.parts), ...params],
+    [JSON.stringify(n.parts), table, n.column_name, ...params],
   );
   return rows;
 }

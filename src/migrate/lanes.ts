@@ -221,6 +221,11 @@ async function runLane(
     noLock: true,
     logger: { debug: () => undefined, info: say, warn: say, error: () => undefined },
   };
+  // What a step waits for (racefree._lock_with_retries) reaches the person running it.
+  const onNotice = (notice: { message?: string }) => {
+    if (notice.message?.startsWith('waiting: ')) say(notice.message);
+  };
+  client.on('notice', onNotice);
   try {
     const ran = await runner(options);
     return ran.map((m) => m.name);
@@ -228,6 +233,8 @@ async function runLane(
     // A failed migration leaves its transaction open on this connection.
     await client.query('ROLLBACK').catch(() => undefined);
     throw wrapError(error);
+  } finally {
+    client.off('notice', onNotice);
   }
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { RacefreeConfigError } from '../errors.js';
 import { quoteQualified } from '../quote.js';
 
@@ -73,4 +74,21 @@ export function requireIdentifier(builder: string, option: string, value: unknow
 /** An optional string option: undefined stays undefined (the SQL API's DEFAULT applies). @internal */
 export function optionalString(builder: string, option: string, value: unknown): string | undefined {
   return value === undefined ? undefined : requireString(builder, option, value);
+}
+
+/**
+ * The name `racefree._object_name(base, suffix)` gives in SQL, for the DDL a
+ * builder must write itself (CREATE INDEX CONCURRENTLY runs in no function):
+ * base || suffix when it fits 63 bytes, else base cut to fit with 8 hex
+ * digits of md5(base || suffix) before the suffix. The installer checks that
+ * both agree.
+ * @internal
+ */
+export function objectName(base: string, suffix: string): string {
+  const bytes = (s: string) => Buffer.byteLength(s);
+  if (bytes(base + suffix) <= 63) return base + suffix;
+  const tag = `_${createHash('md5').update(base + suffix).digest('hex').slice(0, 8)}`;
+  let chars = [...base];
+  while (bytes(chars.join('') + tag + suffix) > 63) chars = chars.slice(0, -1);
+  return chars.join('') + tag + suffix;
 }

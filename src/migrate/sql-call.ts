@@ -7,6 +7,7 @@ export type BuilderFunction =
   | 'add_unique_key'
   | 'drop_unique_key'
   | '_unique_key_config'
+  | '_numbering_config'
   | 'add_upsert'
   | 'drop_upsert';
 
