@@ -377,8 +377,6 @@ test('bad input found in the database fails the migration with RacefreeConfigErr
     [{ name: 'é'.repeat(25) }, 'name', /66 bytes/],
     [{ name: '' }, 'name', /non-empty/],
     [{ mode: 'quick' as never }, 'mode', /'gapless' or 'fast'/],
-    [{ mode: 'fast', template: 'A-{YYYY}-{seq}' }, 'mode', /fast/],
-    [{ mode: 'fast', template: '{d}-{seq}' }, 'mode', /fast/],
     [{ dateColumn: 'created_at', template: 'A-{seq}' }, 'dateColumn', /no date token/],
     [{ column: '' }, 'column', /non-empty/],
     [{ timeZone: '' }, 'timeZone', /non-empty/],

@@ -65,8 +65,6 @@ const badNumbering: Case[] = [
   ['template of 256 characters', `SELECT racefree.add_numbering('api_docs', 'n', 'A-{seq}-' || repeat('x', 248))`, 'template', /256 characters long/],
   ['mode unknown', `SELECT ${N}, mode => 'quick')`, 'mode', /option "mode" must be 'gapless' or 'fast', not "quick"/],
   ['mode NULL', `SELECT ${N}, mode => NULL)`, 'mode', /option "mode" must be 'gapless' or 'fast', not NULL/],
-  ['mode fast with a date', `SELECT racefree.add_numbering('api_docs', 'n', 'A-{YYYY}-{seq}', mode => 'fast')`, 'mode', /mode 'fast' cannot reset per period or scope/],
-  ['mode fast with a column', `SELECT racefree.add_numbering('api_docs', 'n', '{s}-{seq}', mode => 'fast')`, 'mode', /mode 'fast'/],
   ['time_zone NULL', `SELECT ${N}, time_zone => NULL)`, 'timeZone', /option "timeZone" must be a non-empty string/],
   ['time_zone unknown', `SELECT ${N}, time_zone => 'Mars/Olympus')`, 'timeZone', /unknown time zone 'Mars\/Olympus'/],
   ['date_column empty', `SELECT racefree.add_numbering('api_docs', 'n', 'A-{YYYY}-{seq}', date_column => '')`, 'dateColumn', /option "dateColumn" must be a non-empty string/],
