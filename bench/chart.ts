@@ -35,12 +35,22 @@ export async function chartSvg(results: readonly BenchResult[]): Promise<string>
     })),
   );
   const y = { field: 'variant', type: 'nominal', sort: null, title: null, axis: { labelLimit: 640 } } as const;
-  const x = { field: 'ratio', type: 'quantitative', title: 'successful requests/s relative to the limit (same run, same server); failed requests beside the bar' } as const;
+  const x = {
+    field: 'ratio',
+    type: 'quantitative',
+    title: 'successful requests/s relative to the limit (same run, same server); failed requests beside the bar',
+  } as const;
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     data: { values },
     facet: {
-      row: { field: 'scenario', type: 'nominal', sort: null, header: { labelAngle: 0, labelOrient: 'top', labelAnchor: 'start', labelFontWeight: 'bold', labelFontSize: 12 }, title: null },
+      row: {
+        field: 'scenario',
+        type: 'nominal',
+        sort: null,
+        header: { labelAngle: 0, labelOrient: 'top', labelAnchor: 'start', labelFontWeight: 'bold', labelFontSize: 12 },
+        title: null,
+      },
     },
     spec: {
       width: 460,

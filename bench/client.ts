@@ -9,7 +9,6 @@
  * (creates and drops one function in that database).
  */
 
-
 import pg from 'pg';
 
 import { buildCall } from '../src/call-statement.js';
@@ -27,10 +26,7 @@ const LABELS: Record<Variant, string> = {
   call: 'racefree db.call',
 };
 
-export async function run(
-  databaseUrl: string,
-  options: { clients?: number; ms?: number; rounds?: number } = {},
-): Promise<BenchResult> {
+export async function run(databaseUrl: string, options: { clients?: number; ms?: number; rounds?: number } = {}): Promise<BenchResult> {
   const clients = options.clients ?? 32;
   const ms = options.ms ?? 1_000;
   const roundCount = options.rounds ?? 12;
@@ -52,9 +48,7 @@ export async function run(
     // Warm up: open every connection and prepare the statement on each.
     for (const v of VARIANTS) await timed(clients, Math.min(ms, 500), ops[v]);
 
-    const totals = Object.fromEntries(
-      VARIANTS.map((v) => [v, { ops: 0, errors: 0, seconds: 0, cpuMicros: 0 }]),
-    ) as Record<Variant, Measured>;
+    const totals = Object.fromEntries(VARIANTS.map((v) => [v, { ops: 0, errors: 0, seconds: 0, cpuMicros: 0 }])) as Record<Variant, Measured>;
     const roundRatios: number[] = [];
     for (let r = 0; r < roundCount; r++) {
       // Rotate the order each round so no variant always runs first or last.

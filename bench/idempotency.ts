@@ -59,10 +59,7 @@ async function timed(clients: number, ms: number, request: (n: number) => Promis
   return { ops, errors, seconds: (performance.now() - started) / 1000 };
 }
 
-export async function run(
-  databaseUrl: string,
-  options: { clients?: number; ms?: number; rounds?: number } = {},
-): Promise<BenchResult> {
+export async function run(databaseUrl: string, options: { clients?: number; ms?: number; rounds?: number } = {}): Promise<BenchResult> {
   const clients = options.clients ?? 64;
   const ms = options.ms ?? 2_000;
   const roundCount = options.rounds ?? 5;
@@ -159,9 +156,11 @@ export async function run(
     };
   } finally {
     await pool
-      .query(`DROP FUNCTION IF EXISTS bench_once_insert(text, text, jsonb), bench_once_ingest(text, text, jsonb);
+      .query(
+        `DROP FUNCTION IF EXISTS bench_once_insert(text, text, jsonb), bench_once_ingest(text, text, jsonb);
               DROP TABLE IF EXISTS bench_once_work, bench_once_attempts, bench_once_progress;
-              DELETE FROM racefree.idempotency_keys WHERE starts_with(scope, 'bench:');`)
+              DELETE FROM racefree.idempotency_keys WHERE starts_with(scope, 'bench:');`,
+      )
       .catch(() => undefined);
     await pool.end();
   }

@@ -77,11 +77,7 @@ export async function timed(clients: number, ms: number, op: (i: number) => Prom
  * Measure several variants in alternating rounds (A B C, A B C, ...) so drift
  * in the machine's speed hits every variant alike; returns summed totals.
  */
-export async function rounds<K extends string>(
-  names: readonly K[],
-  count: number,
-  measure: (name: K) => Promise<Load>,
-): Promise<Record<K, Load>> {
+export async function rounds<K extends string>(names: readonly K[], count: number, measure: (name: K) => Promise<Load>): Promise<Record<K, Load>> {
   const totals = Object.fromEntries(names.map((n) => [n, { ops: 0, errors: 0, seconds: 0 }])) as Record<K, Load>;
   for (let r = 0; r < count; r++) {
     for (const name of names) {

@@ -42,7 +42,14 @@ const LABELS: Record<Variant, string> = {
 };
 
 /** Run side by side in every round: a baseline and what is compared with it. */
-const GROUPS: ReadonlyArray<readonly Variant[]> = [['plain'], ['fastHand', 'fast'], ['fastYearHand', 'fastYear'], ['g50Hand', 'g50'], ['g1Hand', 'g1'], ['seed003']];
+const GROUPS: ReadonlyArray<readonly Variant[]> = [
+  ['plain'],
+  ['fastHand', 'fast'],
+  ['fastYearHand', 'fastYear'],
+  ['g50Hand', 'g50'],
+  ['g1Hand', 'g1'],
+  ['seed003'],
+];
 
 function median(xs: readonly number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
@@ -64,7 +71,8 @@ const BASELINE: Record<Variant, Variant> = {
   seed003: 'plain',
 };
 
-const TABLES = 'bench_plain, bench_fast_hand, bench_fast, bench_fast_year_hand, bench_fast_year, bench_g50_hand, bench_g50, bench_g1_hand, bench_g1, bench_seed003, bench_counters';
+const TABLES =
+  'bench_plain, bench_fast_hand, bench_fast, bench_fast_year_hand, bench_fast_year, bench_g50_hand, bench_g50, bench_g1_hand, bench_g1, bench_seed003, bench_counters';
 
 /** The tables, and the hand-written baselines: minimal SQL with racefree's guarantees. */
 const SETUP = `
@@ -226,9 +234,7 @@ export async function run(
 
 /** The same on a database numbered by the kit of 0021 (generator 2) and then upgraded with `migrate up`. */
 export async function runUpgraded(serverUrl: string, options: { rounds?: number } = {}): Promise<BenchResult> {
-  return withUpgradedDatabase(serverUrl, '0021', prepare, (url) =>
-    run(url, { ...options, prepared: true, title: 'Numbering, upgraded from kit 0021' }),
-  );
+  return withUpgradedDatabase(serverUrl, '0021', prepare, (url) => run(url, { ...options, prepared: true, title: 'Numbering, upgraded from kit 0021' }));
 }
 
 await runStandalone(import.meta.url, (url) => (process.argv.includes('--upgraded') ? runUpgraded(url) : run(url)));

@@ -88,7 +88,8 @@ export async function retrofitUnderLoad(databaseUrl: string, dir: string, writer
   pool.on('error', () => undefined);
   try {
     const { rows: stats } = await admin.query<{ rows: number; year: string; max_id: string }>(
-      `SELECT count(*)::int AS rows, to_char(now() AT TIME ZONE 'UTC', 'YYYY') AS year, max(id)::text AS max_id FROM ${TABLE}`);
+      `SELECT count(*)::int AS rows, to_char(now() AT TIME ZONE 'UTC', 'YYYY') AS year, max(id)::text AS max_id FROM ${TABLE}`,
+    );
     const { year } = stats[0]!;
     const maxId = Number(stats[0]!.max_id);
     let stop = false;
@@ -142,7 +143,9 @@ export async function retrofitUnderLoad(databaseUrl: string, dir: string, writer
     const log: Array<{ at: number; line: string }> = [];
     started = performance.now();
     await migrate({
-      databaseUrl, dir, migrationsTable,
+      databaseUrl,
+      dir,
+      migrationsTable,
       log: (line) => {
         log.push({ at: performance.now() - started, line });
         if (line.includes('waiting: ')) waiting.push(line);
@@ -157,16 +160,21 @@ export async function retrofitUnderLoad(databaseUrl: string, dir: string, writer
     for (const c of clients) c.release();
 
     const { rows: dup } = await admin.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM (SELECT n FROM ${TABLE} WHERE n IS NOT NULL GROUP BY n HAVING count(*) > 1) AS d`);
+      `SELECT count(*)::int AS n FROM (SELECT n FROM ${TABLE} WHERE n IS NOT NULL GROUP BY n HAVING count(*) > 1) AS d`,
+    );
     const { rows: behind } = await admin.query<{ n: number }>(
       `SELECT count(*)::int AS n
          FROM racefree._numbering_highest((SELECT parts FROM racefree.numberings WHERE counter = 'public.retrofit_live'), '${TABLE}', 'n') AS h
-        WHERE h.seq > coalesce((SELECT c.value FROM racefree.counters AS c WHERE c.counter = 'public.retrofit_live' AND c.scope = h.scope), 0)`);
+        WHERE h.seq > coalesce((SELECT c.value FROM racefree.counters AS c WHERE c.counter = 'public.retrofit_live' AND c.scope = h.scope), 0)`,
+    );
     const { rows: highest } = await admin.query<{ s: string }>(
-      `SELECT max(substr(n, 10)::bigint)::text AS s FROM ${TABLE} WHERE n ~ ('^ASM-' || $1::text || '-[0-9]+$')`, [year]);
+      `SELECT max(substr(n, 10)::bigint)::text AS s FROM ${TABLE} WHERE n ~ ('^ASM-' || $1::text || '-[0-9]+$')`,
+      [year],
+    );
     const { rows: inserted } = await admin.query<{ n: string }>(`INSERT INTO ${TABLE} (note) VALUES ('after') RETURNING n`);
     const { rows: constraint } = await admin.query<{ ok: boolean }>(
-      `SELECT EXISTS (SELECT FROM pg_constraint WHERE conrelid = '${TABLE}'::regclass AND contype = 'u' AND conname = '${TABLE}_n_key') AS ok`);
+      `SELECT EXISTS (SELECT FROM pg_constraint WHERE conrelid = '${TABLE}'::regclass AND contype = 'u' AND conname = '${TABLE}_n_key') AS ok`,
+    );
     return {
       rows: stats[0]!.rows,
       writers,
@@ -223,7 +231,13 @@ export async function run(databaseUrl: string, options: { rows?: number; writers
       scenario: `Retrofit of ${rows.toLocaleString('en')} existing numbers (${TEMPLATE}, gapless): scan rows/s, ratio to the per-row parse`,
       rows: [
         { name: 'before: racefree._numbering_parse per row (baseline)', opsPerSec: scanRate(scan.beforeMs), errors: 0, ratio: 1, kind: 'naive' },
-        { name: 'after: racefree._numbering_highest, one set-based query', opsPerSec: scanRate(scan.afterMs), errors: 0, ratio: scan.beforeMs / scan.afterMs, kind: 'racefree' },
+        {
+          name: 'after: racefree._numbering_highest, one set-based query',
+          opsPerSec: scanRate(scan.afterMs),
+          errors: 0,
+          ratio: scan.beforeMs / scan.afterMs,
+          kind: 'racefree',
+        },
       ],
       notes: [
         `scan of ${rows.toLocaleString('en')} rows: before ${(scan.beforeMs / 1000).toFixed(2)} s, after ${(scan.afterMs / 1000).toFixed(2)} s (target <= 2 s); same scopes and values: ${scan.same}`,

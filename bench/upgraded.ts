@@ -39,8 +39,16 @@ export async function withUpgradedDatabase<T>(
       try {
         // What racefree migrate up marks its session with, which the kit migrations' guard requires.
         await client.query(`SET racefree.migrate_session = 'bench upgrade'`);
-        await runner({ dbClient: client, dir, migrationsSchema: KIT_SCHEMA, migrationsTable: KIT_TABLE, createMigrationsSchema: true,
-                       direction: 'up', noLock: true, logger: quiet });
+        await runner({
+          dbClient: client,
+          dir,
+          migrationsSchema: KIT_SCHEMA,
+          migrationsTable: KIT_TABLE,
+          createMigrationsSchema: true,
+          direction: 'up',
+          noLock: true,
+          logger: quiet,
+        });
       } finally {
         await client.end();
       }

@@ -13,7 +13,6 @@
  * (the kit must be migrated; creates and drops its own tables).
  */
 
-
 import pg from 'pg';
 
 import { buildCall } from '../src/call-statement.js';
@@ -138,12 +137,20 @@ export async function run(databaseUrl: string, options: { clients?: number; ms?:
     const naiveRequests = totals.naive.ops + totals.naive.errors;
     return {
       scenario: `Upserts: calls/s, ${clients} clients, ${roundCount} alternating rounds of ${ms} ms (ratio to the raw statement)`,
-      rows: VARIANTS.map((v) => ({ name: LABELS[v], opsPerSec: rate(v), errors: totals[v].errors, requests: totals[v].ops + totals[v].errors, ratio: rate(v) / rate('raw') })),
+      rows: VARIANTS.map((v) => ({
+        name: LABELS[v],
+        opsPerSec: rate(v),
+        errors: totals[v].errors,
+        requests: totals[v].ops + totals[v].errors,
+        ratio: rate(v) / rate('raw'),
+      })),
       notes: [
         `generated / raw, median of the ${roundCount} per-round ratios: ${median(ratios).toFixed(3)} ` +
           `(min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)}); target >= 0.95. ` +
           'Both are one prepared statement per call: one Bind/Execute round trip.',
-        `generated actions: ${Object.entries(actions).map(([a, n]) => `${a} ${n}`).join(', ')} (new values on every call, so no unchanged).`,
+        `generated actions: ${Object.entries(actions)
+          .map(([a, n]) => `${a} ${n}`)
+          .join(', ')} (new values on every call, so no unchanged).`,
         `seed 000 failed ${totals.naive.errors} of ${naiveRequests} requests (${((100 * totals.naive.errors) / Math.max(1, naiveRequests)).toFixed(1)}%), ` +
           `by SQLSTATE: ${[...naiveErrors].map(([code, n]) => `${code} x${n}`).join(', ') || 'none'}; the generated upsert and the raw statement: ` +
           `${totals.generated.errors + totals.raw.errors}. It also needs 2 round trips per call.`,

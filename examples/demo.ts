@@ -100,7 +100,9 @@ function print(reports: readonly SeedReport[]): void {
       o.pattern,
       o.requests,
       o.failed,
-      Object.entries(o.errors).map(([code, n]) => `${code} x${n}`).join(', ') || 'none',
+      Object.entries(o.errors)
+        .map(([code, n]) => `${code} x${n}`)
+        .join(', ') || 'none',
       o.duplicates,
       o.gaps ?? '',
       Math.round(o.requests / o.seconds),

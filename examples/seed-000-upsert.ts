@@ -15,7 +15,6 @@
  * scratch database that it creates, migrates and drops.
  */
 
-
 import pg from 'pg';
 
 import { createClient, type Db } from '../src/index.js';
@@ -68,10 +67,10 @@ function generated(technology: string, level: string, request: number): Generate
 
 /** The seed's repository method: look, then update or insert. `looked` lets the story line both requests up after their look. */
 async function naiveCreate(pool: pg.Pool, a: Generated, looked?: () => Promise<void>): Promise<string> {
-  const { rows } = await pool.query<{ id: string }>(
-    'SELECT id FROM seed000.tech_stack_assessments WHERE technology = $1 AND proficiency_level = $2',
-    [a.technology, a.proficiency_level],
-  );
+  const { rows } = await pool.query<{ id: string }>('SELECT id FROM seed000.tech_stack_assessments WHERE technology = $1 AND proficiency_level = $2', [
+    a.technology,
+    a.proficiency_level,
+  ]);
   await looked?.();
   if (rows[0] !== undefined) {
     await pool.query('UPDATE seed000.tech_stack_assessments SET questions = $2, total_questions = $3, assessment_id = $4 WHERE id = $1', [
@@ -156,9 +155,12 @@ async function twice(pool: pg.Pool, prefix: string): Promise<number> {
 /** One double-click per side; the naive side lined up so that both requests look before either writes. */
 async function doubleClick(pool: pg.Pool, db: Db): Promise<Seed000Report['story']> {
   const rows = async (technology: string) =>
-    (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM seed000.tech_stack_assessments WHERE technology = $1', [technology]))
-      .rows[0]!.n;
-  const outcome = (p: Promise<string>) => p.then((a) => a, (e: { code?: string }) => `failed: SQLSTATE ${e.code}`);
+    (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM seed000.tech_stack_assessments WHERE technology = $1', [technology])).rows[0]!.n;
+  const outcome = (p: Promise<string>) =>
+    p.then(
+      (a) => a,
+      (e: { code?: string }) => `failed: SQLSTATE ${e.code}`,
+    );
 
   let looks = 0;
   let release!: () => void;

@@ -20,7 +20,6 @@
  * `DATABASE_URL=postgres://... node dist/examples/seed-001-checkpoint.js`.
  */
 
-
 import pg from 'pg';
 
 import { createClient, type Db } from '../src/index.js';
@@ -93,10 +92,7 @@ const COLUMNS = ['task_id', 'roadmap_id', 'parsed_goal', 'key_technologies', 'co
 const values = (a: Analysis) => COLUMNS.map((c) => a[c]);
 
 async function plainInsert(pool: pg.Pool, a: Analysis): Promise<void> {
-  await pool.query(
-    `INSERT INTO seed001.intent_analysis_metadata (${COLUMNS.join(', ')}) VALUES ($1, $2, $3, $4, $5, $6)`,
-    values(a),
-  );
+  await pool.query(`INSERT INTO seed001.intent_analysis_metadata (${COLUMNS.join(', ')}) VALUES ($1, $2, $3, $4, $5, $6)`, values(a));
 }
 
 async function lookThenWrite(pool: pg.Pool, a: Analysis): Promise<void> {
@@ -173,7 +169,11 @@ async function twice(pool: pg.Pool, prefix: string): Promise<number> {
 }
 
 async function oneTask(pool: pg.Pool, db: Db): Promise<Seed001Report['story']> {
-  const attempt = (p: Promise<void>) => p.then(() => 'saved', (e: { code?: string }) => `failed: SQLSTATE ${e.code}`);
+  const attempt = (p: Promise<void>) =>
+    p.then(
+      () => 'saved',
+      (e: { code?: string }) => `failed: SQLSTATE ${e.code}`,
+    );
   const first = analyse('task-a', 'Learn Python', true);
   const naive = { run: await attempt(plainInsert(pool, first)), resume: await attempt(plainInsert(pool, first)) };
 

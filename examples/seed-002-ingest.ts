@@ -23,13 +23,7 @@ import { isDeepStrictEqual } from 'node:util';
 
 import pg from 'pg';
 
-import {
-  createClient,
-  IdempotencyKeyInFlightError,
-  IdempotencyKeyMismatchError,
-  InvalidIdempotencyKeyError,
-  type Db,
-} from '../src/index.js';
+import { createClient, IdempotencyKeyInFlightError, IdempotencyKeyMismatchError, InvalidIdempotencyKeyError, type Db } from '../src/index.js';
 import { hammer, runStandalone, type RunOptions, type SeedReport } from './report.js';
 
 /** The request body of POST /ingest/study/attempts. */
@@ -262,7 +256,10 @@ await runStandalone(import.meta.url, run, (report) =>
   Object.entries(report.story).flatMap(([side, result]) => [
     `${side}, two POSTs at once: ${result.ingests} ingest(s)`,
     ...result.responses.map((r) => {
-      const headers = Object.entries(r.headers).map(([k, v]) => `${k}: ${v}`).join(', ');
+      const headers = Object.entries(r.headers)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ');
       return `  ${r.status}${headers ? ` [${headers}]` : ''} ${JSON.stringify(r.body)}${r.sqlstate ? ` (SQLSTATE ${r.sqlstate})` : ''}`;
     }),
-  ]));
+  ]),
+);

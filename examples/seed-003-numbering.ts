@@ -45,10 +45,7 @@ export async function run(databaseUrl: string, options: RunOptions = {}): Promis
 
     const naive = await hammer(options, async (errors) => {
       for (let attempt = 0; ; attempt++) {
-        const { rows } = await pool.query<{ n: number }>(
-          'SELECT count(*)::int AS n FROM seed003_naive WHERE assessment_number LIKE $1',
-          [`ASM-${year}-%`],
-        );
+        const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM seed003_naive WHERE assessment_number LIKE $1', [`ASM-${year}-%`]);
         const number = `ASM-${year}-${String(rows[0]!.n + 1).padStart(3, '0')}`;
         try {
           await pool.query('INSERT INTO seed003_naive (title, assessment_number) VALUES ($1, $2)', ['x', number]);

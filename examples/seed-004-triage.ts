@@ -18,7 +18,6 @@
  * `DATABASE_URL=postgres://... node dist/examples/seed-004-triage.js`.
  */
 
-
 import pg from 'pg';
 
 import { createClient, DuplicateRowsError, type Db, type DuplicateGroup } from '../src/index.js';

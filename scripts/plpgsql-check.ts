@@ -78,20 +78,24 @@ async function main(): Promise<number> {
   if (!serverUrl) throw new Error('check:plpgsql needs DATABASE_URL: a server with the plpgsql_check extension');
   const allowlist = JSON.parse(await readFile(path.join(here, 'allowlist.json'), 'utf8')) as AllowlistEntry[];
   const dir = path.join(here, 'migrations');
-  return withScratchDatabase(serverUrl, 'racefree_plpgsql_check', (url) =>
-    withClient(url, async (c) => {
-      try {
-        await c.query('CREATE EXTENSION plpgsql_check');
-      } catch (error) {
-        throw new Error(
-          `plpgsql_check is not available on this server (${(error as Error).message}): ` +
-            'install it, e.g. apt-get install postgresql-15-plpgsql-check',
-        );
-      }
-      const unchecked = (await c.query<{ fn: string }>(UNCHECKED_TRIGGERS_SQL)).rows.map((r) => r.fn);
-      const findings = (await c.query<Finding>(CHECK_SQL)).rows;
-      return report(findings, allowlist, unchecked);
-    }), { dir });
+  return withScratchDatabase(
+    serverUrl,
+    'racefree_plpgsql_check',
+    (url) =>
+      withClient(url, async (c) => {
+        try {
+          await c.query('CREATE EXTENSION plpgsql_check');
+        } catch (error) {
+          throw new Error(
+            `plpgsql_check is not available on this server (${(error as Error).message}): ` + 'install it, e.g. apt-get install postgresql-15-plpgsql-check',
+          );
+        }
+        const unchecked = (await c.query<{ fn: string }>(UNCHECKED_TRIGGERS_SQL)).rows.map((r) => r.fn);
+        const findings = (await c.query<Finding>(CHECK_SQL)).rows;
+        return report(findings, allowlist, unchecked);
+      }),
+    { dir },
+  );
 }
 
 function report(findings: readonly Finding[], allowlist: readonly AllowlistEntry[], unchecked: readonly string[]): number {
@@ -100,8 +104,9 @@ function report(findings: readonly Finding[], allowlist: readonly AllowlistEntry
   for (const f of findings) {
     const entry = f.level === 'error' ? undefined : allowed(f);
     const where = `${f.fn}${f.relid === null ? '' : ` on ${f.relid}`}${f.lineno === null ? '' : ` line ${f.lineno}`}`;
-    console.log(`${entry === undefined ? f.level.toUpperCase() : 'allowed'}: ${where}: [${f.sqlstate}] ${f.message}` +
-      (entry === undefined ? '' : ` (${entry.reason})`));
+    console.log(
+      `${entry === undefined ? f.level.toUpperCase() : 'allowed'}: ${where}: [${f.sqlstate}] ${f.message}` + (entry === undefined ? '' : ` (${entry.reason})`),
+    );
     if (entry === undefined) failures++;
   }
   for (const a of allowlist) {

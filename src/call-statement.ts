@@ -119,10 +119,10 @@ function splitFunctionName(fn: FunctionName): readonly string[] {
   if (typeof fn === 'string') {
     const parts = fn.split('.');
     if (parts.length > 2) {
-      throw new RacefreeConfigError(
-        'call: a function name is "name" or "schema.name"; pass ["schema", "name"] for names containing a dot',
-        { option: 'fn', value: fn },
-      );
+      throw new RacefreeConfigError('call: a function name is "name" or "schema.name"; pass ["schema", "name"] for names containing a dot', {
+        option: 'fn',
+        value: fn,
+      });
     }
     for (const p of parts) checkIdentifier(p, 'fn', fn);
     return parts;

@@ -31,9 +31,7 @@ interface CommonOptions {
 }
 
 /** Either a connection string (the client owns its pool) or a pool you own. */
-export type ClientOptions =
-  | (CommonOptions & { connectionString: string; pool?: undefined })
-  | (CommonOptions & { pool: Pool; connectionString?: undefined });
+export type ClientOptions = (CommonOptions & { connectionString: string; pool?: undefined }) | (CommonOptions & { pool: Pool; connectionString?: undefined });
 
 /**
  * The client. `Db<Database>`, with a `Database` type written by `racefree

@@ -13,11 +13,7 @@
  */
 
 /** The error class a racefree SQLSTATE maps to, by name (errors.ts holds the constructors). */
-export type RacefreeCodeClass =
-  | 'RacefreeConfigError'
-  | 'IdempotencyKeyMismatchError'
-  | 'InvalidIdempotencyKeyError'
-  | 'DuplicateRowsError';
+export type RacefreeCodeClass = 'RacefreeConfigError' | 'IdempotencyKeyMismatchError' | 'InvalidIdempotencyKeyError' | 'DuplicateRowsError';
 
 /** @internal */
 export interface RacefreeCode {
@@ -41,9 +37,7 @@ export const racefreeCodes = [
     code: 'RF002',
     name: 'invalid_idempotency_key',
     errorClass: 'InvalidIdempotencyKeyError',
-    description:
-      'An idempotency scope or key is NULL, empty or longer than 255 characters, or a fingerprint is NULL. ' +
-      'DETAIL is {"argument"} as JSON.',
+    description: 'An idempotency scope or key is NULL, empty or longer than 255 characters, or a fingerprint is NULL. ' + 'DETAIL is {"argument"} as JSON.',
   },
   {
     code: 'RF100',

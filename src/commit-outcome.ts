@@ -41,9 +41,7 @@ export type CommitOutcomeUnknownReason =
 
 /** @internal */
 export type CommitOutcome =
-  | { readonly outcome: 'committed' }
-  | { readonly outcome: 'aborted' }
-  | { readonly outcome: 'unknown'; readonly reason: CommitOutcomeUnknownReason };
+  { readonly outcome: 'committed' } | { readonly outcome: 'aborted' } | { readonly outcome: 'unknown'; readonly reason: CommitOutcomeUnknownReason };
 
 /**
  * What identifies the server's WAL history, as one text: timeline, latest
@@ -52,8 +50,7 @@ export type CommitOutcome =
  * (pg_control_system()'s system identifier) has another postmaster start too.
  */
 const HISTORY_EXPR =
-  "(SELECT concat_ws(' ', c.timeline_id, c.checkpoint_lsn, extract(epoch FROM pg_postmaster_start_time())) " +
-  'FROM pg_control_checkpoint() c)';
+  "(SELECT concat_ws(' ', c.timeline_id, c.checkpoint_lsn, extract(epoch FROM pg_postmaster_start_time())) " + 'FROM pg_control_checkpoint() c)';
 
 /**
  * Read just before COMMIT, in one round trip: the xid (null when the
@@ -94,8 +91,7 @@ export function selectWithXid(columns: readonly string[], source: string): strin
  * xid may even be "in the future", which is an error).
  * @internal
  */
-export const XACT_STATUS_SQL =
-  `SELECT h.history, CASE WHEN h.history = $2 THEN pg_xact_status($1::xid8) END AS status FROM (SELECT ${HISTORY_EXPR} AS history) h`;
+export const XACT_STATUS_SQL = `SELECT h.history, CASE WHEN h.history = $2 THEN pg_xact_status($1::xid8) END AS status FROM (SELECT ${HISTORY_EXPR} AS history) h`;
 
 /**
  * Which part of the history moved, or undefined when none did.
@@ -133,12 +129,7 @@ export function decideCommitOutcome(status: XactStatus | undefined, windowOpen: 
  * history is seen to have moved, or `timeoutMs` has passed.
  * @internal
  */
-export async function resolveCommitOutcome(
-  pool: Pool,
-  xid: string,
-  history: string,
-  timeoutMs: number,
-): Promise<CommitOutcome> {
+export async function resolveCommitOutcome(pool: Pool, xid: string, history: string, timeoutMs: number): Promise<CommitOutcome> {
   const deadline = Date.now() + timeoutMs;
   let client: pg.Client | undefined;
   let pause = 20;

@@ -33,10 +33,7 @@ export class RacefreeConfigError extends RacefreeError {
   /** The value given for that option. */
   readonly value: unknown;
 
-  constructor(
-    message: string,
-    options: { option?: string; value?: unknown; code?: string; cause?: unknown } = {},
-  ) {
+  constructor(message: string, options: { option?: string; value?: unknown; code?: string; cause?: unknown } = {}) {
     super(message, { code: options.code ?? 'RF100', cause: options.cause });
     this.option = options.option;
     this.value = options.value;
@@ -85,7 +82,12 @@ export class DuplicateRowsError extends RacefreeError {
 }
 
 /** Every listed group on a line of its own, the total, and what to do next: the CLI prints it as is. */
-function duplicateRowsMessage(o: { table?: string | undefined; columns?: readonly string[] | undefined; groups?: readonly DuplicateGroup[] | undefined; total?: number | undefined }): string {
+function duplicateRowsMessage(o: {
+  table?: string | undefined;
+  columns?: readonly string[] | undefined;
+  groups?: readonly DuplicateGroup[] | undefined;
+  total?: number | undefined;
+}): string {
   const next = 'Remove or merge the duplicate rows (one row per key value), then run the migration again.';
   if (o.table === undefined || o.columns === undefined || o.total === undefined) {
     return `Existing rows share a value of the new unique key; nothing was changed. ${next}`;
@@ -466,16 +468,7 @@ const CONNECTION_MESSAGES = [
   'Query read timeout', // query_timeout: the statement may still be running
   'timeout expired', // connectionTimeoutMillis while connecting
 ];
-const SOCKET_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-]);
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
 function looksLikeConnectionFailure(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
@@ -507,16 +500,17 @@ const racefreeCodeFactories: Record<RacefreeCodeClass, (e: ServerErrorFields) =>
   },
   DuplicateRowsError: (e) => {
     const detail = parseJsonObject(e.detail);
-    const strings = (v: unknown): string[] | undefined =>
-      Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
+    const strings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined);
     const groups = detail?.['groups'];
     const validGroups =
       Array.isArray(groups) &&
       groups.every(
         (g: unknown) =>
-          typeof g === 'object' && g !== null && typeof (g as { count?: unknown }).count === 'number' &&
+          typeof g === 'object' &&
+          g !== null &&
+          typeof (g as { count?: unknown }).count === 'number' &&
           Array.isArray((g as { values?: unknown }).values) &&
-          ((g as { values: unknown[] }).values).every((v) => v === null || typeof v === 'string'),
+          (g as { values: unknown[] }).values.every((v) => v === null || typeof v === 'string'),
       );
     return new DuplicateRowsError({
       table: typeof detail?.['table'] === 'string' ? detail['table'] : undefined,
@@ -544,9 +538,7 @@ function parseJsonObject(text: string | undefined): Record<string, unknown> | un
   if (text === undefined) return undefined;
   try {
     const parsed: unknown = JSON.parse(text);
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
-      ? (parsed as Record<string, unknown>)
-      : undefined;
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }

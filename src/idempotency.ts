@@ -7,13 +7,7 @@
  * SQL side: sql/idempotency.sql.
  */
 
-import {
-  IdempotencyKeyInFlightError,
-  InvalidIdempotencyKeyError,
-  LockTimeoutError,
-  RacefreeConfigError,
-  RacefreeError,
-} from './errors.js';
+import { IdempotencyKeyInFlightError, InvalidIdempotencyKeyError, LockTimeoutError, RacefreeConfigError, RacefreeError } from './errors.js';
 import { buildCall } from './call-statement.js';
 import { selectWithXid } from './commit-outcome.js';
 import { fingerprintOf, hasUnpairedSurrogate } from './fingerprint.js';
@@ -87,11 +81,7 @@ const CLAIM = {
  * @throws whatever `fn` throws, after rolling back (the key is free again).
  * @internal
  */
-export async function runOnce<T>(
-  transaction: BracketRunner,
-  options: OnceOptions,
-  fn: (tx: Tx) => Promise<T>,
-): Promise<OnceResult<T>> {
+export async function runOnce<T>(transaction: BracketRunner, options: OnceOptions, fn: (tx: Tx) => Promise<T>): Promise<OnceResult<T>> {
   if (typeof options !== 'object' || options === null) {
     throw new RacefreeConfigError('once: the first argument must be an options object', { option: 'options' });
   }
@@ -144,7 +134,10 @@ class Replay {
 
 function checkKeyPart(argument: 'scope' | 'key', value: unknown): asserts value is string {
   if (typeof value !== 'string') {
-    throw new InvalidIdempotencyKeyError(`once: ${argument} must be a string of 1 to ${MAX_KEY_CHARS} characters, got ${value === null ? 'null' : typeof value}`, { argument });
+    throw new InvalidIdempotencyKeyError(
+      `once: ${argument} must be a string of 1 to ${MAX_KEY_CHARS} characters, got ${value === null ? 'null' : typeof value}`,
+      { argument },
+    );
   }
   const chars = codePoints(value);
   if (chars < 1 || chars > MAX_KEY_CHARS) {

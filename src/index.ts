@@ -6,15 +6,7 @@
 export { createClient } from './client.js';
 export type { ClientOptions, Db, DbMethods } from './client.js';
 export type { Tx, TxMethods, TransactionOptions, IsolationLevel } from './transaction.js';
-export type {
-  DatabaseTypes,
-  FunctionTypes,
-  FunctionNameOf,
-  ArgsOf,
-  RowOf,
-  TypedQueryable,
-  QueryableOf,
-} from './typed-calls.js';
+export type { DatabaseTypes, FunctionTypes, FunctionNameOf, ArgsOf, RowOf, TypedQueryable, QueryableOf } from './typed-calls.js';
 export type { OnceOptions, OnceResult } from './idempotency.js';
 export type { Queryable } from './queryable.js';
 export type { FunctionName, CallArgs } from './call-statement.js';

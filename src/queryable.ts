@@ -33,10 +33,7 @@ export interface Queryable {
    * or ROLLBACK through it.
    * @throws {RacefreeError} mapped from the server's SQLSTATE.
    */
-  query<R extends QueryResultRow = Record<string, unknown>>(
-    text: string,
-    values?: readonly unknown[],
-  ): Promise<QueryResult<R>>;
+  query<R extends QueryResultRow = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>>;
 }
 
 /** @internal */

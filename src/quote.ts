@@ -14,7 +14,10 @@ export function quoteIdent(name: string): string {
 
 /** Quote a possibly schema-qualified name given as separate parts. */
 export function quoteQualified(...parts: Array<string | undefined>): string {
-  return parts.filter((p): p is string => p !== undefined).map(quoteIdent).join('.');
+  return parts
+    .filter((p): p is string => p !== undefined)
+    .map(quoteIdent)
+    .join('.');
 }
 
 /** Quote a text literal (standard_conforming_strings form, E'' when it holds backslashes). */

@@ -31,10 +31,10 @@ export async function assertSupportedServer(client: ClientBase): Promise<number>
   const num = Number(row?.num);
   if (!Number.isInteger(num) || num < MIN_SERVER_VERSION_NUM) {
     const version = row?.version ?? 'an unknown version';
-    throw new RacefreeConfigError(
-      `racefree needs PostgreSQL 15 or newer; ${serverAddress(client)} runs ${version}`,
-      { option: 'server_version', value: version },
-    );
+    throw new RacefreeConfigError(`racefree needs PostgreSQL 15 or newer; ${serverAddress(client)} runs ${version}`, {
+      option: 'server_version',
+      value: version,
+    });
   }
   return num;
 }

@@ -84,11 +84,7 @@ const MAX_DELAY_MS = 2_000;
  * @throws {RacefreeConfigError} for invalid options, before anything runs.
  * @internal
  */
-export async function runTransaction<T>(
-  context: TransactionContext,
-  fn: (tx: Tx) => Promise<T>,
-  options: TransactionOptions = {},
-): Promise<T> {
+export async function runTransaction<T>(context: TransactionContext, fn: (tx: Tx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
   return retrying(options, (begin) => runAttempt(context, plain(context, fn), begin));
 }
 
@@ -179,8 +175,7 @@ function plain<T>(context: TransactionContext, fn: (tx: Tx) => Promise<T>): Ends
 
 /** db.once: BEGIN and the opening statement; the callback; the closing statement and COMMIT. */
 function bracketed<O extends QueryResultRow, T>(context: TransactionContext, bracket: Bracket<O, T>): Ends<T> {
-  const statement = (config: QueryConfig): QueryConfig =>
-    context.preparedStatements ? config : { text: config.text, values: config.values };
+  const statement = (config: QueryConfig): QueryConfig => (context.preparedStatements ? config : { text: config.text, values: config.values });
   let before: Before | undefined;
   return {
     open: async (lease, begin) => {
@@ -202,10 +197,10 @@ function bracketed<O extends QueryResultRow, T>(context: TransactionContext, bra
 function beginStatement(isolation: IsolationLevel | undefined): string {
   if (isolation === undefined) return 'BEGIN';
   if (!Object.hasOwn(BEGIN, isolation)) {
-    throw new RacefreeConfigError(
-      'transaction: option "isolation" must be "read committed", "repeatable read" or "serializable"',
-      { option: 'isolation', value: isolation },
-    );
+    throw new RacefreeConfigError('transaction: option "isolation" must be "read committed", "repeatable read" or "serializable"', {
+      option: 'isolation',
+      value: isolation,
+    });
   }
   return BEGIN[isolation];
 }

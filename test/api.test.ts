@@ -32,24 +32,30 @@ test('racefree.api lists every public kit function, with arguments, result and a
     api.map((r) => (r.arguments.match(/(^|, )\[/g) ?? []).length),
     functions.map((f) => f.optional),
   );
-  t.like(api.find((r) => r.function === 'racefree.add_numbering'), {
-    arguments: 'tbl regclass, col name, template text, [mode text], [time_zone text], [date_column name], [name text]',
-    result: 'void',
-  });
+  t.like(
+    api.find((r) => r.function === 'racefree.add_numbering'),
+    {
+      arguments: 'tbl regclass, col name, template text, [mode text], [time_zone text], [date_column name], [name text]',
+      result: 'void',
+    },
+  );
   for (const [i, row] of api.entries()) {
     t.regex(row.description, /^[A-Z].*\.$/, row.function);
     t.true(row.description.length <= 200, row.function);
     t.true(functions[i].comment.startsWith(row.description), `${row.function}: the comment's first sentence`);
   }
   t.true(readable);
-  t.like(api.find((r) => r.function === 'racefree.idempotency_claim'), {
-    arguments: 'scope text, key text, fingerprint text',
-    result: 'TABLE(status text, response jsonb)',
-    description: 'Claims (scope, key) for the calling transaction.',
-  });
+  t.like(
+    api.find((r) => r.function === 'racefree.idempotency_claim'),
+    {
+      arguments: 'scope text, key text, fingerprint text',
+      result: 'TABLE(status text, response jsonb)',
+      description: 'Claims (scope, key) for the calling transaction.',
+    },
+  );
 });
 
-test('the README\'s psql advice prints a screen or less on this server, without internals', async (t) => {
+test("the README's psql advice prints a screen or less on this server, without internals", async (t) => {
   const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
   for (const command of ADVICE) t.true(readme.includes(command.replace(/;$/, '')) || readme.includes(command), `README gives ${command}`);
   const server = await withClient(url(), async (c) => (await c.query(`SELECT current_setting('server_version') AS v`)).rows[0].v);

@@ -13,7 +13,10 @@ test.serial('demo: every naive pattern shows errors, every racefree one none, an
     const result = await run(['--json', '--requests', '160']);
     t.is(result.code, 0, result.stderr);
     const reports = JSON.parse(result.stdout) as SeedReport[];
-    t.deepEqual(reports.map((r) => r.seed), ['000', '001', '002', '003', '004']);
+    t.deepEqual(
+      reports.map((r) => r.seed),
+      ['000', '001', '002', '003', '004'],
+    );
     for (const report of reports) {
       t.true(report.naive.length >= 1, report.seed);
       for (const naive of report.naive) {

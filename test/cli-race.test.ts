@@ -25,10 +25,19 @@ test.serial('seed 003 (count(*)+1 into a unique column) is racy: 23505 errors an
   const setup = await sqlFile('racy.sql', 'CREATE TABLE racy (id bigserial PRIMARY KEY, n int NOT NULL UNIQUE);');
   const r = await exclusively(() =>
     runCli([
-      'race', '--database-url', url(), '--setup', setup,
-      '--sql', 'INSERT INTO racy (n) SELECT count(*) + 1 FROM racy',
-      '--concurrency', '16', '--count', '800',
-      '--check', 'SELECT count(*) = count(DISTINCT n) FROM racy',
+      'race',
+      '--database-url',
+      url(),
+      '--setup',
+      setup,
+      '--sql',
+      'INSERT INTO racy (n) SELECT count(*) + 1 FROM racy',
+      '--concurrency',
+      '16',
+      '--count',
+      '800',
+      '--check',
+      'SELECT count(*) = count(DISTINCT n) FROM racy',
     ]),
   );
   t.is(r.code, 1, r.stderr);
@@ -59,11 +68,18 @@ export const down = (pgm) => { dropNumbering(pgm, numbering); pgm.dropTable('ass
   t.is(up.code, 0, up.stderr);
   const r = await exclusively(() =>
     runCli([
-      'race', '--database-url', url(),
-      '--sql', `INSERT INTO assessments (title) VALUES ('x')`,
-      '--concurrency', '16', '--count', '400',
+      'race',
+      '--database-url',
+      url(),
+      '--sql',
+      `INSERT INTO assessments (title) VALUES ('x')`,
+      '--concurrency',
+      '16',
+      '--count',
+      '400',
       // 400 rows numbered ASM-001..ASM-400: no duplicate, no gap
-      '--check', `SELECT count(*) = 400 AND count(DISTINCT assessment_number) = 400 AND max(assessment_number) = 'ASM-400' FROM assessments`,
+      '--check',
+      `SELECT count(*) = 400 AND count(DISTINCT assessment_number) = 400 AND max(assessment_number) = 'ASM-400' FROM assessments`,
     ]),
   );
   t.is(r.code, 0, r.stdout + r.stderr);
@@ -76,9 +92,19 @@ test('a --duration run stops by itself; each execution is its own transaction', 
   const setup = await sqlFile('upsert.sql', 'CREATE TABLE hits (k int PRIMARY KEY, n bigint NOT NULL DEFAULT 1);');
   const started = Date.now();
   const r = await runCli([
-    'race', '--database-url', url(), '--setup', setup, '--concurrency', '4', '--duration', '400ms',
-    '--sql', 'INSERT INTO hits (k) VALUES (1) ON CONFLICT (k) DO UPDATE SET n = hits.n + 1',
-    '--check', 'SELECT n > 1 FROM hits WHERE k = 1',
+    'race',
+    '--database-url',
+    url(),
+    '--setup',
+    setup,
+    '--concurrency',
+    '4',
+    '--duration',
+    '400ms',
+    '--sql',
+    'INSERT INTO hits (k) VALUES (1) ON CONFLICT (k) DO UPDATE SET n = hits.n + 1',
+    '--check',
+    'SELECT n > 1 FROM hits WHERE k = 1',
   ]);
   t.is(r.code, 0, r.stdout + r.stderr);
   t.true(Date.now() - started < 15_000);
@@ -94,9 +120,7 @@ test('a failing check or a failing statement exits 1; a broken transaction does 
   t.is(notBoolean.code, 1);
   t.regex(notBoolean.stdout, /FAILED: returned 1 row\(s\) of 2 column\(s\)/);
   // A failure inside an explicit BEGIN leaves an aborted transaction; the next execution must still run (22012, not 25P02).
-  const aborted = await runCli([
-    'race', '--database-url', url(), '--concurrency', '2', '--count', '10', '--sql', 'BEGIN; SELECT 1/0; COMMIT;',
-  ]);
+  const aborted = await runCli(['race', '--database-url', url(), '--concurrency', '2', '--count', '10', '--sql', 'BEGIN; SELECT 1/0; COMMIT;']);
   t.is(aborted.code, 1);
   t.regex(aborted.stdout, /errors {6}22012 x10\n/);
   const badSetup = await runCli(['race', '--database-url', url(), '--setup', await sqlFile('bad.sql', 'SELEC 1'), '--sql', 'SELECT 1', '--count', '1']);

@@ -1,15 +1,7 @@
 import test from 'ava';
 import pg from 'pg';
 
-import {
-  ConnectionError,
-  createClient,
-  RacefreeConfigError,
-  RacefreeError,
-  UnexpectedRowCountError,
-  UniqueViolationError,
-  type Db,
-} from '../src/index.js';
+import { ConnectionError, createClient, RacefreeConfigError, RacefreeError, UnexpectedRowCountError, UniqueViolationError, type Db } from '../src/index.js';
 import { useTestDatabase } from './helpers/db.js';
 
 const url = useTestDatabase(test);
@@ -213,9 +205,7 @@ test('idle pooled connections killed by the server are replaced; the next 100 ca
     t.is(killed.rows[0]!.n, 5);
     // Deterministic point: every terminated backend has exited.
     await waitFor(async () => {
-      const alive = await db.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'cl_idle_victim'`,
-      );
+      const alive = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'cl_idle_victim'`);
       return alive.rows[0]!.n === 0;
     });
     // Let the pool handle the sockets' close events before using it.

@@ -46,9 +46,7 @@ test.before(async () => {
       GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO app;
     `);
   });
-  await runMigration(adminUrl, (pgm) =>
-    addNumbering(pgm, { name: 'storm', table: 'storm', column: 'number', template: 'S-{seq:5}' }),
-  );
+  await runMigration(adminUrl, (pgm) => addNumbering(pgm, { name: 'storm', table: 'storm', column: 'number', template: 'S-{seq:5}' }));
   await withAdmin(async (client) => {
     await client.query(`
       CREATE FUNCTION add_storm() RETURNS text LANGUAGE sql AS 'INSERT INTO storm (title) VALUES (''x'') RETURNING number';
@@ -224,9 +222,7 @@ test.serial('backend killed (SIGKILL) during COMMIT with writers running: never 
   const reused: string[] = [];
   for (let round = 0; round < 3; round++) {
     const id = `kill-${round}`;
-    const { outcome, present, xidStatus } = await crashDuringCommit(id, killBackend, (db) =>
-      db.transaction((tx) => tx.callOne('add_gated', { id })),
-    );
+    const { outcome, present, xidStatus } = await crashDuringCommit(id, killBackend, (db) => db.transaction((tx) => tx.callOne('add_gated', { id })));
     assertHonest(t, outcome, present);
     // Killed before its commit record was written: the row is gone, and the answer is "unknown".
     t.false(present);
@@ -255,11 +251,13 @@ test.serial('immediate restart during COMMIT with writers running: unknown, neve
 
 test.serial('db.once killed during COMMIT: never a response without its key row; calling again with the key settles it', async (t) => {
   const id = 'once-kill';
-  const call = (db: Db) =>
-    db.once({ scope: 'crash', key: id, request: { id } }, (tx) => tx.callOne<{ add_gated: string }>('add_gated', { id }));
+  const call = (db: Db) => db.once({ scope: 'crash', key: id, request: { id } }, (tx) => tx.callOne<{ add_gated: string }>('add_gated', { id }));
   const { outcome, present } = await crashDuringCommit(id, killBackend, call);
   const keyRow = async (): Promise<boolean> =>
-    withAdmin(async (c) => (await c.query("SELECT 1 FROM racefree.idempotency_keys WHERE scope = 'crash' AND key = $1 AND completed_at IS NOT NULL", [id])).rowCount === 1);
+    withAdmin(
+      async (c) =>
+        (await c.query("SELECT 1 FROM racefree.idempotency_keys WHERE scope = 'crash' AND key = $1 AND completed_at IS NOT NULL", [id])).rowCount === 1,
+    );
   assertHonest(t, outcome, present);
   if (outcome.kind === 'returned') t.true(await keyRow(), 'a response means its key row exists');
   t.is(outcome.kind, 'unknown');
@@ -334,8 +332,16 @@ test.serial('64-caller gapless numbering storm with one SIGKILL and one immediat
   t.log(`acknowledged ${outcomes.returned}, unknown ${outcomes.unknown}, failed ${outcomes.failed}, rows ${stored.length}`);
   t.true(outcomes.returned > 100, 'the storm ran');
   t.true(outcomes.failed + outcomes.unknown > 0, 'the kill and the restart hit callers');
-  t.deepEqual([...ackCount].filter(([, n]) => n > 1), [], 'no number acknowledged to two callers');
-  t.deepEqual(acknowledged.filter((n) => inTable.get(n) !== 1), [], 'every acknowledged number is in the table exactly once');
+  t.deepEqual(
+    [...ackCount].filter(([, n]) => n > 1),
+    [],
+    'no number acknowledged to two callers',
+  );
+  t.deepEqual(
+    acknowledged.filter((n) => inTable.get(n) !== 1),
+    [],
+    'every acknowledged number is in the table exactly once',
+  );
   t.true(stored.length >= acknowledged.length);
   t.true(stored.length <= acknowledged.length + outcomes.unknown, 'rows beyond the acknowledged ones are accounted for by "unknown"');
 });

@@ -36,14 +36,16 @@ async function privateClone(t: import('ava').ExecutionContext): Promise<string> 
   return clone;
 }
 
-const tempEntries = (): Set<string> =>
-  new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('pg-password-') || f.startsWith('racefree-initdb-')));
+const tempEntries = (): Set<string> => new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('pg-password-') || f.startsWith('racefree-initdb-')));
 
 test.serial('a clone inside a mode-0700 directory starts its embedded server; no password file is left behind', async (t) => {
   const clone = await privateClone(t);
   const before = tempEntries();
   const result = await runNode(
-    ['--input-type=module', '-e', `
+    [
+      '--input-type=module',
+      '-e',
+      `
 import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -57,7 +59,8 @@ const pid = Number(readFileSync(join(server.dataDir, 'postmaster.pid'), 'utf8').
 const exe = readlinkSync('/proc/' + pid + '/exe');
 await server.stop();
 console.log(JSON.stringify({ answer: rows[0].answer, exe }));
-`],
+`,
+    ],
     { cwd: clone },
   );
   t.is(result.code, 0, result.stderr);
@@ -70,7 +73,11 @@ console.log(JSON.stringify({ answer: rows[0].answer, exe }));
   } else {
     t.true(exe.startsWith(clone), exe);
   }
-  t.deepEqual([...tempEntries()].filter((f) => !before.has(f)), [], 'no password file left in the temporary directory');
+  t.deepEqual(
+    [...tempEntries()].filter((f) => !before.has(f)),
+    [],
+    'no password file left in the temporary directory',
+  );
 });
 
 test('a data directory the server user cannot reach is a RacefreeConfigError before anything is spawned', async (t) => {
@@ -81,7 +88,10 @@ test('a data directory the server user cannot reach is a RacefreeConfigError bef
   if (isRoot) {
     const error = await t.throwsAsync(startEmbeddedPostgres({ dataDir }), { instanceOf: RacefreeConfigError });
     t.is(error?.option, 'dataDir');
-    t.regex(error?.message ?? '', new RegExp(`cannot enter ${secret} to reach the data directory ${dataDir}: use a data directory below a world-searchable directory`));
+    t.regex(
+      error?.message ?? '',
+      new RegExp(`cannot enter ${secret} to reach the data directory ${dataDir}: use a data directory below a world-searchable directory`),
+    );
     t.false(existsSync(dataDir), 'nothing was made');
   } else {
     // A normal user owns the directory: the server starts there.
@@ -91,15 +101,13 @@ test('a data directory the server user cannot reach is a RacefreeConfigError bef
   }
 });
 
-test('racefree dev in a clone of racefree skips the kit\'s own migrations directory as the user\'s', async (t) => {
+test("racefree dev in a clone of racefree skips the kit's own migrations directory as the user's", async (t) => {
   const dataParent = await mkdtemp(path.join(tmpdir(), 'racefree-dev-'));
   await chmod(dataParent, 0o755);
   t.teardown(() => rm(dataParent, { recursive: true, force: true }));
   // cwd: this repository, whose migrations/ holds the kit's migrations.
   const { code, stdout, stderr } = await devSession(root, ['--port', '0', '--data-dir', path.join(dataParent, 'pg')], 'SIGINT', async (url) => {
-    const table = await withClient(url, async (c) =>
-      (await c.query<{ t: string | null }>("SELECT to_regclass('public.pgmigrations')::text AS t")).rows[0]!.t,
-    );
+    const table = await withClient(url, async (c) => (await c.query<{ t: string | null }>("SELECT to_regclass('public.pgmigrations')::text AS t")).rows[0]!.t);
     t.is(table, null, 'no user lane ran');
   });
   t.is(code, 0, stderr);

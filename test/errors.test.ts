@@ -63,16 +63,17 @@ test('23505 maps to UniqueViolationError with location, columns and values', (t)
 
 test('messages carry the server message, DETAIL and HINT; built without a server error they are a fixed sentence', (t) => {
   const fields = { detail: 'Key (k)=(1) already exists.', hint: 'Look at k.' };
-  t.is(wrapError(serverError('23505', fields, 'duplicate key value violates unique constraint "t_k_key"')).message,
-    'duplicate key value violates unique constraint "t_k_key": Key (k)=(1) already exists. Hint: Look at k.');
+  t.is(
+    wrapError(serverError('23505', fields, 'duplicate key value violates unique constraint "t_k_key"')).message,
+    'duplicate key value violates unique constraint "t_k_key": Key (k)=(1) already exists. Hint: Look at k.',
+  );
   for (const code of ['23503', '23502', '23514', '23P01', '40001', '40P01', '55P03', '57014', '57P01', '08006', '42P01']) {
     t.is(wrapError(serverError(code, { detail: 'D.' }, 'the server says')).message, 'the server says: D.', code);
     t.is(wrapError(serverError(code, {}, 'the server says')).message, 'the server says', code);
   }
   t.is(new UniqueViolationError().message, 'A unique constraint was violated.');
   t.is(new LockTimeoutError().message, 'A lock could not be obtained in time.');
-  t.is(wrapError(new Error('Connection terminated unexpectedly')).message,
-    'The database connection failed or was lost: Connection terminated unexpectedly');
+  t.is(wrapError(new Error('Connection terminated unexpectedly')).message, 'The database connection failed or was lost: Connection terminated unexpectedly');
 });
 
 const detailCases: Array<[string, string | undefined, readonly string[] | undefined, readonly string[] | undefined]> = [
@@ -156,11 +157,7 @@ test('lost sessions map to ConnectionError with the SQLSTATE when the server sen
 });
 
 test('RF100 maps to RacefreeConfigError with option and value from the JSON DETAIL', (t) => {
-  const cause = serverError(
-    'RF100',
-    { detail: '{"option": "table", "value": "nope"}' },
-    'addNumbering: option "table" names no table: "nope"',
-  );
+  const cause = serverError('RF100', { detail: '{"option": "table", "value": "nope"}' }, 'addNumbering: option "table" names no table: "nope"');
   const err = wrapError(cause);
   t.true(err instanceof RacefreeConfigError);
   const c = err as RacefreeConfigError;
@@ -199,19 +196,28 @@ test('RF101 maps to DuplicateRowsError with table, columns, groups and total fro
   const detail = JSON.stringify({
     table: 'public.users',
     columns: ['slack_id', 'discipline'],
-    groups: [{ values: ['U1', null], count: 3 }, { values: ['U2', 'be'], count: 2 }],
+    groups: [
+      { values: ['U1', null], count: 3 },
+      { values: ['U2', 'be'], count: 2 },
+    ],
     total: 2,
   });
   const err = wrapError(serverError('RF101', { detail }));
   t.true(err instanceof DuplicateRowsError);
   t.like(err, { code: 'RF101', table: 'public.users', columns: ['slack_id', 'discipline'], total: 2 });
-  t.deepEqual((err as DuplicateRowsError).groups, [{ values: ['U1', null], count: 3 }, { values: ['U2', 'be'], count: 2 }]);
-  t.is(err.message, [
-    'public.users holds 2 groups of rows with the same (slack_id, discipline); nothing was changed.',
-    '  (U1, NULL) x3',
-    '  (U2, be) x2',
-    'Remove or merge the duplicate rows (one row per key value), then run the migration again.',
-  ].join('\n'));
+  t.deepEqual((err as DuplicateRowsError).groups, [
+    { values: ['U1', null], count: 3 },
+    { values: ['U2', 'be'], count: 2 },
+  ]);
+  t.is(
+    err.message,
+    [
+      'public.users holds 2 groups of rows with the same (slack_id, discipline); nothing was changed.',
+      '  (U1, NULL) x3',
+      '  (U2, be) x2',
+      'Remove or merge the duplicate rows (one row per key value), then run the migration again.',
+    ].join('\n'),
+  );
 
   const more = wrapError(serverError('RF101', { detail: JSON.stringify({ table: 't', columns: ['k'], groups: [{ values: ['a'], count: 2 }], total: 13 }) }));
   t.is(more.message.split('\n')[0], 't holds 13 groups of rows with the same (k); nothing was changed.');
@@ -219,7 +225,10 @@ test('RF101 maps to DuplicateRowsError with table, columns, groups and total fro
 
   const bare = wrapError(serverError('RF101', { detail: '{"groups": [{"values": [1], "count": "x"}]}' })) as DuplicateRowsError;
   t.like(bare, { table: undefined, columns: undefined, groups: undefined, total: undefined });
-  t.is(bare.message, 'Existing rows share a value of the new unique key; nothing was changed. Remove or merge the duplicate rows (one row per key value), then run the migration again.');
+  t.is(
+    bare.message,
+    'Existing rows share a value of the new unique key; nothing was changed. Remove or merge the duplicate rows (one row per key value), then run the migration again.',
+  );
 });
 
 test('every code in the racefree code table maps to its class', (t) => {

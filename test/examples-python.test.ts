@@ -36,14 +36,13 @@ interface Report {
 /** Every request answered, no error (retried ones included), nothing stored twice. */
 const CLEAN: Load = { requests: REQUESTS, failed: 0, errors: {}, duplicates: 0 };
 
-test.serial.before('the example\'s migrations', async (t) => {
+test.serial.before("the example's migrations", async (t) => {
   const up = await runCli(['migrate', 'up', '--dir', MIGRATIONS, '--database-url', url()]);
   t.is(up.code, 0, up.stderr);
   t.regex(up.stdout, /applied 0 kit and 2 user/);
 });
 
 test.serial('examples/python: seeds 000, 001 and 002 from 32 psycopg threads: 0 errors, every key written once, every session ingested once', async (t) => {
-
   const report = JSON.parse(
     await exclusively(() => runPython('run_seeds.py', ['--threads', String(THREADS), '--requests', String(REQUESTS)], { ...process.env, DATABASE_URL: url() })),
   ) as Report;
@@ -54,7 +53,10 @@ test.serial('examples/python: seeds 000, 001 and 002 from 32 psycopg threads: 0 
   t.is(report.seed000.rows, 1);
   t.deepEqual(report.seed000.load, CLEAN);
   t.is(report.seed000.actions['inserted'], REQUESTS / 8);
-  t.is(Object.values(report.seed000.actions).reduce((a, b) => a + b, 0), REQUESTS);
+  t.is(
+    Object.values(report.seed000.actions).reduce((a, b) => a + b, 0),
+    REQUESTS,
+  );
 
   // Seed 001: a resume writes nothing, a retry without a field writes NULL; 4 saves per task: 80 tasks.
   t.deepEqual(report.seed001.story, { run: 'inserted', resume: 'unchanged', resume_wrote_nothing: true, retry: 'updated', retry_weights: null });
@@ -63,7 +65,10 @@ test.serial('examples/python: seeds 000, 001 and 002 from 32 psycopg threads: 0 
 
   // Seed 002: two POSTs at once, a re-send, the uuid with other attempts.
   const { story } = report.seed002;
-  t.deepEqual(story.responses.map((r) => r.status), [200, 200, 200, 422]);
+  t.deepEqual(
+    story.responses.map((r) => r.status),
+    [200, 200, 200, 422],
+  );
   t.is(story.responses.slice(0, 2).filter((r) => r.headers['Idempotent-Replayed'] === 'true').length, 1, 'one of the two replays the other');
   t.is(story.responses[2]!.headers['Idempotent-Replayed'], 'true');
   t.is(story.ingests, 1);
@@ -73,8 +78,11 @@ test.serial('examples/python: seeds 000, 001 and 002 from 32 psycopg threads: 0 
   t.deepEqual(report.seed002.load, CLEAN);
   t.is(report.seed002.ingests, REQUESTS / 2);
   t.is(report.seed002.replayed, REQUESTS / 2);
-  t.is(report.seed002.answered, 3 * (REQUESTS / 2 + 1), 'the story\'s session counts too');
-  const rows = await withClient(url(), async (c) => (await c.query('SELECT count(*)::int AS n FROM racefree.idempotency_keys WHERE completed_at IS NULL')).rows[0].n);
+  t.is(report.seed002.answered, 3 * (REQUESTS / 2 + 1), "the story's session counts too");
+  const rows = await withClient(
+    url(),
+    async (c) => (await c.query('SELECT count(*)::int AS n FROM racefree.idempotency_keys WHERE completed_at IS NULL')).rows[0].n,
+  );
   t.is(rows, 0, 'no key left claimed but not completed');
 });
 
@@ -85,8 +93,9 @@ test.serial('a key a Python service completed replays in db.once for the same re
   t.is(py.status, 200);
   t.regex(py.request, /"score": 1\.0/);
   const request = JSON.parse(py.request) as unknown;
-  const stored = await withClient(url(), async (c) =>
-    (await c.query('SELECT fingerprint FROM racefree.idempotency_keys WHERE scope = $1 AND key = $2', [py.scope, py.key])).rows[0].fingerprint,
+  const stored = await withClient(
+    url(),
+    async (c) => (await c.query('SELECT fingerprint FROM racefree.idempotency_keys WHERE scope = $1 AND key = $2', [py.scope, py.key])).rows[0].fingerprint,
   );
   t.is(fingerprintOf(request), stored);
   const db = createClient({ connectionString: url() });

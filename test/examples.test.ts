@@ -28,10 +28,13 @@ test.serial('seed 000: look-then-write fails a double-click with 23505; the gene
   clean(t, report.racefree[0]);
   // 20 keys, 8 requests each: every key inserted once.
   t.is(report.actions['inserted'], 20);
-  t.is(Object.values(report.actions).reduce((a, b) => a + b, 0), 160);
+  t.is(
+    Object.values(report.actions).reduce((a, b) => a + b, 0),
+    160,
+  );
 });
 
-test.serial('seed 001: a resumed task fails on a plain INSERT and still races with the seed\'s fix; the upsert writes once and skips equal saves', async (t) => {
+test.serial("seed 001: a resumed task fails on a plain INSERT and still races with the seed's fix; the upsert writes once and skips equal saves", async (t) => {
   const report = await exclusively(() => seed001(url(), load));
   t.deepEqual(report.story.naive, { run: 'saved', resume: 'failed: SQLSTATE 23505' });
   const { run, resume, retry } = report.story.racefree;

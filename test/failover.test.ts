@@ -70,7 +70,11 @@ test.before(async () => {
       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION gate();
   `);
   await admin.end();
-  await run(path.join(bin, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(ports.primary), '-U', 'postgres', '-D', data('replica'), '-R', '-X', 'stream'], as);
+  await run(
+    path.join(bin, 'pg_basebackup'),
+    ['-h', '127.0.0.1', '-p', String(ports.primary), '-U', 'postgres', '-D', data('replica'), '-R', '-X', 'stream'],
+    as,
+  );
   await start('replica', ports.replica);
 });
 

@@ -38,9 +38,6 @@ test('Python (examples/python/racefree_fingerprint.py): every vector gives the s
     vectors: Record<string, { canonical: string; sha256: string }>;
     rejected: Record<string, string | null>;
   };
-  t.deepEqual(
-    got.vectors,
-    Object.fromEntries(spec.vectors.map((v) => [v.name, { canonical: v.canonical, sha256: v.sha256 }])),
-  );
+  t.deepEqual(got.vectors, Object.fromEntries(spec.vectors.map((v) => [v.name, { canonical: v.canonical, sha256: v.sha256 }])));
   t.deepEqual(got.rejected, Object.fromEntries(spec.rejected.map((v) => [v.name, 'ValueError'])));
 });

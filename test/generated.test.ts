@@ -33,7 +33,7 @@ test.before(() => {
 test.after.always(() => db.end());
 
 /** Text that generated code must carry byte for byte. */
-const HOSTILE = "line1\nline2\ttab 'quote' \"dq\" $$ $f$ back\\slash é ü 日本 \r\n end";
+const HOSTILE = 'line1\nline2\ttab \'quote\' "dq" $$ $f$ back\\slash é ü 日本 \r\n end';
 
 test('defaults with newlines, tabs, quotes, $$, backslashes and non-ASCII are written byte-exact by every generated function', async (t) => {
   await sql(`CREATE TABLE nl (k text PRIMARY KEY DEFAULT 'x', note text DEFAULT E'line1\\nline2', other text DEFAULT ${quoteLiteral(HOSTILE)})`);
@@ -67,8 +67,19 @@ test('a partial key whose predicate holds a newline and quotes works in every ge
   t.like(await db.callOne('upsert_pk', { team: 1, status: 'a\nctive' }), { action: 'inserted', note: HOSTILE });
   t.like(await db.callOne('upsert_pk', { team: 1, status: 'a\nctive' }), { action: 'unchanged' });
   t.like(await db.callOne('get_or_create_pk', { team: 1, status: 'a\nctive' }), { action: 'existing' });
-  const many = await db.call('upsert_pk_many', { rows: JSON.stringify([{ team: 1, status: 'a\nctive', note: 'x' }, { team: 2, status: 'a\nctive' }]) });
-  t.deepEqual(many.map((r) => [r.team, r.action]), [[1, 'updated'], [2, 'inserted']]);
+  const many = await db.call('upsert_pk_many', {
+    rows: JSON.stringify([
+      { team: 1, status: 'a\nctive', note: 'x' },
+      { team: 2, status: 'a\nctive' },
+    ]),
+  });
+  t.deepEqual(
+    many.map((r) => [r.team, r.action]),
+    [
+      [1, 'updated'],
+      [2, 'inserted'],
+    ],
+  );
 });
 
 test('identifiers with newlines and quotes work in upsert_, get_or_create_ and upsert_<t>_many', async (t) => {
@@ -79,7 +90,13 @@ test('identifiers with newlines and quotes work in upsert_, get_or_create_ and u
   t.like(await db.callOne('upsert_weird', { [key]: 'a', [col]: 'v' }), { [key]: 'a', [col]: 'v', action: 'inserted' });
   t.like(await db.callOne('get_or_create_weird', { [key]: 'b' }), { [key]: 'b', [col]: HOSTILE, action: 'inserted' });
   const many = await db.call('upsert_weird_many', { rows: JSON.stringify([{ [key]: 'a', [col]: 'w' }, { [key]: 'c' }]) });
-  t.deepEqual(many.map((r) => [r[key], r[col], r.action]), [['a', 'w', 'updated'], ['c', HOSTILE, 'inserted']]);
+  t.deepEqual(
+    many.map((r) => [r[key], r[col], r.action]),
+    [
+      ['a', 'w', 'updated'],
+      ['c', HOSTILE, 'inserted'],
+    ],
+  );
 });
 
 test("{a}-{b}-{seq}: rows ('x-y', 'z') and ('x', 'y-z') share one counter, so their numbers never collide", async (t) => {
@@ -125,16 +142,20 @@ test('adversarial values: 64 connections inserting values full of separators and
   await migrate((pgm) => addNumbering(pgm, { name: 'adv', table: 'adv', column: 'n', template: '{a}.{b}/{seq}' }));
   const alphabet = ['', '.', '/', '1', '2', '.1', '1/', '/2', 'x'];
   const pairs = alphabet.flatMap((a) => alphabet.map((b) => [a, b] as const));
-  await withPool(url(), async (pool) => {
-    await Promise.all(
-      Array.from({ length: 64 }, async (_, i) => {
-        for (let j = 0; j < 20; j++) {
-          const [a, b] = pairs[(i * 7 + j * 13) % pairs.length]!;
-          await pool.query('INSERT INTO adv (a, b) VALUES ($1, $2)', [a, b]);
-        }
-      }),
-    );
-  }, { max: 64 });
+  await withPool(
+    url(),
+    async (pool) => {
+      await Promise.all(
+        Array.from({ length: 64 }, async (_, i) => {
+          for (let j = 0; j < 20; j++) {
+            const [a, b] = pairs[(i * 7 + j * 13) % pairs.length]!;
+            await pool.query('INSERT INTO adv (a, b) VALUES ($1, $2)', [a, b]);
+          }
+        }),
+      );
+    },
+    { max: 64 },
+  );
   const [check] = await sql(`SELECT count(*)::int AS rows, count(DISTINCT n)::int AS distinct_numbers FROM adv`);
   t.deepEqual(check, { rows: 1280, distinct_numbers: 1280 });
   // Gapless per rendered scope: the numbers of one prefix are exactly 1..n.
@@ -185,9 +206,14 @@ test('every bad input is RF100 naming the option and value, and nothing is creat
   await sql(`CREATE TABLE wide (id bigserial PRIMARY KEY, ${Array.from({ length: 101 }, (_, i) => `c${i} text`).join(', ')})`);
   const before = await catalog();
   type Case = [string, MigrationAction, string, unknown, RegExp];
-  const numbering = (o: Partial<AddNumberingOptions>): MigrationAction => (pgm) =>
-    addNumbering(pgm, { name: 'bad', table: 'short', column: 'n', template: 'B-{seq}', ...o });
-  const key = (o: Partial<AddUniqueKeyOptions>): MigrationAction => (pgm) => addUniqueKey(pgm, { table: 'docs', columns: ['team'], ...o });
+  const numbering =
+    (o: Partial<AddNumberingOptions>): MigrationAction =>
+    (pgm) =>
+      addNumbering(pgm, { name: 'bad', table: 'short', column: 'n', template: 'B-{seq}', ...o });
+  const key =
+    (o: Partial<AddUniqueKeyOptions>): MigrationAction =>
+    (pgm) =>
+      addUniqueKey(pgm, { table: 'docs', columns: ['team'], ...o });
   const cases: Case[] = [
     ['NUL in a template', numbering({ template: 'A\0-{seq}' }), 'template', 'A\0-{seq}', /NUL/],
     ['a 10 kB template', numbering({ template: `${'x'.repeat(10_000)}-{seq}` }), 'template', `${'x'.repeat(10_000)}-{seq}`, /at most 255/],
@@ -195,8 +221,20 @@ test('every bad input is RF100 naming the option and value, and nothing is creat
     ['a partitioned table', numbering({ table: 'parted' }), 'table', 'public.parted', /must include the partition key \(region\)/],
     ['a subquery in where', key({ where: 'team IN (SELECT 1)' }), 'where', 'team IN (SELECT 1)', /cannot use subquery/],
     ['a json key column', key({ columns: ['body'] }), 'columns', '["body"]', /json/],
-    ['a unique key without the partition key', (pgm) => addUniqueKey(pgm, { table: 'parted', columns: ['id'] }), 'columns', '["id"]', /partition key: add region/],
-    ['an upsert over 100 columns', (pgm) => addUpsert(pgm, { table: 'wide', key: ['id'] }), 'table', 'public.wide', /102 columns a caller may give.*at most 100 arguments/],
+    [
+      'a unique key without the partition key',
+      (pgm) => addUniqueKey(pgm, { table: 'parted', columns: ['id'] }),
+      'columns',
+      '["id"]',
+      /partition key: add region/,
+    ],
+    [
+      'an upsert over 100 columns',
+      (pgm) => addUpsert(pgm, { table: 'wide', key: ['id'] }),
+      'table',
+      'public.wide',
+      /102 columns a caller may give.*at most 100 arguments/,
+    ],
   ];
   for (const [what, action, option, value, message] of cases) {
     const error = await t.throwsAsync(migrate(action), { instanceOf: RacefreeConfigError, message }, what);
@@ -316,7 +354,11 @@ test('doctor generated_stale: found after ALTER COLUMN SET DEFAULT, gone after t
     'public.upsert_stale(text,text)',
     'public.upsert_stale_many(jsonb)',
   ]);
-  for (const f of found) t.regex(f.detail, /a column default, type or the column list has changed since.*fix: a new migration with dropUpsert\(pgm, \{"name": "stale", "table": \{"name": "stale", "schema": "public"\}\}\) then addUpsert\(pgm, \{"key": \["k"\], "name": "stale", "table": \{"name": "stale", "schema": "public"\}\}\)$/);
+  for (const f of found)
+    t.regex(
+      f.detail,
+      /a column default, type or the column list has changed since.*fix: a new migration with dropUpsert\(pgm, \{"name": "stale", "table": \{"name": "stale", "schema": "public"\}\}\) then addUpsert\(pgm, \{"key": \["k"\], "name": "stale", "table": \{"name": "stale", "schema": "public"\}\}\)$/,
+    );
   await migrate((pgm) => {
     dropUpsert(pgm, options);
     addUpsert(pgm, options);

@@ -21,8 +21,10 @@ interface KeyRow {
 }
 
 const keyRows = (scope: string): Promise<KeyRow[]> =>
-  withClient(url(), async (c) =>
-    (await c.query<KeyRow>('SELECT scope, key, response, completed_at FROM racefree.idempotency_keys WHERE scope = $1 ORDER BY key', [scope])).rows,
+  withClient(
+    url(),
+    async (c) =>
+      (await c.query<KeyRow>('SELECT scope, key, response, completed_at FROM racefree.idempotency_keys WHERE scope = $1 ORDER BY key', [scope])).rows,
   );
 
 test.serial('idempotency_complete fills in only the claim of its own transaction: one another transaction committed is 55000, untouched', async (t) => {
@@ -96,7 +98,10 @@ test.serial('db.once as an application role: a 16-caller storm runs each key onc
       t.is(results.filter((r) => !r.replayed).length, 10);
       t.true(results.every((r, i) => r.response === i % 10));
       const { rows } = await withClient(url(), (c) => c.query(`SELECT key, count(*)::int AS n FROM priv_work GROUP BY key ORDER BY key`));
-      t.deepEqual(rows.map((r) => r.n), Array(10).fill(1));
+      t.deepEqual(
+        rows.map((r) => r.n),
+        Array(10).fill(1),
+      );
 
       // 'x\ud800' and 'x\udbff' would both arrive as 'x\ufffd'.
       await db.once({ scope: 'tenant:s', key: 'x\ufffd', request: 'A' }, async () => 'A');

@@ -45,10 +45,7 @@ async function sql<R extends pg.QueryResultRow = any>(text: string, values: unkn
 
 /** How many times the work ran, and committed, for a key. */
 async function executions(scope: string, key?: string): Promise<number> {
-  const rows = await sql<{ n: number }>(
-    'SELECT count(*)::int AS n FROM once_work WHERE scope = $1 AND ($2::text IS NULL OR key = $2)',
-    [scope, key ?? null],
-  );
+  const rows = await sql<{ n: number }>('SELECT count(*)::int AS n FROM once_work WHERE scope = $1 AND ($2::text IS NULL OR key = $2)', [scope, key ?? null]);
   return rows[0]!.n;
 }
 
@@ -70,10 +67,7 @@ async function waitFor(condition: () => Promise<boolean>, timeoutMs = 15_000): P
 
 /** Backends waiting for a lock that `pid` holds. */
 async function blockedBehind(pid: number): Promise<number> {
-  const rows = await sql<{ n: number }>(
-    'SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))',
-    [pid],
-  );
+  const rows = await sql<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [pid]);
   return rows[0]!.n;
 }
 
@@ -197,7 +191,9 @@ test('SQL: a duplicate waits for the uncommitted claim, replays when it commits,
         await winner.query(`SELECT * FROM racefree.idempotency_claim('sqlwait', $1, 'f')`, [key]);
         await winner.query(`SELECT racefree.idempotency_complete('sqlwait', $1, '"first"')`, [key]);
         const waiting = duplicate.query(`SELECT * FROM racefree.idempotency_claim('sqlwait', $1, 'f')`, [key]);
-        await waitFor(async () => (await sql('SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND cardinality(pg_blocking_pids(pid)) > 0', [duplicatePid])).length > 0);
+        await waitFor(
+          async () => (await sql('SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND cardinality(pg_blocking_pids(pid)) > 0', [duplicatePid])).length > 0,
+        );
         await winner.query(outcome);
         const { rows } = await waiting;
         t.deepEqual(rows, outcome === 'COMMIT' ? [{ status: 'replayed', response: 'first' }] : [{ status: 'claimed', response: null }], outcome);
@@ -216,7 +212,9 @@ test('SQL: under REPEATABLE READ a waiting duplicate gets 40001 (hence db.once r
       await duplicate.query('SELECT 1'); // takes the snapshot
       const waiting = duplicate.query(`SELECT * FROM racefree.idempotency_claim('rr', 'k', 'f')`);
       waiting.catch(() => undefined);
-      await waitFor(async () => (await sql('SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND cardinality(pg_blocking_pids(pid)) > 0', [duplicatePid])).length > 0);
+      await waitFor(
+        async () => (await sql('SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND cardinality(pg_blocking_pids(pid)) > 0', [duplicatePid])).length > 0,
+      );
       await winner.query('COMMIT');
       const error = await t.throwsAsync(waiting);
       t.is((error as pg.DatabaseError).code, '40001');
@@ -272,8 +270,7 @@ test('once: runs the work, then replays its response; the replay is its JSON', a
 });
 
 test('once: the request fingerprint ignores key order; another request is a mismatch; another scope is another key', async (t) => {
-  const call = (scope: string, request: unknown, caller: number) =>
-    db.once({ scope, key: 'order', request }, work(scope, 'order', caller));
+  const call = (scope: string, request: unknown, caller: number) => db.once({ scope, key: 'order', request }, work(scope, 'order', caller));
   const first = await call('fp', { b: [1, { y: 2, x: 1 }], a: 'x' }, 1);
   const same = await call('fp', { a: 'x', b: [1, { x: 1, y: 2 }] }, 2);
   t.true(same.replayed);
@@ -295,7 +292,10 @@ test('once: the request fingerprint ignores key order; another request is a mism
 });
 
 test('canonical JSON: sorted keys at every level, JSON.stringify semantics otherwise', (t) => {
-  t.is(canonicalJson({ b: 1, a: { d: [3, undefined, () => 1], c: new Date(0) }, u: undefined }), '{"a":{"c":"1970-01-01T00:00:00.000Z","d":[3,null,null]},"b":1}');
+  t.is(
+    canonicalJson({ b: 1, a: { d: [3, undefined, () => 1], c: new Date(0) }, u: undefined }),
+    '{"a":{"c":"1970-01-01T00:00:00.000Z","d":[3,null,null]},"b":1}',
+  );
   t.is(canonicalJson({ é: 1, z: 2, Z: 3, '10': 4, '9': 5 }), '{"10":4,"9":5,"Z":3,"z":2,"é":1}');
   t.is(canonicalJson([NaN, -0, 1e21, 'a"b']), '[null,0,1e+21,"a\\"b"]');
   t.is(canonicalJson(undefined), 'null');
@@ -361,9 +361,12 @@ test('once: a callback that throws stores nothing; the key is free and the next 
   t.is(next.response.caller, 2);
   t.is(await executions('throws'), 1);
 
-  const unstorable = await t.throwsAsync(db.once({ scope: 'throws', key: 'bigint', request: 1 }, async () => ({ n: 1n })), {
-    instanceOf: RacefreeError,
-  });
+  const unstorable = await t.throwsAsync(
+    db.once({ scope: 'throws', key: 'bigint', request: 1 }, async () => ({ n: 1n })),
+    {
+      instanceOf: RacefreeError,
+    },
+  );
   t.regex(unstorable!.message, /cannot be stored as JSON/);
   t.deepEqual(await sql(`SELECT key FROM racefree.idempotency_keys WHERE scope = 'throws' AND key = 'bigint'`), []);
 });
@@ -395,7 +398,7 @@ test('once: a retried attempt (40001) claims again; the work commits once', asyn
   t.is(await executions('retry'), 1);
 });
 
-test('once: a duplicate past waitMs gets IdempotencyKeyInFlightError; lock_timeout is the session\'s again inside the work', async (t) => {
+test("once: a duplicate past waitMs gets IdempotencyKeyInFlightError; lock_timeout is the session's again inside the work", async (t) => {
   const [{ v: sessionLockTimeout }] = (await sql(`SELECT current_setting('lock_timeout') AS v`)) as [{ v: string }];
   const winner = await stalledWinner('inflight', 'k', 9_100_001, async (tx) => {
     const { rows } = await tx.query<{ v: string }>(`SELECT current_setting('lock_timeout') AS v`);
@@ -403,10 +406,9 @@ test('once: a duplicate past waitMs gets IdempotencyKeyInFlightError; lock_timeo
   });
   try {
     const started = performance.now();
-    const error = await t.throwsAsync(
-      db.once({ scope: 'inflight', key: 'k', request: { key: 'k' }, waitMs: 300 }, work('inflight', 'k', 2)),
-      { instanceOf: IdempotencyKeyInFlightError },
-    );
+    const error = await t.throwsAsync(db.once({ scope: 'inflight', key: 'k', request: { key: 'k' }, waitMs: 300 }, work('inflight', 'k', 2)), {
+      instanceOf: IdempotencyKeyInFlightError,
+    });
     const waited = performance.now() - started;
     t.true(waited >= 290, `waited ${waited} ms`);
     t.like(error, { code: '55P03', scope: 'inflight', key: 'k', waitMs: 300, retryAfter: 1 });
@@ -474,7 +476,7 @@ test('once: a winner that throws hands the key to exactly one waiting duplicate;
   t.is(await executions('takeover'), 1);
 });
 
-test('once: the winner\'s backend terminated mid-work: the key is free, and the next call (or a waiting duplicate) runs the work', async (t) => {
+test("once: the winner's backend terminated mid-work: the key is free, and the next call (or a waiting duplicate) runs the work", async (t) => {
   const never = async () => ({ never: true });
   // Nobody waiting: the key is simply free afterwards.
   const alone = await stalledWinner('terminated', 'alone', 9_100_003, never);
@@ -525,7 +527,10 @@ test.serial('storm: 200 keys x 8 duplicates from 64 concurrent callers: 200 exec
     const storm = createClient({ pool });
     try {
       const keys = Array.from({ length: 200 }, (_, i) => `key-${i}`);
-      const queue = shuffledWindows(keys.flatMap((k) => Array.from({ length: 8 }, () => k)), 64);
+      const queue = shuffledWindows(
+        keys.flatMap((k) => Array.from({ length: 8 }, () => k)),
+        64,
+      );
       const results: Array<{ key: string; replayed: boolean; response: unknown; started: number; ended: number }> = [];
       const errors: unknown[] = [];
       let next = 0;
@@ -653,7 +658,10 @@ test("once: on a pool in pg's own pipeline mode (pipeline: true) it runs, replay
     const first = await once({ a: 1 }, work('pipeline-mode', 'k', 1));
     t.like(first, { replayed: false, response: { caller: 1 } });
     t.like(await once({ a: 1 }, async () => t.fail('ran twice')), { replayed: true, response: { caller: 1 } });
-    await t.throwsAsync(once({ a: 2 }, async () => t.fail('ran for a mismatch')), { instanceOf: IdempotencyKeyMismatchError });
+    await t.throwsAsync(
+      once({ a: 2 }, async () => t.fail('ran for a mismatch')),
+      { instanceOf: IdempotencyKeyMismatchError },
+    );
     t.is(await executions('pipeline-mode', 'k'), 1);
   } finally {
     await own.end();

@@ -57,28 +57,34 @@ test('sql/install.sql is what `racefree sql` writes for the kit migrations (else
   t.is((await runCli(['sql', '--outfile', 'x'])).code, 2);
 });
 
-test.serial('`racefree sql` into psql installs the kit as `migrate up` does: status and doctor clean, the same objects; a second run changes nothing', async (t) => {
-  await withEmptyDatabase(async (dbUrl) => {
-    const first = await installWithPsql(dbUrl);
-    t.is(first.code, 0, first.stderr);
-    t.is(first.stderr, '');
-    t.is(first.stdout, [...KIT.map((n) => `racefree: applying kit migration ${n}`), `racefree: kit migrations up to date (${KIT.length}, last ${KIT.at(-1)})`, ''].join('\n'));
+test.serial(
+  '`racefree sql` into psql installs the kit as `migrate up` does: status and doctor clean, the same objects; a second run changes nothing',
+  async (t) => {
+    await withEmptyDatabase(async (dbUrl) => {
+      const first = await installWithPsql(dbUrl);
+      t.is(first.code, 0, first.stderr);
+      t.is(first.stderr, '');
+      t.is(
+        first.stdout,
+        [...KIT.map((n) => `racefree: applying kit migration ${n}`), `racefree: kit migrations up to date (${KIT.length}, last ${KIT.at(-1)})`, ''].join('\n'),
+      );
 
-    const status = await runCli(['migrate', 'status', '--json', '--database-url', dbUrl, '--dir', path.join(root, 'dist/test/.none')]);
-    t.is(status.code, 0, status.stderr);
-    t.deepEqual(JSON.parse(status.stdout).kit, { applied: KIT, pending: [] });
-    t.deepEqual(await doctorJson(dbUrl), { code: 0, report: { ok: true, findings: [] } });
-    t.deepEqual(await kitObjects(dbUrl), await kitObjects(url()), 'what migrate up installed in the template');
-    const up = await runCli(['migrate', 'up', '--database-url', dbUrl], { cwd: path.join(root, 'dist') });
-    t.is(up.code, 0, up.stderr);
-    t.regex(up.stdout, /applied 0 kit and 0 user/);
+      const status = await runCli(['migrate', 'status', '--json', '--database-url', dbUrl, '--dir', path.join(root, 'dist/test/.none')]);
+      t.is(status.code, 0, status.stderr);
+      t.deepEqual(JSON.parse(status.stdout).kit, { applied: KIT, pending: [] });
+      t.deepEqual(await doctorJson(dbUrl), { code: 0, report: { ok: true, findings: [] } });
+      t.deepEqual(await kitObjects(dbUrl), await kitObjects(url()), 'what migrate up installed in the template');
+      const up = await runCli(['migrate', 'up', '--database-url', dbUrl], { cwd: path.join(root, 'dist') });
+      t.is(up.code, 0, up.stderr);
+      t.regex(up.stdout, /applied 0 kit and 0 user/);
 
-    const again = await installWithPsql(dbUrl);
-    t.is(again.code, 0, again.stderr);
-    t.is(again.stdout, `racefree: kit migrations up to date (${KIT.length}, last ${KIT.at(-1)})\n`);
-    t.deepEqual(await kitLane(dbUrl), KIT);
-  });
-});
+      const again = await installWithPsql(dbUrl);
+      t.is(again.code, 0, again.stderr);
+      t.is(again.stdout, `racefree: kit migrations up to date (${KIT.length}, last ${KIT.at(-1)})\n`);
+      t.deepEqual(await kitLane(dbUrl), KIT);
+    });
+  },
+);
 
 test.serial('a later kit migration on a psql-installed database: `migrate up` of the later kit applies just it, and so does its `racefree sql`', async (t) => {
   const later = await laterKit({ '9999_later-kit-fixture.sql': await laterMigration() });
@@ -101,7 +107,10 @@ test.serial('a later kit migration on a psql-installed database: `migrate up` of
       t.is((await installWithPsql(dbUrl)).code, 0);
       const upgrade = await installWithPsql(dbUrl, later.cli);
       t.is(upgrade.code, 0, upgrade.stderr);
-      t.is(upgrade.stdout, `racefree: applying kit migration 9999_later-kit-fixture\nracefree: kit migrations up to date (${KIT.length + 1}, last 9999_later-kit-fixture)\n`);
+      t.is(
+        upgrade.stdout,
+        `racefree: applying kit migration 9999_later-kit-fixture\nracefree: kit migrations up to date (${KIT.length + 1}, last 9999_later-kit-fixture)\n`,
+      );
       t.deepEqual(await kitLane(dbUrl), [...KIT, '9999_later-kit-fixture']);
       const table = await withClient(dbUrl, async (c) => (await c.query(`SELECT to_regclass('racefree.later_kit_fixture')::text AS t`)).rows[0].t);
       t.is(table, 'racefree.later_kit_fixture');
@@ -112,7 +121,7 @@ test.serial('a later kit migration on a psql-installed database: `migrate up` of
   }
 });
 
-test.serial('the script waits for a running migrator\'s lock, says so, then applies the kit once', async (t) => {
+test.serial("the script waits for a running migrator's lock, says so, then applies the kit once", async (t) => {
   await withEmptyDatabase(async (dbUrl) => {
     const file = path.join(root, 'dist/test', `install-wait-${process.pid}.sql`);
     await writeFile(file, await kitInstallScript());
@@ -133,7 +142,11 @@ test.serial('the script waits for a running migrator\'s lock, says so, then appl
         }
         t.is(psql.exitCode, null, 'psql waits');
         t.regex(stdout, /^waiting: another migration holds the lock\n/);
-        t.is(await withClient(dbUrl, async (c) => (await c.query(`SELECT to_regclass('racefree.kit_migrations') AS t`)).rows[0].t), null, 'nothing before the lock');
+        t.is(
+          await withClient(dbUrl, async (c) => (await c.query(`SELECT to_regclass('racefree.kit_migrations') AS t`)).rows[0].t),
+          null,
+          'nothing before the lock',
+        );
         await holder.query(`SELECT pg_advisory_unlock(${LOCK})`);
         t.is(await exited, 0);
       });
@@ -155,7 +168,11 @@ test.serial('the script refuses a kit lane recorded out of order, with the messa
     const up = await runCli(['migrate', 'up', '--database-url', dbUrl], { cwd: path.join(root, 'dist') });
     t.is(up.code, 1);
     t.true(up.stderr.includes(expected), up.stderr);
-    t.deepEqual(await kitLane(dbUrl), KIT.filter((n) => n !== KIT[1]), 'nothing recorded');
+    t.deepEqual(
+      await kitLane(dbUrl),
+      KIT.filter((n) => n !== KIT[1]),
+      'nothing recorded',
+    );
   });
 });
 
@@ -182,7 +199,12 @@ test('every kit migration starts its Up and its Down section with the kit-lane g
     for (const section of ['Up', 'Down']) {
       const at = text.indexOf(`-- ${section} Migration\n`);
       t.true(at >= 0, `${name} has a ${section} section`);
-      const rest = text.slice(at).split('\n').slice(1).filter((line) => !line.startsWith('--')).join('\n');
+      const rest = text
+        .slice(at)
+        .split('\n')
+        .slice(1)
+        .filter((line) => !line.startsWith('--'))
+        .join('\n');
       t.true(rest.startsWith(guard), `${name}: its ${section} section starts with the statement of sql/kit-guard.sql`);
     }
   }

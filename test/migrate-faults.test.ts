@@ -90,8 +90,8 @@ async function keyState(observer: pg.ClientBase, table: string, migration: strin
     )
   ).rows;
   const constraint =
-    (await observer.query<{ c: string }>(`SELECT contype::text AS c FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'u'`, [table]))
-      .rows[0]?.c ?? null;
+    (await observer.query<{ c: string }>(`SELECT contype::text AS c FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'u'`, [table])).rows[0]?.c ??
+    null;
   const recorded = (await observer.query(`SELECT 1 FROM mig_${table} WHERE name = $1`, [migration])).rowCount === 1;
   return { indexes, constraint, recorded };
 }

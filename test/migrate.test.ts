@@ -26,16 +26,13 @@ export const down = (pgm) => dropNumbering(pgm, numbering);
 `,
 };
 
-const run = (args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string) =>
-  runCli(args, { env, ...(cwd === undefined ? {} : { cwd }) });
+const run = (args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string) => runCli(args, { env, ...(cwd === undefined ? {} : { cwd }) });
 
 test.serial('20 concurrent `racefree migrate up` on an empty database apply every migration exactly once', async (t) => {
   const dir = await userMigrations(ASSESSMENTS);
   await exclusively(() =>
     withEmptyDatabase(async (dbUrl) => {
-      const results = await Promise.all(
-        Array.from({ length: 20 }, () => run(['migrate', 'up', '--dir', dir, '--database-url', dbUrl])),
-      );
+      const results = await Promise.all(Array.from({ length: 20 }, () => run(['migrate', 'up', '--dir', dir, '--database-url', dbUrl])));
       for (const r of results) {
         t.is(r.code, 0, r.stderr);
         t.notRegex(r.stderr, /error/i);
@@ -48,7 +45,10 @@ test.serial('20 concurrent `racefree migrate up` on an empty database apply ever
         user: (await c.query('SELECT name, count(*)::int AS n FROM pgmigrations GROUP BY name ORDER BY name')).rows,
         number: (await c.query(`INSERT INTO assessments (title) VALUES ('x') RETURNING assessment_number AS n`)).rows[0].n,
       }));
-      t.deepEqual(rows.kit, KIT.map((name) => ({ name, n: 1 })));
+      t.deepEqual(
+        rows.kit,
+        KIT.map((name) => ({ name, n: 1 })),
+      );
       t.deepEqual(rows.user, [
         { name: '0001_assessments', n: 1 },
         { name: '0002_assessment-numbers', n: 1 },
@@ -195,13 +195,15 @@ test('sql/ sources define exactly what the kit migrations installed', async (t) 
 });
 
 test('every racefree function is documented, closed to PUBLIC, and SECURITY DEFINER only with a pinned search_path', async (t) => {
-  const rows = await withClient(url(), async (c) =>
-    (
-      await c.query(`SELECT p.oid::regprocedure::text AS name, obj_description(p.oid, 'pg_proc') AS comment,
+  const rows = await withClient(
+    url(),
+    async (c) =>
+      (
+        await c.query(`SELECT p.oid::regprocedure::text AS name, obj_description(p.oid, 'pg_proc') AS comment,
                             has_function_privilege('public', p.oid, 'EXECUTE') AS public_exec,
                             p.prosecdef AS definer, p.proconfig AS config
                        FROM pg_proc AS p WHERE p.pronamespace = 'racefree'::regnamespace ORDER BY 1`)
-    ).rows,
+      ).rows,
   );
   t.true(rows.length > 0);
   for (const r of rows) {
@@ -209,8 +211,9 @@ test('every racefree function is documented, closed to PUBLIC, and SECURITY DEFI
     t.false(r.public_exec, `${r.name} is not executable by PUBLIC`);
     if (r.definer) t.deepEqual(r.config, ['search_path=pg_catalog, pg_temp'], `${r.name} pins search_path`);
   }
-  const granted = await withClient(url(), async (c) =>
-    (await c.query(`SELECT has_function_privilege('racefree_user', 'racefree.next_value(text, text)', 'EXECUTE') AS ok`)).rows[0].ok,
+  const granted = await withClient(
+    url(),
+    async (c) => (await c.query(`SELECT has_function_privilege('racefree_user', 'racefree.next_value(text, text)', 'EXECUTE') AS ok`)).rows[0].ok,
   );
   t.true(granted);
 });

@@ -38,7 +38,15 @@ async function traces(table: string, name: string) {
 const NOTHING = { numberings: 0, registry: 0, counters: 0, triggers: 0, indexes: 0, functions: 0, defaults: 0 };
 
 test('the set-based scan finds the same scopes and values as the per-row parse, for every kind of template', async (t) => {
-  const templates = ['ASM-{YYYY}-{seq:3}', 'INV{seq}', '{seq:4}-{YY}{MM}', 'T{tenant}-{YYYY}-{seq:3}', '{seq}/{tenant}.x', 'a.b*{YY}{MM}{DD}({seq})', '{{x}}{seq:2}{{'];
+  const templates = [
+    'ASM-{YYYY}-{seq:3}',
+    'INV{seq}',
+    '{seq:4}-{YY}{MM}',
+    'T{tenant}-{YYYY}-{seq:3}',
+    '{seq}/{tenant}.x',
+    'a.b*{YY}{MM}{DD}({seq})',
+    '{{x}}{seq:2}{{',
+  ];
   await sql(`CREATE TABLE scan_kinds (n text)`);
   // Numbers of every template, near misses, non-ASCII digits, NULLs.
   await sql(`INSERT INTO scan_kinds VALUES ('ASM-2025-007'), ('ASM-2025-1200'), ('ASM-2026-002'), ('ASM-202-001'), ('ASM-2025-٣'),
@@ -48,7 +56,9 @@ test('the set-based scan finds the same scopes and values as the per-row parse, 
     const [{ parts }] = await sql(`SELECT (racefree._numbering_template($1)->'parts')::text AS parts`, [template]);
     const before = await sql(
       `SELECT p.scope, max(p.seq)::text AS seq FROM scan_kinds AS t, LATERAL racefree._numbering_parse($1, t.n) AS p
-        WHERE t.n !~ '[^\\x01-\\x7f]' GROUP BY 1 ORDER BY 1`, [parts]);
+        WHERE t.n !~ '[^\\x01-\\x7f]' GROUP BY 1 ORDER BY 1`,
+      [parts],
+    );
     const after = await sql(`SELECT scope, seq::text FROM racefree._numbering_highest($1, 'scan_kinds', 'n') ORDER BY 1`, [parts]);
     t.deepEqual(after, before, template);
     t.true(after.length > 0, template);
@@ -106,41 +116,47 @@ test('online retrofit option checks: bad lock options are RacefreeConfigError be
   t.throws(() => addNumbering(pgm, { ...base, concurrently: true, lockTimeoutMs: 0 }), { instanceOf: RacefreeConfigError, message: /"lockTimeoutMs"/ });
 });
 
-test.serial('32 writers throughout addNumbering({ concurrently: true }) on 100,000 rows: no wait over 1 s, no error, every number unique, counters past the table', async (t) => {
-  await exclusively(async () => {
-    const dir = await migrationDir({ '0001_retrofit_live.js': onlineMigration() });
-    t.teardown(() => rm(dir, { recursive: true, force: true }));
-    await withClient(url(), async (c) => {
-      await seedTable(c, 100_000);
-      // Duplicates first: the pre-flight fails and changes nothing ...
-      await c.query(`INSERT INTO ${TABLE} (n, note) SELECT n, 'copy' FROM ${TABLE} WHERE id IN (5, 6, 7, 7000)`);
-      await c.query(`INSERT INTO ${TABLE} (n, note) SELECT n, 'copy' FROM ${TABLE} WHERE id = 5`);
+test.serial(
+  '32 writers throughout addNumbering({ concurrently: true }) on 100,000 rows: no wait over 1 s, no error, every number unique, counters past the table',
+  async (t) => {
+    await exclusively(async () => {
+      const dir = await migrationDir({ '0001_retrofit_live.js': onlineMigration() });
+      t.teardown(() => rm(dir, { recursive: true, force: true }));
+      await withClient(url(), async (c) => {
+        await seedTable(c, 100_000);
+        // Duplicates first: the pre-flight fails and changes nothing ...
+        await c.query(`INSERT INTO ${TABLE} (n, note) SELECT n, 'copy' FROM ${TABLE} WHERE id IN (5, 6, 7, 7000)`);
+        await c.query(`INSERT INTO ${TABLE} (n, note) SELECT n, 'copy' FROM ${TABLE} WHERE id = 5`);
+      });
+      const error = await t.throwsAsync(migrate({ databaseUrl: url(), dir, migrationsTable: 'pgm_live' }), { instanceOf: DuplicateRowsError });
+      t.is(error!.total, 4);
+      t.deepEqual(error!.groups![0]!.count, 3);
+      t.deepEqual(await traces(TABLE, 'retrofit_live'), NOTHING);
+      // ... then cleaned, and the migration runs under load.
+      await sql(`DELETE FROM ${TABLE} WHERE note = 'copy'`);
+      const live = await retrofitUnderLoad(url(), dir, 32, 'pgm_live');
+      t.log(
+        `migration ${live.migrationMs.toFixed(0)} ms, ${live.statements} writer statements, max latency ${live.maxLatencyMs.toFixed(0)} ms, ${live.waiting.length} lock waits`,
+      );
+      t.is(live.rows, 100_000);
+      t.deepEqual(live.writerErrors, []);
+      t.true(live.maxLatencyMs < 1000, `max writer latency ${live.maxLatencyMs} ms`);
+      t.is(live.duplicateNumbers, 0);
+      t.is(live.countersBehind, 0);
+      t.true(live.constraint);
+      t.true(live.next.generated > live.next.highestBefore, `${live.next.generated} after ${live.next.highestBefore}`);
+      t.true(live.statements > 32 * 10);
     });
-    const error = await t.throwsAsync(migrate({ databaseUrl: url(), dir, migrationsTable: 'pgm_live' }), { instanceOf: DuplicateRowsError });
-    t.is(error!.total, 4);
-    t.deepEqual(error!.groups![0]!.count, 3);
-    t.deepEqual(await traces(TABLE, 'retrofit_live'), NOTHING);
-    // ... then cleaned, and the migration runs under load.
-    await sql(`DELETE FROM ${TABLE} WHERE note = 'copy'`);
-    const live = await retrofitUnderLoad(url(), dir, 32, 'pgm_live');
-    t.log(`migration ${live.migrationMs.toFixed(0)} ms, ${live.statements} writer statements, max latency ${live.maxLatencyMs.toFixed(0)} ms, ${live.waiting.length} lock waits`);
-    t.is(live.rows, 100_000);
-    t.deepEqual(live.writerErrors, []);
-    t.true(live.maxLatencyMs < 1000, `max writer latency ${live.maxLatencyMs} ms`);
-    t.is(live.duplicateNumbers, 0);
-    t.is(live.countersBehind, 0);
-    t.true(live.constraint);
-    t.true(live.next.generated > live.next.highestBefore, `${live.next.generated} after ${live.next.highestBefore}`);
-    t.true(live.statements > 32 * 10);
-  });
-});
+  },
+);
 
 /** The backend of `racefree migrate`'s migrating connection in this test's database. */
 async function migratorPid(observer: pg.Client, settled: () => boolean): Promise<number> {
   for (;;) {
     if (settled()) throw new Error('the migration finished before its connection was seen');
     const { rows } = await observer.query<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'racefree migrate'`);
+      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'racefree migrate'`,
+    );
     if (rows.length === 1) return rows[0]!.pid;
     await new Promise((resolve) => setImmediate(resolve));
   }
@@ -172,16 +188,26 @@ test.serial('a writer mid-transaction holds the install step off: it prints what
   const lines: string[] = [];
   let printed: () => void = () => undefined;
   const waitingPrinted = new Promise<void>((resolve) => (printed = resolve));
-  const run = tracked(migrate({ databaseUrl: url(), ...lane, log: (line) => {
-    lines.push(line);
-    if (line.includes('waiting: ')) printed();
-  } }));
+  const run = tracked(
+    migrate({
+      databaseUrl: url(),
+      ...lane,
+      log: (line) => {
+        lines.push(line);
+        if (line.includes('waiting: ')) printed();
+      },
+    }),
+  );
   const pid = await migratorPid(observer, run.settled);
   t.deepEqual(await blockedBy(observer, pid, run.settled), [writerPid]);
   await waitingPrinted;
   t.false(run.settled());
-  t.regex(lines.find((l) => l.includes('waiting: '))!,
-    new RegExp(`waiting: addNumbering \\(install\\) needs a SHARE ROW EXCLUSIVE lock on lock_wait, held by pid ${writerPid} \\(idle in transaction, RowExclusiveLock lock: .*\\) \\(attempt 1 of 21`));
+  t.regex(
+    lines.find((l) => l.includes('waiting: '))!,
+    new RegExp(
+      `waiting: addNumbering \\(install\\) needs a SHARE ROW EXCLUSIVE lock on lock_wait, held by pid ${writerPid} \\(idle in transaction, RowExclusiveLock lock: .*\\) \\(attempt 1 of 21`,
+    ),
+  );
   await writer.query('COMMIT');
   await run.promise;
   // The writer's explicit number, committed while the migration waited, is behind the counter.
@@ -190,52 +216,63 @@ test.serial('a writer mid-transaction holds the install step off: it prints what
   t.deepEqual(await sql(`SELECT conname FROM pg_constraint WHERE conrelid = 'lock_wait'::regclass AND contype = 'u'`), [{ conname: 'lock_wait_n_key' }]);
 });
 
-test.serial('a lock held throughout: the install step gives up after its retries with LockTimeoutError naming the holder, nothing written; the next run finishes', async (t) => {
-  const lane = await lockStepTable(t, 'lock_out', ', lockRetries: 2, lockTimeoutMs: 50');
-  const holder = await connect(url());
-  const observer = await connect(url());
-  t.teardown(() => Promise.all([holder.end(), observer.end()]).then(() => undefined));
-  await holder.query(`BEGIN; LOCK TABLE lock_out IN ROW EXCLUSIVE MODE`);
-  const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-  const lines: string[] = [];
-  const run = tracked(migrate({ databaseUrl: url(), ...lane, log: (line) => void lines.push(line) }));
-  const pid = await migratorPid(observer, run.settled);
-  t.deepEqual(await blockedBy(observer, pid, run.settled), [holderPid]);
-  const error = await t.throwsAsync(run.promise, { instanceOf: LockTimeoutError });
-  t.is(error!.code, '55P03');
-  t.regex(error!.message, new RegExp(`addNumbering \\(install\\): could not lock lock_out in SHARE ROW EXCLUSIVE mode in 3 attempts of 50 ms: held by pid ${holderPid} .*; this step changed nothing`));
-  t.is(lines.filter((l) => l.includes('waiting: ')).length, 2);
-  t.deepEqual(await traces('lock_out', 'lock_out'), NOTHING);
-  t.deepEqual(await sql(`SELECT name FROM pgm_lock_out`), []);
-  await holder.query('COMMIT');
-  await migrate({ databaseUrl: url(), ...lane });
-  t.is((await sql(`INSERT INTO lock_out DEFAULT VALUES RETURNING n`))[0].n, 'L-101');
-});
+test.serial(
+  'a lock held throughout: the install step gives up after its retries with LockTimeoutError naming the holder, nothing written; the next run finishes',
+  async (t) => {
+    const lane = await lockStepTable(t, 'lock_out', ', lockRetries: 2, lockTimeoutMs: 50');
+    const holder = await connect(url());
+    const observer = await connect(url());
+    t.teardown(() => Promise.all([holder.end(), observer.end()]).then(() => undefined));
+    await holder.query(`BEGIN; LOCK TABLE lock_out IN ROW EXCLUSIVE MODE`);
+    const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    const lines: string[] = [];
+    const run = tracked(migrate({ databaseUrl: url(), ...lane, log: (line) => void lines.push(line) }));
+    const pid = await migratorPid(observer, run.settled);
+    t.deepEqual(await blockedBy(observer, pid, run.settled), [holderPid]);
+    const error = await t.throwsAsync(run.promise, { instanceOf: LockTimeoutError });
+    t.is(error!.code, '55P03');
+    t.regex(
+      error!.message,
+      new RegExp(
+        `addNumbering \\(install\\): could not lock lock_out in SHARE ROW EXCLUSIVE mode in 3 attempts of 50 ms: held by pid ${holderPid} .*; this step changed nothing`,
+      ),
+    );
+    t.is(lines.filter((l) => l.includes('waiting: ')).length, 2);
+    t.deepEqual(await traces('lock_out', 'lock_out'), NOTHING);
+    t.deepEqual(await sql(`SELECT name FROM pgm_lock_out`), []);
+    await holder.query('COMMIT');
+    await migrate({ databaseUrl: url(), ...lane });
+    t.is((await sql(`INSERT INTO lock_out DEFAULT VALUES RETURNING n`))[0].n, 'L-101');
+  },
+);
 
-test.serial('a reader holding the table off the activate step: the run stops there with LockTimeoutError, no number generated yet; the next run goes on from there', async (t) => {
-  const lane = await lockStepTable(t, 'lock_late', ', lockRetries: 1, lockTimeoutMs: 50');
-  const reader = await connect(url());
-  const observer = await connect(url());
-  t.teardown(() => Promise.all([reader.end(), observer.end()]).then(() => undefined));
-  // ACCESS SHARE lets the install step (SHARE ROW EXCLUSIVE) through, not SET DEFAULT (ACCESS EXCLUSIVE).
-  await reader.query(`BEGIN; LOCK TABLE lock_late IN ACCESS SHARE MODE`);
-  const readerPid = (await reader.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-  const run = tracked(migrate({ databaseUrl: url(), ...lane }));
-  const pid = await migratorPid(observer, run.settled);
-  t.deepEqual(await blockedBy(observer, pid, run.settled), [readerPid]);
-  const error = await t.throwsAsync(run.promise, { instanceOf: LockTimeoutError });
-  t.regex(error!.message, /addNumbering \(activate\): could not lock lock_late in ACCESS EXCLUSIVE mode in 2 attempts/);
-  // Installed, scanned and indexed, not active: numbers written now still move the counter, none is generated.
-  t.like(await traces('lock_late', 'lock_late'), { numberings: 1, counters: 1, defaults: 0, indexes: 1 });
-  t.deepEqual(await sql(`SELECT conname FROM pg_constraint WHERE conrelid = 'lock_late'::regclass AND contype = 'u'`), []);
-  await reader.query('COMMIT');
-  await sql(`INSERT INTO lock_late (n) VALUES ('L-200')`);
-  t.deepEqual(await sql(`INSERT INTO lock_late DEFAULT VALUES RETURNING n`), [{ n: null }]);
-  await migrate({ databaseUrl: url(), ...lane });
-  t.is((await sql(`INSERT INTO lock_late DEFAULT VALUES RETURNING n`))[0].n, 'L-201');
-  t.like(await traces('lock_late', 'lock_late'), { numberings: 1, registry: 1, defaults: 1, indexes: 1, triggers: 2 });
-  t.deepEqual(await sql(`SELECT conname FROM pg_constraint WHERE conrelid = 'lock_late'::regclass AND contype = 'u'`), [{ conname: 'lock_late_n_key' }]);
-});
+test.serial(
+  'a reader holding the table off the activate step: the run stops there with LockTimeoutError, no number generated yet; the next run goes on from there',
+  async (t) => {
+    const lane = await lockStepTable(t, 'lock_late', ', lockRetries: 1, lockTimeoutMs: 50');
+    const reader = await connect(url());
+    const observer = await connect(url());
+    t.teardown(() => Promise.all([reader.end(), observer.end()]).then(() => undefined));
+    // ACCESS SHARE lets the install step (SHARE ROW EXCLUSIVE) through, not SET DEFAULT (ACCESS EXCLUSIVE).
+    await reader.query(`BEGIN; LOCK TABLE lock_late IN ACCESS SHARE MODE`);
+    const readerPid = (await reader.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    const run = tracked(migrate({ databaseUrl: url(), ...lane }));
+    const pid = await migratorPid(observer, run.settled);
+    t.deepEqual(await blockedBy(observer, pid, run.settled), [readerPid]);
+    const error = await t.throwsAsync(run.promise, { instanceOf: LockTimeoutError });
+    t.regex(error!.message, /addNumbering \(activate\): could not lock lock_late in ACCESS EXCLUSIVE mode in 2 attempts/);
+    // Installed, scanned and indexed, not active: numbers written now still move the counter, none is generated.
+    t.like(await traces('lock_late', 'lock_late'), { numberings: 1, counters: 1, defaults: 0, indexes: 1 });
+    t.deepEqual(await sql(`SELECT conname FROM pg_constraint WHERE conrelid = 'lock_late'::regclass AND contype = 'u'`), []);
+    await reader.query('COMMIT');
+    await sql(`INSERT INTO lock_late (n) VALUES ('L-200')`);
+    t.deepEqual(await sql(`INSERT INTO lock_late DEFAULT VALUES RETURNING n`), [{ n: null }]);
+    await migrate({ databaseUrl: url(), ...lane });
+    t.is((await sql(`INSERT INTO lock_late DEFAULT VALUES RETURNING n`))[0].n, 'L-201');
+    t.like(await traces('lock_late', 'lock_late'), { numberings: 1, registry: 1, defaults: 1, indexes: 1, triggers: 2 });
+    t.deepEqual(await sql(`SELECT conname FROM pg_constraint WHERE conrelid = 'lock_late'::regclass AND contype = 'u'`), [{ conname: 'lock_late_n_key' }]);
+  },
+);
 
 test('concurrently, fast mode and a row-scoped template: counters continue past the existing numbers; dropNumbering removes it all', async (t) => {
   await sql(`CREATE TABLE online_fast (id bigserial PRIMARY KEY, n text);

@@ -64,7 +64,10 @@ test.serial('an application role numbers rows by inserting, explicit numbers mov
     }
   });
   t.deepEqual(
-    await withClient(url(), async (c) => (await c.query(`SELECT scope, value::int FROM racefree.counters WHERE counter = 'public.pv_inv' ORDER BY scope`)).rows),
+    await withClient(
+      url(),
+      async (c) => (await c.query(`SELECT scope, value::int FROM racefree.counters WHERE counter = 'public.pv_inv' ORDER BY scope`)).rows,
+    ),
     [
       { scope: '["x-", ""]', value: 11 },
       { scope: '["y-", ""]', value: 1 },

@@ -63,7 +63,14 @@ test.serial('gapless: 64 connections inserting 10,000 rows get exactly 1..10,000
              bool_and(n LIKE 'ASM-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY') || '-%') AS this_year
         FROM (SELECT n, split_part(n, '-', 3)::int AS k FROM g64) AS x`);
     t.deepEqual(r, { rows: 10_000, distinct: 10_000, min: 1, max: 10_000, this_year: true });
-    t.is((await sql(`SELECT count(*)::int AS c FROM g64 WHERE n IN ('ASM-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY') || '-001', 'ASM-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY') || '-10000')`))[0].c, 2);
+    t.is(
+      (
+        await sql(
+          `SELECT count(*)::int AS c FROM g64 WHERE n IN ('ASM-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY') || '-001', 'ASM-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY') || '-10000')`,
+        )
+      )[0].c,
+      2,
+    );
   });
 });
 
@@ -134,10 +141,7 @@ test('fast: an inserter never waits for another open transaction', async (t) => 
 test.serial('fast with dates: 64 connections across a period boundary get distinct numbers, no error; the count goes on', async (t) => {
   await exclusively(async () => {
     await numbered('fd64', 'd date NOT NULL, n text', { name: 'fd64', template: 'ASM-{YYYY}-{seq:3}', mode: 'fast', dateColumn: 'd' });
-    const { errors, opened } = await insertMany('fd64', 64, 4_000, (i) => [
-      'INSERT INTO fd64 (d) VALUES ($1)',
-      [i % 2 === 0 ? '2026-12-31' : '2027-01-01'],
-    ]);
+    const { errors, opened } = await insertMany('fd64', 64, 4_000, (i) => ['INSERT INTO fd64 (d) VALUES ($1)', [i % 2 === 0 ? '2026-12-31' : '2027-01-01']]);
     t.deepEqual(errors, []);
     t.is(opened, 64);
     const [r] = await sql(`
@@ -178,7 +182,10 @@ test('fast with dates and scopes: a new period or scope never waits for an open 
     // The same new period and scope, and others, while the first inserter's transaction is open.
     await b.query(`SET lock_timeout = '2s'`);
     const inserted = await b.query(`INSERT INTO fw (tenant, d) VALUES ('x', '2026-01-31'), ('x', '2026-02-01'), ('y', '2026-02-01') RETURNING n`);
-    t.deepEqual(inserted.rows.map((r) => r.n), ['W-x-202601-2', 'W-x-202602-3', 'W-y-202602-4']);
+    t.deepEqual(
+      inserted.rows.map((r) => r.n),
+      ['W-x-202601-2', 'W-x-202602-3', 'W-y-202602-4'],
+    );
     await a.query('ROLLBACK');
     t.is((await b.query(`INSERT INTO fw (tenant, d) VALUES ('x', '2026-01-31') RETURNING n`)).rows[0].n, 'W-x-202601-5');
     t.deepEqual(await sql(`SELECT count(*)::int AS c FROM racefree.counters WHERE counter = 'public.fw'`), [{ c: 0 }]);
@@ -242,8 +249,7 @@ test('retrofit: counters continue after the existing maximum per scope and perio
   await runMigration(url(), (pgm) =>
     addNumbering(pgm, { name: 'inv', table: 'inv', column: 'n', template: 'INV-{tenant_id}-{YYYY}-{seq:3}', dateColumn: 'created_at' }),
   );
-  const insert = async (tenant: number, at: string) =>
-    (await sql('INSERT INTO inv (tenant_id, created_at) VALUES ($1, $2) RETURNING n', [tenant, at]))[0].n;
+  const insert = async (tenant: number, at: string) => (await sql('INSERT INTO inv (tenant_id, created_at) VALUES ($1, $2) RETURNING n', [tenant, at]))[0].n;
   t.is(await insert(1, '2026-07-01Z'), 'INV-1-2026-004');
   t.is(await insert(1, '2025-07-01Z'), 'INV-1-2025-008');
   t.is(await insert(2, '2026-07-01Z'), 'INV-2-2026-011');
@@ -313,7 +319,10 @@ test('adds a unique constraint when the column has none, and reuses an existing 
   const constraints = await sql(`
     SELECT conrelid::regclass::text AS t, count(*)::int AS c FROM pg_constraint
      WHERE conrelid IN ('u1'::regclass, 'u2'::regclass) AND contype = 'u' GROUP BY 1 ORDER BY 1`);
-  t.deepEqual(constraints, [{ t: 'u1', c: 1 }, { t: 'u2', c: 1 }]);
+  t.deepEqual(constraints, [
+    { t: 'u1', c: 1 },
+    { t: 'u2', c: 1 },
+  ]);
 });
 
 test('hostile identifiers are literal names, never executed', async (t) => {
@@ -325,9 +334,7 @@ test('hostile identifiers are literal names, never executed', async (t) => {
     runMigration(url(), (pgm) => addNumbering(pgm, { name: 'x', table, column: 'Number; Mixed', template: '{Tenant "Id"}-{seq}' })),
   );
   t.true(error instanceof RacefreeConfigError);
-  await runMigration(url(), (pgm) =>
-    addNumbering(pgm, { name: 'Select"; --', table, column: 'Number; Mixed', template: "O'Brien-{seq}" }),
-  );
+  await runMigration(url(), (pgm) => addNumbering(pgm, { name: 'Select"; --', table, column: 'Number; Mixed', template: "O'Brien-{seq}" }));
   const rows = await sql(`INSERT INTO ${quoteIdent(table)} DEFAULT VALUES RETURNING ${quoteIdent('Number; Mixed')} AS n`);
   t.deepEqual(rows, [{ n: "O'Brien-1" }]);
   t.is((await sql(`SELECT to_regclass('canary') IS NOT NULL AS ok`))[0].ok, true);
@@ -421,10 +428,13 @@ test('dropNumbering undoes everything addNumbering created, and keeps what it di
   });
   t.deepEqual(await catalogOf('dr'), before);
   t.deepEqual(await sql(`SELECT counter FROM racefree.counters WHERE counter LIKE 'public.dr_%'`), []);
-  await t.throwsAsync(runMigration(url(), (pgm) => dropNumbering(pgm, { name: 'dr_n', table: 'dr', column: 'n' })), {
-    instanceOf: RacefreeConfigError,
-    message: /no numbering/,
-  });
+  await t.throwsAsync(
+    runMigration(url(), (pgm) => dropNumbering(pgm, { name: 'dr_n', table: 'dr', column: 'n' })),
+    {
+      instanceOf: RacefreeConfigError,
+      message: /no numbering/,
+    },
+  );
 });
 
 async function catalogOf(table: string) {

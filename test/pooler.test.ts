@@ -68,26 +68,36 @@ function app(run: string, prepared: boolean): Promise<AppResult> {
   });
 }
 
-test.serial('preparedStatements: false through PgBouncer (transaction mode): two app processes one after the other, 0 errors, one execution per key', async (t) => {
-  for (const run of ['first', 'second']) {
-    const result = await app(run, false);
-    t.deepEqual(result.errors, {}, `${run}: ${result.messages.join('; ')}`);
-    t.is(result.executed, 50, `${run}: each of the 50 keys ran once`);
-    t.is(result.replayed, 50 * 7, `${run}: the 7 duplicates of each key replayed`);
-  }
-  const perKey = await withClient(url(), async (c) =>
-    (await c.query<{ key: string; n: number }>('SELECT key, count(*)::int AS n FROM once_work GROUP BY key')).rows,
-  );
-  t.is(perKey.length, 100);
-  t.deepEqual(perKey.filter((r) => r.n !== 1), []);
-  const rows = await withClient(url(), async (c) => (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pooled')).rows[0]!.n);
-  t.is(rows, 16 + 3 * 16);
-});
+test.serial(
+  'preparedStatements: false through PgBouncer (transaction mode): two app processes one after the other, 0 errors, one execution per key',
+  async (t) => {
+    for (const run of ['first', 'second']) {
+      const result = await app(run, false);
+      t.deepEqual(result.errors, {}, `${run}: ${result.messages.join('; ')}`);
+      t.is(result.executed, 50, `${run}: each of the 50 keys ran once`);
+      t.is(result.replayed, 50 * 7, `${run}: the 7 duplicates of each key replayed`);
+    }
+    const perKey = await withClient(
+      url(),
+      async (c) => (await c.query<{ key: string; n: number }>('SELECT key, count(*)::int AS n FROM once_work GROUP BY key')).rows,
+    );
+    t.is(perKey.length, 100);
+    t.deepEqual(
+      perKey.filter((r) => r.n !== 1),
+      [],
+    );
+    const rows = await withClient(url(), async (c) => (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pooled')).rows[0]!.n);
+    t.is(rows, 16 + 3 * 16);
+  },
+);
 
 test.serial('named statements (the default) through the same pooler fail: the reason the option exists', async (t) => {
   const result = await app('named', true);
   const codes = Object.keys(result.errors);
-  t.true(codes.some((c) => c === '42P05' || c === '26000'), JSON.stringify(result.errors));
+  t.true(
+    codes.some((c) => c === '42P05' || c === '26000'),
+    JSON.stringify(result.errors),
+  );
 });
 
 /** A fresh, empty database (no kit) on the test server, dropped afterwards. */
@@ -100,52 +110,57 @@ async function freshDatabase(t: import('ava').ExecutionContext): Promise<string>
 }
 
 async function advisoryLocks(database: string): Promise<number> {
-  return withClient(process.env['DATABASE_URL']!, async (c) =>
-    (await c.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND d.datname = $1",
-      [database],
-    )).rows[0]!.n,
+  return withClient(
+    process.env['DATABASE_URL']!,
+    async (c) =>
+      (
+        await c.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND d.datname = $1",
+          [database],
+        )
+      ).rows[0]!.n,
   );
 }
 
-test.serial('10 concurrent migrate up through the transaction pooler: each refuses before any change, no lock is left, a direct run then succeeds', async (t) => {
-  const direct = await freshDatabase(t);
-  const viaPooler = throughPooler(direct, pooler);
-  const runs = await Promise.all(
-    Array.from({ length: 10 }, () => runCli(['migrate', 'up', '--database-url', viaPooler])),
-  );
-  for (const run of runs) {
-    t.is(run.code, 1, run.stderr);
-    t.is(run.stderr.trim().split('\n').pop(), `racefree: RacefreeConfigError [RF100]: ${POOLER_MESSAGE}`);
-  }
-  const database = new URL(direct).pathname.slice(1);
-  const changed = await withClient(direct, async (c) =>
-    (await c.query<{ schema: string | null; table: string | null }>(
-      "SELECT to_regnamespace('racefree')::text AS schema, to_regclass('public.pgmigrations')::text AS table",
-    )).rows[0]!,
-  );
-  t.deepEqual(changed, { schema: null, table: null }, 'nothing was created');
-  t.is(await advisoryLocks(database), 0, 'no advisory lock left on any backend');
-  const ok = await runCli(['migrate', 'up', '--database-url', direct]);
-  t.is(ok.code, 0, ok.stderr);
-  const kit = await withClient(direct, async (c) =>
-    (await c.query<{ name: string }>('SELECT name FROM racefree.kit_migrations ORDER BY id')).rows.map((r) => r.name),
-  );
-  t.is(new Set(kit).size, kit.length, 'each kit migration recorded once');
-  t.true(kit.length >= 4);
-});
+test.serial(
+  '10 concurrent migrate up through the transaction pooler: each refuses before any change, no lock is left, a direct run then succeeds',
+  async (t) => {
+    const direct = await freshDatabase(t);
+    const viaPooler = throughPooler(direct, pooler);
+    const runs = await Promise.all(Array.from({ length: 10 }, () => runCli(['migrate', 'up', '--database-url', viaPooler])));
+    for (const run of runs) {
+      t.is(run.code, 1, run.stderr);
+      t.is(run.stderr.trim().split('\n').pop(), `racefree: RacefreeConfigError [RF100]: ${POOLER_MESSAGE}`);
+    }
+    const database = new URL(direct).pathname.slice(1);
+    const changed = await withClient(
+      direct,
+      async (c) =>
+        (
+          await c.query<{ schema: string | null; table: string | null }>(
+            "SELECT to_regnamespace('racefree')::text AS schema, to_regclass('public.pgmigrations')::text AS table",
+          )
+        ).rows[0]!,
+    );
+    t.deepEqual(changed, { schema: null, table: null }, 'nothing was created');
+    t.is(await advisoryLocks(database), 0, 'no advisory lock left on any backend');
+    const ok = await runCli(['migrate', 'up', '--database-url', direct]);
+    t.is(ok.code, 0, ok.stderr);
+    const kit = await withClient(direct, async (c) =>
+      (await c.query<{ name: string }>('SELECT name FROM racefree.kit_migrations ORDER BY id')).rows.map((r) => r.name),
+    );
+    t.is(new Set(kit).size, kit.length, 'each kit migration recorded once');
+    t.true(kit.length >= 4);
+  },
+);
 
 test.serial('migrate up through a session-mode pooler works', async (t) => {
   const direct = await freshDatabase(t);
   const session = await startPgBouncer({ upstream: process.env['DATABASE_URL']!, poolMode: 'session' });
   try {
-    const runs = await Promise.all(
-      Array.from({ length: 5 }, () => runCli(['migrate', 'up', '--database-url', throughPooler(direct, session)])),
-    );
+    const runs = await Promise.all(Array.from({ length: 5 }, () => runCli(['migrate', 'up', '--database-url', throughPooler(direct, session)])));
     for (const run of runs) t.is(run.code, 0, run.stderr);
-    const kit = await withClient(direct, async (c) =>
-      (await c.query<{ name: string }>('SELECT name FROM racefree.kit_migrations')).rows.map((r) => r.name),
-    );
+    const kit = await withClient(direct, async (c) => (await c.query<{ name: string }>('SELECT name FROM racefree.kit_migrations')).rows.map((r) => r.name));
     t.is(new Set(kit).size, kit.length);
     t.true(kit.length >= 4);
   } finally {

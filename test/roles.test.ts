@@ -92,11 +92,11 @@ test.serial('doctor as a role granted only racefree_monitor reports exactly what
     const seen = await doctor(monitor.url, dir);
     t.is(seen.code, 1, seen.stderr);
     t.deepEqual(sorted(seen.findings), sorted(owner.findings));
-    t.deepEqual(
-      [...new Set(seen.findings.map((f) => f.check))].sort(),
-      ['counter_behind', 'idempotency_incomplete'],
+    t.deepEqual([...new Set(seen.findings.map((f) => f.check))].sort(), ['counter_behind', 'idempotency_incomplete']);
+    t.true(
+      seen.findings.some((f) => f.check === 'counter_behind' && f.object === 'public.ticket'),
+      'the fast sequence is read',
     );
-    t.true(seen.findings.some((f) => f.check === 'counter_behind' && f.object === 'public.ticket'), 'the fast sequence is read');
     t.is(seen.findings.filter((f) => f.check === 'counter_behind').length, 4, 'assessment, invoice acme and beta, ticket');
   });
 });
@@ -176,7 +176,11 @@ test.serial('a database migrated before racefree_monitor: migrate up grants ever
 test.serial('a service role without racefree_user is refused with the grant to run; pruning names racefree_admin', async (t) => {
   const { url } = await migrated(t);
   await withAppRole(url, [], async (app) => {
-    await withClient(url, (c) => c.query(`GRANT SELECT, INSERT, UPDATE ON assessments, invoices, profiles TO "${app.name}"; GRANT USAGE ON assessments_id_seq, invoices_id_seq TO "${app.name}"`));
+    await withClient(url, (c) =>
+      c.query(
+        `GRANT SELECT, INSERT, UPDATE ON assessments, invoices, profiles TO "${app.name}"; GRANT USAGE ON assessments_id_seq, invoices_id_seq TO "${app.name}"`,
+      ),
+    );
     const db = createClient({ connectionString: app.url });
     t.teardown(() => db.end());
     const refusals = [
@@ -190,7 +194,10 @@ test.serial('a service role without racefree_user is refused with the grant to r
       const error = await t.throwsAsync(refused, { instanceOf: InsufficientPrivilegeError });
       t.is(error?.code, '42501');
       t.is(error?.grant, 'racefree_user', error?.message);
-      t.regex(error?.message ?? '', /^permission denied for (function \w+|schema racefree) Hint: racefree grants .* to racefree_user: GRANT racefree_user TO </);
+      t.regex(
+        error?.message ?? '',
+        /^permission denied for (function \w+|schema racefree) Hint: racefree grants .* to racefree_user: GRANT racefree_user TO </,
+      );
     }
     // A numbering trigger is the table's own (it runs as the numbering's owner): INSERT on the table is enough.
     t.deepEqual((await db.query(`INSERT INTO invoices (tenant) VALUES ('acme') RETURNING number`)).rows, [{ number: 'INV-acme-3' }]);

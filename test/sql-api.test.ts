@@ -67,10 +67,30 @@ const badNumbering: Case[] = [
   ['mode NULL', `SELECT ${N}, mode => NULL)`, 'mode', /option "mode" must be 'gapless' or 'fast', not NULL/],
   ['time_zone NULL', `SELECT ${N}, time_zone => NULL)`, 'timeZone', /option "timeZone" must be a non-empty string/],
   ['time_zone unknown', `SELECT ${N}, time_zone => 'Mars/Olympus')`, 'timeZone', /unknown time zone 'Mars\/Olympus'/],
-  ['date_column empty', `SELECT racefree.add_numbering('api_docs', 'n', 'A-{YYYY}-{seq}', date_column => '')`, 'dateColumn', /option "dateColumn" must be a non-empty string/],
-  ['date_column without a date token', `SELECT ${N}, date_column => 'd')`, 'dateColumn', /option "dateColumn" is set but template "A-\{seq\}" has no date token/],
-  ['date_column missing', `SELECT racefree.add_numbering('api_docs', 'n', 'A-{YYYY}-{seq}', date_column => 'nope')`, 'dateColumn', /dateColumn nope does not exist/],
-  ['date_column not a date', `SELECT racefree.add_numbering('api_docs', 'n', 'A-{YYYY}-{seq}', date_column => 's')`, 'dateColumn', /must be date, timestamp or timestamptz/],
+  [
+    'date_column empty',
+    `SELECT racefree.add_numbering('api_docs', 'n', 'A-{YYYY}-{seq}', date_column => '')`,
+    'dateColumn',
+    /option "dateColumn" must be a non-empty string/,
+  ],
+  [
+    'date_column without a date token',
+    `SELECT ${N}, date_column => 'd')`,
+    'dateColumn',
+    /option "dateColumn" is set but template "A-\{seq\}" has no date token/,
+  ],
+  [
+    'date_column missing',
+    `SELECT racefree.add_numbering('api_docs', 'n', 'A-{YYYY}-{seq}', date_column => 'nope')`,
+    'dateColumn',
+    /dateColumn nope does not exist/,
+  ],
+  [
+    'date_column not a date',
+    `SELECT racefree.add_numbering('api_docs', 'n', 'A-{YYYY}-{seq}', date_column => 's')`,
+    'dateColumn',
+    /must be date, timestamp or timestamptz/,
+  ],
   ['name empty', `SELECT ${N}, name => '')`, 'name', /option "name" must be a non-empty string/],
   ['name over 63 bytes', `SELECT ${N}, name => repeat('é', 25))`, 'name', /makes generate_é+_number, 66 bytes; PostgreSQL names hold at most 63/],
   ['drop: tbl NULL', `SELECT racefree.drop_numbering(NULL, 'n')`, 'table', /dropNumbering: option "table" \(tbl\) must be a table/],
@@ -83,7 +103,12 @@ const badUniqueKey: Case[] = [
   ['tbl NULL', `SELECT racefree.add_unique_key(NULL, ARRAY['code'])`, 'table', /addUniqueKey: option "table" \(tbl\) must be a table/],
   ['columns NULL', `SELECT racefree.add_unique_key('api_docs', NULL)`, 'columns', /option "columns" must name at least one column/],
   ['columns empty', `SELECT racefree.add_unique_key('api_docs', '{}')`, 'columns', /option "columns" must name at least one column/],
-  ['columns with a NULL', `SELECT racefree.add_unique_key('api_docs', ARRAY['code', NULL])`, 'columns', /must hold column names, not NULL or empty ones: \{code,NULL\}/],
+  [
+    'columns with a NULL',
+    `SELECT racefree.add_unique_key('api_docs', ARRAY['code', NULL])`,
+    'columns',
+    /must hold column names, not NULL or empty ones: \{code,NULL\}/,
+  ],
   ['columns with an empty name', `SELECT racefree.add_unique_key('api_docs', ARRAY[''])`, 'columns', /not NULL or empty/],
   ['columns twice', `SELECT racefree.add_unique_key('api_docs', ARRAY['code', 'code'])`, 'columns', /names column code twice/],
   ['columns two-dimensional', `SELECT racefree.add_unique_key('api_docs', ARRAY[ARRAY['code']])`, 'columns', /one-dimensional/],
@@ -111,7 +136,12 @@ const badUpsert: Case[] = [
   ['key with a NULL', `SELECT racefree.add_upsert('api_docs', ARRAY[NULL]::name[])`, 'key', /not NULL or empty/],
   ['key twice', `SELECT racefree.add_upsert('api_docs', ARRAY['id', 'id'])`, 'key', /names column id twice/],
   ['key missing', `SELECT racefree.add_upsert('api_docs', ARRAY['nope'])`, 'key', /column nope does not exist in table api_docs/],
-  ['key without a unique index', `SELECT racefree.add_upsert('api_docs', ARRAY['code'])`, 'key', /no unique index or constraint of table api_docs matches ON CONFLICT \(code\)/],
+  [
+    'key without a unique index',
+    `SELECT racefree.add_upsert('api_docs', ARRAY['code'])`,
+    'key',
+    /no unique index or constraint of table api_docs matches ON CONFLICT \(code\)/,
+  ],
   ['where empty', `SELECT ${U}, "where" => '')`, 'where', /option "where" must be a non-empty condition/],
   ['update with a NULL', `SELECT ${U}, update => ARRAY[NULL]::name[])`, 'update', /option "update" must hold column names/],
   ['update missing', `SELECT ${U}, update => ARRAY['nope'])`, 'update', /column nope does not exist/],
@@ -123,7 +153,11 @@ const badUpsert: Case[] = [
   ['drop: none there', `SELECT racefree.drop_upsert('api_docs')`, 'name', /no upsert 'api_docs' of table api_docs in racefree\.registry/],
 ];
 
-for (const [group, cases] of [['add_numbering', badNumbering], ['add_unique_key', badUniqueKey], ['add_upsert', badUpsert]] as const) {
+for (const [group, cases] of [
+  ['add_numbering', badNumbering],
+  ['add_unique_key', badUniqueKey],
+  ['add_upsert', badUpsert],
+] as const) {
   test.serial(`${group} and its drop: every bad argument is RF100 naming the option, and nothing is created`, async (t) => {
     const before = await catalog();
     for (const [what, statement, option, message] of cases) {
@@ -136,7 +170,7 @@ for (const [group, cases] of [['add_numbering', badNumbering], ['add_unique_key'
   });
 }
 
-test.serial('a table that does not exist fails the regclass cast itself: PostgreSQL\'s 42P01, before the function runs', async (t) => {
+test.serial("a table that does not exist fails the regclass cast itself: PostgreSQL's 42P01, before the function runs", async (t) => {
   const before = await catalog();
   const error = await failure(`SELECT racefree.add_upsert('api_missing', ARRAY['id'])`);
   t.is(error.code, '42P01');
@@ -163,7 +197,12 @@ test.serial('from plain SQL: number, key and upsert a table, then drop it all ba
   t.is((await failure(`INSERT INTO api_orders (tenant, email, status) VALUES ('b', '1', 'open'), ('b', '2', 'open')`)).code, '23505');
   t.deepEqual(
     (await sql(`SELECT builder, name, config FROM racefree.registry WHERE table_name = 'api_orders' ORDER BY builder, name`)).map((r) => [r.builder, r.name]),
-    [['addNumbering', 'api_order'], ['addUniqueKey', 'api_orders_one_open'], ['addUniqueKey', 'api_orders_tenant_email_key'], ['addUpsert', 'api_orders']],
+    [
+      ['addNumbering', 'api_order'],
+      ['addUniqueKey', 'api_orders_one_open'],
+      ['addUniqueKey', 'api_orders_tenant_email_key'],
+      ['addUpsert', 'api_orders'],
+    ],
   );
   await sql(`BEGIN;
     SELECT racefree.drop_upsert('api_orders');
@@ -172,7 +211,9 @@ test.serial('from plain SQL: number, key and upsert a table, then drop it all ba
     SELECT racefree.drop_numbering('api_orders', 'number', 'api_order');
     COMMIT`);
   t.deepEqual(await catalog(), before);
-  t.deepEqual(await sql(`SELECT column_default FROM information_schema.columns WHERE table_name = 'api_orders' AND column_name = 'number'`), [{ column_default: null }]);
+  t.deepEqual(await sql(`SELECT column_default FROM information_schema.columns WHERE table_name = 'api_orders' AND column_name = 'number'`), [
+    { column_default: null },
+  ]);
 });
 
 test.serial('add_numbering without a name is named after the column, and the drop finds it the same way', async (t) => {

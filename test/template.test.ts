@@ -29,15 +29,7 @@ test('parses literals, date tokens, seq width and columns', async (t) => {
   t.deepEqual(parsed.columns, []);
 
   const scoped = await parseTemplate('INV/{tenant_id}/{YY}{MM}/{seq}');
-  t.deepEqual(scoped.parts, [
-    { literal: 'INV/' },
-    { column: 'tenant_id' },
-    { literal: '/' },
-    { date: 'YY' },
-    { date: 'MM' },
-    { literal: '/' },
-    { seq: 1 },
-  ]);
+  t.deepEqual(scoped.parts, [{ literal: 'INV/' }, { column: 'tenant_id' }, { literal: '/' }, { date: 'YY' }, { date: 'MM' }, { literal: '/' }, { seq: 1 }]);
   t.is(scoped.reset, 'monthly');
   t.deepEqual(scoped.columns, ['tenant_id']);
 });

@@ -32,11 +32,13 @@ test('two test databases are isolated from each other', async (t) => {
     t.not(a.name, b.name);
     t.regex(a.name, /^racefree_test_[0-9a-f]{16}$/);
     await withClient(a.connectionString, (client) => client.query('create table only_in_a (id int)'));
-    const inA = await withClient(a.connectionString, async (client) =>
-      (await client.query<{ t: string | null }>("select to_regclass('only_in_a')::text as t")).rows[0]?.t,
+    const inA = await withClient(
+      a.connectionString,
+      async (client) => (await client.query<{ t: string | null }>("select to_regclass('only_in_a')::text as t")).rows[0]?.t,
     );
-    const inB = await withClient(b.connectionString, async (client) =>
-      (await client.query<{ t: string | null }>("select to_regclass('only_in_a')::text as t")).rows[0]?.t,
+    const inB = await withClient(
+      b.connectionString,
+      async (client) => (await client.query<{ t: string | null }>("select to_regclass('only_in_a')::text as t")).rows[0]?.t,
     );
     t.is(inA, 'only_in_a');
     t.is(inB, null);
@@ -178,4 +180,3 @@ test('startEmbeddedPostgres runs a second server and cleans up after itself', as
     if (!stopped) await server.stop();
   }
 });
-

@@ -76,10 +76,7 @@ async function backendGone(pid: number): Promise<boolean> {
 }
 
 async function users(prefix: string): Promise<string[]> {
-  const result = await db.query<{ email: string }>(
-    'SELECT email FROM tx_users WHERE starts_with(email, $1) ORDER BY email',
-    [prefix],
-  );
+  const result = await db.query<{ email: string }>('SELECT email FROM tx_users WHERE starts_with(email, $1) ORDER BY email', [prefix]);
   return result.rows.map((r) => r.email);
 }
 
@@ -213,7 +210,10 @@ test('a tx used after its callback ended throws TransactionClosedError', async (
     leaked = tx;
   });
   await t.throwsAsync(leaked!.call('tx_pid'), { instanceOf: TransactionClosedError });
-  await t.throwsAsync(leaked!.transaction(async () => 1), { instanceOf: TransactionClosedError });
+  await t.throwsAsync(
+    leaked!.transaction(async () => 1),
+    { instanceOf: TransactionClosedError },
+  );
 });
 
 test('using the outer tx inside a nested one, or leaving a call running, is TransactionBusyError', async (t) => {
@@ -249,9 +249,7 @@ test('COMMIT sent through the query() escape hatch is refused at the end, not si
 test('isolation option sets the level; invalid options are rejected before anything runs', async (t) => {
   const level = async (isolation?: 'read committed' | 'repeatable read' | 'serializable'): Promise<string> =>
     db.transaction(
-      async (tx) =>
-        (await tx.query<{ transaction_isolation: string }>('SHOW transaction_isolation')).rows[0]!
-          .transaction_isolation,
+      async (tx) => (await tx.query<{ transaction_isolation: string }>('SHOW transaction_isolation')).rows[0]!.transaction_isolation,
       isolation === undefined ? {} : { isolation },
     );
   t.is(await level(), 'read committed');
@@ -269,9 +267,12 @@ test('isolation option sets the level; invalid options are rejected before anyth
     { instanceOf: RacefreeConfigError },
   );
   t.is(bad?.option, 'isolation');
-  const attempts = await t.throwsAsync(db.transaction(async () => (called = true), { maxAttempts: 0 }), {
-    instanceOf: RacefreeConfigError,
-  });
+  const attempts = await t.throwsAsync(
+    db.transaction(async () => (called = true), { maxAttempts: 0 }),
+    {
+      instanceOf: RacefreeConfigError,
+    },
+  );
   t.is(attempts?.option, 'maxAttempts');
   t.false(called);
 });
@@ -336,7 +337,10 @@ async function addWard(ward: string): Promise<void> {
  * Write skew under SERIALIZABLE: both read that two doctors are on call, T1
  * takes alice off call and commits, then T2 takes bob off call.
  */
-async function writeSkew(ward: string, maxAttempts: number): Promise<{
+async function writeSkew(
+  ward: string,
+  maxAttempts: number,
+): Promise<{
   results: PromiseSettledResult<string>[];
   attempts2: number;
   retried: RacefreeError[];
@@ -483,10 +487,22 @@ test('attempts are bounded by the deadline', async (t) => {
 });
 
 test('full-jitter delays grow exponentially up to the cap', (t) => {
-  t.is(fullJitterDelay(0, 20, 2_000, () => 0), 0);
-  t.is(fullJitterDelay(0, 20, 2_000, () => 0.5), 10);
-  t.is(fullJitterDelay(3, 20, 2_000, () => 0.5), 80);
-  t.is(fullJitterDelay(20, 20, 2_000, () => 0.999), 1_998);
+  t.is(
+    fullJitterDelay(0, 20, 2_000, () => 0),
+    0,
+  );
+  t.is(
+    fullJitterDelay(0, 20, 2_000, () => 0.5),
+    10,
+  );
+  t.is(
+    fullJitterDelay(3, 20, 2_000, () => 0.5),
+    80,
+  );
+  t.is(
+    fullJitterDelay(20, 20, 2_000, () => 0.999),
+    1_998,
+  );
 });
 
 test('an aborted signal stops before the first attempt and during a backoff', async (t) => {
@@ -612,18 +628,14 @@ test('a pool of 2 survives 1,000 failing transactions without leaking a client',
         void tx.call('tx_bump', { id: 11 });
       },
     ];
-    const results = await Promise.allSettled(
-      Array.from({ length: 1_000 }, (_, i) => own.transaction(kinds[i % kinds.length]!)),
-    );
+    const results = await Promise.allSettled(Array.from({ length: 1_000 }, (_, i) => own.transaction(kinds[i % kinds.length]!)));
     t.is(results.filter((r) => r.status === 'rejected').length, 1_000);
     t.true(results.every((r) => r.status === 'rejected' && r.reason instanceof Error));
     t.is(pool.waitingCount, 0);
     t.true(pool.totalCount <= 2);
     t.is(pool.idleCount, pool.totalCount, 'every client is back in the pool');
     t.is(connects, 2, 'no connection was destroyed and replaced');
-    const stuck = await db.query(
-      `SELECT 1 FROM pg_stat_activity WHERE application_name = 'tx_leak' AND state <> 'idle'`,
-    );
+    const stuck = await db.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'tx_leak' AND state <> 'idle'`);
     t.is(stuck.rowCount, 0);
     t.is(await counter(10), 0);
     t.is(await counter(11), 0);

@@ -41,14 +41,24 @@ test('a table holding duplicates: DuplicateRowsError lists the groups and the to
     { values: ['U2', 'backend'], count: 2 },
   ]);
   t.is(error?.total, 2);
-  t.regex(error!.message, /^public\.users holds 2 groups of rows with the same \(slack_id, discipline\); nothing was changed\.\n {2}\(U1, ui\) x3\n {2}\(U2, backend\) x2\n/);
+  t.regex(
+    error!.message,
+    /^public\.users holds 2 groups of rows with the same \(slack_id, discipline\); nothing was changed\.\n {2}\(U1, ui\) x3\n {2}\(U2, backend\) x2\n/,
+  );
   t.deepEqual(await uniqueKeys('users'), []);
 
   // With NULLS NOT DISTINCT the two (NULL, ui) rows collide too.
   const nnd = await t.throwsAsync(add({ table: 'users', columns: ['slack_id', 'discipline'], nullsNotDistinct: true }), {
     instanceOf: DuplicateRowsError,
   });
-  t.deepEqual(nnd?.groups?.map((g) => g.values), [['U1', 'ui'], [null, 'ui'], ['U2', 'backend']]);
+  t.deepEqual(
+    nnd?.groups?.map((g) => g.values),
+    [
+      ['U1', 'ui'],
+      [null, 'ui'],
+      ['U2', 'backend'],
+    ],
+  );
 
   await sql(`DELETE FROM users WHERE id NOT IN (SELECT min(id) FROM users GROUP BY slack_id, discipline)`);
   await add({ table: 'users', columns: ['slack_id', 'discipline'], nullsNotDistinct: true });
@@ -153,7 +163,10 @@ test('bad options found in the database fail the migration with RacefreeConfigEr
       t.is(error?.option, option, JSON.stringify({ ...override, concurrently }));
     }
   }
-  t.deepEqual((await uniqueKeys('cfg')).map((k) => k.name), []);
+  t.deepEqual(
+    (await uniqueKeys('cfg')).map((k) => k.name),
+    [],
+  );
 });
 
 test('options of the wrong type are rejected before any SQL is queued', (t) => {
@@ -174,7 +187,7 @@ test('options of the wrong type are rejected before any SQL is queued', (t) => {
   }
 });
 
-test('the default name is <table>_<columns>_key (PostgreSQL\'s own for short names), cut to 63 bytes', async (t) => {
+test("the default name is <table>_<columns>_key (PostgreSQL's own for short names), cut to 63 bytes", async (t) => {
   const long = `t_${'x'.repeat(40)}`;
   await sql(`CREATE TABLE ${long} (${'c'.repeat(30)} int, b int)`);
   await add({ table: long, columns: ['c'.repeat(30), 'b'] });
@@ -201,10 +214,13 @@ test('dropUniqueKey undoes addUniqueKey: the catalog is as before, for constrain
   t.is((await uniqueKeys('dr')).length, 5);
   for (const key of keys) await runMigration(url(), (pgm) => dropUniqueKey(pgm, key));
   t.deepEqual(await catalog(), before);
-  await t.throwsAsync(runMigration(url(), (pgm) => dropUniqueKey(pgm, keys[0]!)), {
-    instanceOf: RacefreeConfigError,
-    message: /no unique key "?dr_a_b_key"? on table dr/,
-  });
+  await t.throwsAsync(
+    runMigration(url(), (pgm) => dropUniqueKey(pgm, keys[0]!)),
+    {
+      instanceOf: RacefreeConfigError,
+      message: /no unique key "?dr_a_b_key"? on table dr/,
+    },
+  );
 });
 
 test('hostile identifiers are names, never SQL', async (t) => {
@@ -217,7 +233,10 @@ test('hostile identifiers are names, never SQL', async (t) => {
   await sql(`DELETE FROM ${quoteIdent(table)} WHERE ctid = (SELECT min(ctid) FROM ${quoteIdent(table)})`);
   await add({ table, columns: ['Key "1"', 'b; --'], name: 'weird"key' });
   await add({ table, columns: ['b; --'], name: 'weird"concurrent', concurrently: true });
-  t.deepEqual((await uniqueKeys(quoteIdent(table))).map((k) => k.name), ['weird"concurrent', 'weird"key']);
+  t.deepEqual(
+    (await uniqueKeys(quoteIdent(table))).map((k) => k.name),
+    ['weird"concurrent', 'weird"key'],
+  );
   t.is((await sql(`SELECT to_regclass('canary') IS NOT NULL AS ok`))[0].ok, true);
 });
 
@@ -282,7 +301,10 @@ test.serial('concurrently: writers running throughout never fail, and the key ho
         let writes = 0;
         const writers = Array.from({ length: 6 }, async (_, w) => {
           for (let i = 0; !done; i++) {
-            await pool.query('INSERT INTO busy (k) VALUES ($1)', [`w${w}-${i}`]).then(() => writes++, (e: unknown) => errors.push(e));
+            await pool.query('INSERT INTO busy (k) VALUES ($1)', [`w${w}-${i}`]).then(
+              () => writes++,
+              (e: unknown) => errors.push(e),
+            );
           }
         });
         // Writes before, during and after the build.
@@ -324,7 +346,8 @@ test('concurrently: a valid index of the same name is never dropped', async (t) 
   await sql(`CREATE UNIQUE INDEX keep_k_key ON keep (j)`);
   await t.throwsAsync(add({ table: 'keep', columns: 'k', concurrently: true }), {
     instanceOf: RacefreeConfigError,
-    message: /index keep_k_key already exists on table keep as CREATE UNIQUE INDEX keep_k_key ON keep USING btree \(j\), not the key asked for, CREATE UNIQUE INDEX keep_k_key ON keep USING btree \(k\)/,
+    message:
+      /index keep_k_key already exists on table keep as CREATE UNIQUE INDEX keep_k_key ON keep USING btree \(j\), not the key asked for, CREATE UNIQUE INDEX keep_k_key ON keep USING btree \(k\)/,
   });
   t.like((await uniqueKeys('keep'))[0], { name: 'keep_k_key', valid: true, def: 'CREATE UNIQUE INDEX keep_k_key ON public.keep USING btree (j)' });
 });

@@ -10,7 +10,6 @@ import { userMigrations } from './helpers/cli.js';
 import { withClient, withEmptyDatabase } from './helpers/db.js';
 import { KIT, kitDir, lane } from './helpers/kit.js';
 
-
 const USER = {
   '0001_tables.js': `
 export const up = (pgm) => {

@@ -66,9 +66,7 @@ test('upsert: inserted, updated, unchanged; an unchanged call writes nothing, fi
   t.like(partial, { questions: [{ q: 2 }], total_questions: 1, updates: 1, action: 'unchanged' });
 
   // The same from SQL, with named arguments.
-  const [fromSql] = await sql(
-    `SELECT * FROM upsert_a1(technology => 'Hive', proficiency_level => 'beginner', questions => '[{"q": 3}]')`,
-  );
+  const [fromSql] = await sql(`SELECT * FROM upsert_a1(technology => 'Hive', proficiency_level => 'beginner', questions => '[{"q": 3}]')`);
   t.like(fromSql, { id: '1', questions: [{ q: 3 }], updates: 2, action: 'updated' });
   t.deepEqual(await sql(`SELECT count(*)::int AS n FROM a1`), [{ n: 1 }]);
 });
@@ -206,9 +204,10 @@ test.serial('64 callers upserting 50 hot keys for 3 seconds: 50 rows, no error, 
               calls++;
               const key = `k${Math.floor(Math.random() * 50)}`;
               // Few distinct values, so many calls find the value already stored.
-              await client
-                .callOne<{ action: string }>('upsert_hot', { k: key, v: Math.floor(Math.random() * 3) })
-                .then((r) => void (actions[r.action] = (actions[r.action] ?? 0) + 1), (e: unknown) => errors.push(e));
+              await client.callOne<{ action: string }>('upsert_hot', { k: key, v: Math.floor(Math.random() * 3) }).then(
+                (r) => void (actions[r.action] = (actions[r.action] ?? 0) + 1),
+                (e: unknown) => errors.push(e),
+              );
             }
           }),
         );
@@ -247,10 +246,7 @@ test.serial('get_or_create: 32 callers released at once on one key get one inser
             for (;;) {
               if (calls.some((c) => c.settled())) throw new Error('a caller finished before the gate opened');
               // From another connection: inside the gate's transaction pg_stat_activity would not change.
-              const { rows } = await observer.query(
-                `SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))`,
-                [gatePid],
-              );
+              const { rows } = await observer.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))`, [gatePid]);
               if (rows[0].n === 32) break;
             }
             await gate.query('COMMIT');
@@ -338,14 +334,34 @@ test('upsert_many: rows that cannot conflict (a NULL in the key, or outside a pa
   await sql(`CREATE TABLE nk (a text, b text, n int, UNIQUE (a, b))`);
   await upsert({ table: 'nk', key: ['a', 'b'] });
   const rows = await db.call<any>('upsert_nk_many', {
-    rows: JSON.stringify([{ a: 'p', b: null, n: 1 }, { a: 'p', b: null, n: 2 }, { a: 'p', b: 'q', n: 3 }, { a: 'p', b: 'q', n: 4 }]),
+    rows: JSON.stringify([
+      { a: 'p', b: null, n: 1 },
+      { a: 'p', b: null, n: 2 },
+      { a: 'p', b: 'q', n: 3 },
+      { a: 'p', b: 'q', n: 4 },
+    ]),
   });
-  t.deepEqual(rows.map((r) => [r.b, r.n, r.action]), [['q', 4, 'inserted'], [null, 1, 'inserted'], [null, 2, 'inserted']]);
+  t.deepEqual(
+    rows.map((r) => [r.b, r.n, r.action]),
+    [
+      ['q', 4, 'inserted'],
+      [null, 1, 'inserted'],
+      [null, 2, 'inserted'],
+    ],
+  );
 
   await sql(`CREATE TABLE nnd (a text, n int, UNIQUE NULLS NOT DISTINCT (a))`);
   await upsert({ table: 'nnd', key: 'a' });
-  const nulls = await db.call<any>('upsert_nnd_many', { rows: JSON.stringify([{ a: null, n: 1 }, { a: null, n: 2 }]) });
-  t.deepEqual(nulls.map((r) => [r.n, r.action]), [[2, 'inserted']]);
+  const nulls = await db.call<any>('upsert_nnd_many', {
+    rows: JSON.stringify([
+      { a: null, n: 1 },
+      { a: null, n: 2 },
+    ]),
+  });
+  t.deepEqual(
+    nulls.map((r) => [r.n, r.action]),
+    [[2, 'inserted']],
+  );
   t.like(await db.callOne('upsert_nnd', { n: 3 }), { a: null, n: 3, action: 'updated' });
 });
 
@@ -365,7 +381,14 @@ test('upsert_many takes row locks in key order: a batch waiting for its first ke
     // b waits on key 1 and has locked neither 2 nor 3, so a takes them in the opposite order without a deadlock.
     await a.query('SELECT * FROM upsert_locks_many($1)', [batch([3, 2], 1)]);
     await a.query('COMMIT');
-    t.deepEqual((await waiting.promise).rows.map((r) => [r.k, r.action]), [[1, 'updated'], [2, 'updated'], [3, 'updated']]);
+    t.deepEqual(
+      (await waiting.promise).rows.map((r) => [r.k, r.action]),
+      [
+        [1, 'updated'],
+        [2, 'updated'],
+        [3, 'updated'],
+      ],
+    );
     await b.query('COMMIT');
 
     // The same with a raw multi-row INSERT ... ON CONFLICT, in the order given: a deadlock.
@@ -374,10 +397,7 @@ test('upsert_many takes row locks in key order: a batch waiting for its first ke
     await b.query('BEGIN');
     const raw = tracked(b.query('INSERT INTO locks VALUES (3, 6), (2, 6), (1, 6) ON CONFLICT (k) DO UPDATE SET v = excluded.v'));
     await blockedBy(observer, bPid, raw.settled);
-    const outcomes = await Promise.allSettled([
-      a.query('INSERT INTO locks VALUES (3, 5), (2, 5) ON CONFLICT (k) DO UPDATE SET v = excluded.v'),
-      raw.promise,
-    ]);
+    const outcomes = await Promise.allSettled([a.query('INSERT INTO locks VALUES (3, 5), (2, 5) ON CONFLICT (k) DO UPDATE SET v = excluded.v'), raw.promise]);
     const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
     t.is(failed.length, 1);
     t.is((failed[0]!.reason as { code?: string }).code, '40P01');
@@ -448,12 +468,15 @@ test('partial key: one active sprint per team, by upsert and get_or_create; clos
   const many = await db.call<any>('upsert_sprints_many', {
     rows: JSON.stringify([{ team_id: 1, status: 'closed' }, { team_id: 1, status: 'closed' }, { team_id: 1, goal: 'last' }, { team_id: 2 }]),
   });
-  t.deepEqual(many.map((r) => [r.team_id, r.status, r.goal, r.action]), [
-    [1, 'closed', null, 'inserted'],
-    [1, 'closed', null, 'inserted'],
-    [1, 'active', 'last', 'updated'],
-    [2, 'active', null, 'inserted'],
-  ]);
+  t.deepEqual(
+    many.map((r) => [r.team_id, r.status, r.goal, r.action]),
+    [
+      [1, 'closed', null, 'inserted'],
+      [1, 'closed', null, 'inserted'],
+      [1, 'active', 'last', 'updated'],
+      [2, 'active', null, 'inserted'],
+    ],
+  );
   const second = wrapError(await t.throwsAsync(sql(`INSERT INTO sprints (team_id) VALUES (1)`)));
   t.true(second instanceof UniqueViolationError);
   t.deepEqual(await sql(`SELECT status, count(*)::int AS n FROM sprints WHERE team_id = 1 GROUP BY 1 ORDER BY 1`), [
@@ -470,7 +493,11 @@ test('a key or where that matches no unique index fails the migration, naming th
   await sql(`CREATE UNIQUE INDEX keyed_active ON keyed (b) WHERE status = 'active'`);
   await sql(`ALTER TABLE keyed ADD CONSTRAINT keyed_d UNIQUE (d) DEFERRABLE`);
   const cases: Array<[Partial<AddUpsertOptions>, string, RegExp]> = [
-    [{ key: ['a'] }, 'key', /no unique index or constraint of table keyed matches ON CONFLICT \(a\); the table's unique keys: keyed_a_b_key \(a, b\); keyed_active \(b\) WHERE status = 'active'::text; keyed_d \(d\); keyed_pkey \(id\)$/],
+    [
+      { key: ['a'] },
+      'key',
+      /no unique index or constraint of table keyed matches ON CONFLICT \(a\); the table's unique keys: keyed_a_b_key \(a, b\); keyed_active \(b\) WHERE status = 'active'::text; keyed_d \(d\); keyed_pkey \(id\)$/,
+    ],
     [{ key: ['b'] }, 'where', /matches ON CONFLICT \(b\);.* \(a partial unique key needs option "where" with its condition\)/],
     [{ key: ['b'], where: "status = 'closed'" }, 'where', /ON CONFLICT \(b\) WHERE \(status = 'closed'\)/],
     [{ key: ['b'], where: 'nope' }, 'where', /column "nope" does not exist/],
@@ -544,7 +571,10 @@ test('generated functions are documented, closed to PUBLIC, granted to racefree_
            has_function_privilege('public', p.oid, 'EXECUTE') AS public_exec,
            has_function_privilege('racefree_user', p.oid, 'EXECUTE') AS user_exec, p.prosecdef AS definer
       FROM pg_proc AS p WHERE p.proname IN ('upsert_doc', 'get_or_create_doc', 'upsert_doc_many') ORDER BY 1`);
-  t.deepEqual(rows.map((r) => r.proname), ['get_or_create_doc', 'upsert_doc', 'upsert_doc_many']);
+  t.deepEqual(
+    rows.map((r) => r.proname),
+    ['get_or_create_doc', 'upsert_doc', 'upsert_doc_many'],
+  );
   for (const r of rows) {
     t.like(r, { public_exec: false, user_exec: true, definer: false });
     t.regex(r.comment, /public\.doc on key \(technology, proficiency_level\)/);
@@ -561,7 +591,18 @@ test('generated functions are documented, closed to PUBLIC, granted to racefree_
   const [type] = await sql(`SELECT obj_description('upsert_doc_result'::regtype, 'pg_type') AS comment,
     (SELECT array_agg(attname ORDER BY attnum)::text[] FROM pg_attribute WHERE attrelid = 'upsert_doc_result'::regclass) AS columns`);
   t.regex(type.comment, /^Generated by racefree addUpsert\(\): what upsert_doc, get_or_create_doc and upsert_doc_many return/);
-  t.deepEqual(type.columns, ['id', 'assessment_id', 'technology', 'proficiency_level', 'questions', 'total_questions', 'created_at', 'updated_at', 'updates', 'action']);
+  t.deepEqual(type.columns, [
+    'id',
+    'assessment_id',
+    'technology',
+    'proficiency_level',
+    'questions',
+    'total_questions',
+    'created_at',
+    'updated_at',
+    'updates',
+    'action',
+  ]);
 });
 
 test('dropUpsert undoes addUpsert; dropping what is not there fails', async (t) => {
@@ -578,10 +619,13 @@ test('dropUpsert undoes addUpsert; dropping what is not there fails', async (t) 
     dropUpsert(pgm, { table: { schema: 'public', name: 'dropme' }, name: 'dropme_too' });
   });
   t.deepEqual(await functions(), before);
-  await t.throwsAsync(runMigration(url(), (pgm) => dropUpsert(pgm, options)), {
-    instanceOf: RacefreeConfigError,
-    message: /dropUpsert: no upsert 'dropme' of table dropme in racefree\.registry/,
-  });
+  await t.throwsAsync(
+    runMigration(url(), (pgm) => dropUpsert(pgm, options)),
+    {
+      instanceOf: RacefreeConfigError,
+      message: /dropUpsert: no upsert 'dropme' of table dropme in racefree\.registry/,
+    },
+  );
 });
 
 test('hostile identifiers are names, never SQL', async (t) => {

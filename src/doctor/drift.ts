@@ -18,7 +18,11 @@ export async function driftFindings(client: ClientBase, manifest: KitManifest): 
     if (actual === undefined) {
       findings.push({ check: 'drift', object: signature, detail: `missing: the kit's migrations install it (dropped by hand?)` });
     } else if (actual !== expected) {
-      findings.push({ check: 'drift', object: signature, detail: `definition differs from the one the kit's migrations install (changed by hand, or by another racefree version)` });
+      findings.push({
+        check: 'drift',
+        object: signature,
+        detail: `definition differs from the one the kit's migrations install (changed by hand, or by another racefree version)`,
+      });
     }
   }
   for (const signature of Object.keys(installed)) {

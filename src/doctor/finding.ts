@@ -4,14 +4,7 @@
  */
 
 /** The checks, as they appear in `finding.check`. */
-export type DoctorCheck =
-  | 'migrations'
-  | 'drift'
-  | 'invalid_index'
-  | 'counter_behind'
-  | 'idempotency_incomplete'
-  | 'public_execute'
-  | 'generated_stale';
+export type DoctorCheck = 'migrations' | 'drift' | 'invalid_index' | 'counter_behind' | 'idempotency_incomplete' | 'public_execute' | 'generated_stale';
 
 /** One problem found in the database. */
 export interface DoctorFinding {

@@ -59,9 +59,7 @@ export async function kitRecordFindings(client: pg.ClientBase): Promise<{ findin
   );
   if (!state[0]?.schema) return { findings: [], unrecorded: false };
   const names = await migrationNames(KIT_DIR);
-  const recorded = state[0].table
-    ? (await client.query<{ name: string }>(`SELECT name FROM ${TABLE} ORDER BY run_on, id`)).rows.map((r) => r.name)
-    : [];
+  const recorded = state[0].table ? (await client.query<{ name: string }>(`SELECT name FROM ${TABLE} ORDER BY run_on, id`)).rows.map((r) => r.name) : [];
   if (recorded.length === 0) return { findings: [await unrecorded(client, names, state[0].table)], unrecorded: true };
 
   const findings: DoctorFinding[] = [];
@@ -109,16 +107,14 @@ async function unrecorded(client: pg.ClientBase, names: readonly string[], table
     present.push(name);
   }
   const values = present.map((name) => `(${quoteLiteral(name)}, now())`).join(', ');
-  const create = tableExists
-    ? ''
-    : `CREATE TABLE ${TABLE} (id serial PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL); `;
+  const create = tableExists ? '' : `CREATE TABLE ${TABLE} (id serial PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL); `;
   return {
     check: 'migrations',
     object: 'kit migrations',
     detail:
       `schema racefree exists but ${tableExists ? `${TABLE} is empty` : `${TABLE} is missing`}: migrate up would install the kit over itself and fail` +
       (present.length === 0
-        ? '; none of the kit migrations\' objects are all there: drop what is in schema racefree by hand, then migrate up'
+        ? "; none of the kit migrations' objects are all there: drop what is in schema racefree by hand, then migrate up"
         : `; the objects of ${present.join(', ')} are there, record them: ${create}INSERT INTO ${TABLE} (name, run_on) VALUES ${values}`),
   };
 }

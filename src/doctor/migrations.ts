@@ -17,19 +17,14 @@ export interface MigrationCheckOptions {
 }
 
 /** The findings, and whether the kit lane is exactly up to date (drift is only meaningful then). */
-export async function migrationFindings(
-  options: MigrationCheckOptions,
-): Promise<{ findings: DoctorFinding[]; kitCurrent: boolean }> {
+export async function migrationFindings(options: MigrationCheckOptions): Promise<{ findings: DoctorFinding[]; kitCurrent: boolean }> {
   const status = await migrationStatus({
     databaseUrl: options.databaseUrl,
     dir: options.dir,
     ...(options.migrationsTable === undefined ? {} : { migrationsTable: options.migrationsTable }),
   });
   const kit = laneFindings('kit', status.kit, await migrationNames(KIT_DIR), 'the installed racefree package');
-  const user =
-    status.user && options.dir !== false
-      ? laneFindings('user', status.user, await migrationNames(path.resolve(options.dir)), options.dir)
-      : [];
+  const user = status.user && options.dir !== false ? laneFindings('user', status.user, await migrationNames(path.resolve(options.dir)), options.dir) : [];
   return { findings: [...kit, ...user], kitCurrent: kit.length === 0 };
 }
 

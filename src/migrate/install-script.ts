@@ -27,12 +27,7 @@ export async function kitInstallScript(dir: string = KIT_DIR): Promise<string> {
   const migrations = await readKitMigrations(dir);
   const table = quoteQualified(KIT_SCHEMA, KIT_TABLE);
   const names = migrations.map((m) => m.name);
-  return [
-    header(names),
-    prologue(table, names),
-    ...migrations.map((m) => migrationStep(table, m)),
-    epilogue(names),
-  ].join('\n');
+  return [header(names), prologue(table, names), ...migrations.map((m) => migrationStep(table, m)), epilogue(names)].join('\n');
 }
 
 async function readKitMigrations(dir: string): Promise<KitMigration[]> {

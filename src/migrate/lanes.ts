@@ -82,7 +82,7 @@ function connectionString(options: MigrateOptions): string {
 
 /** What `racefree migrate` says when its connection is not one stable session. */
 export const POOLER_MESSAGE =
-  'racefree migrate needs a direct connection to PostgreSQL, not a transaction pooler: point --database-url (or DATABASE_URL) at the server, or use the pooler\'s session mode';
+  "racefree migrate needs a direct connection to PostgreSQL, not a transaction pooler: point --database-url (or DATABASE_URL) at the server, or use the pooler's session mode";
 
 /** A session-level setting only this migrator's session holds. */
 const SESSION_SETTING = 'racefree.migrate_session';
@@ -115,9 +115,7 @@ async function assertOneSession(client: pg.Client, url: string): Promise<() => P
   let mine: SessionRow | undefined;
   try {
     for (let round = 0; round < SESSION_ROUNDS; round++) {
-      const before = (
-        await client.query<SessionRow>(`SELECT pg_backend_pid() AS pid, set_config('${SESSION_SETTING}', $1, false) AS token`, [token])
-      ).rows[0]!;
+      const before = (await client.query<SessionRow>(`SELECT pg_backend_pid() AS pid, set_config('${SESSION_SETTING}', $1, false) AS token`, [token])).rows[0]!;
       mine ??= before;
       // At once, and in a transaction that keeps its server connection while this one is idle:
       // a pooler that just took this one's server connection back lends it out next.
@@ -247,7 +245,10 @@ async function userDirExists(lane: Lane, options: MigrateOptions): Promise<boole
     options.log?.(`[user] ${path.relative(process.cwd(), lane.dir) || lane.dir} holds the racefree kit's own migrations, not yours: skipped`);
     return false;
   }
-  const found = await stat(lane.dir).then((s) => s.isDirectory(), () => false);
+  const found = await stat(lane.dir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
   if (!found && options.dir !== undefined) {
     throw new RacefreeConfigError(`migrate: migrations directory ${options.dir} does not exist`, { option: 'dir', value: options.dir });
   }
@@ -327,13 +328,9 @@ export async function migrationNames(dir: string): Promise<string[]> {
 
 async function laneStatus(client: pg.Client, lane: Lane): Promise<LaneStatus> {
   const names = lane.name === 'user' && isKitDir(lane.dir) ? [] : await migrationNames(lane.dir);
-  const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
-    quoteQualified(lane.schema, lane.table),
-  ]);
+  const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [quoteQualified(lane.schema, lane.table)]);
   const applied = exists.rows[0]?.t
-    ? (await client.query<{ name: string }>(`SELECT name FROM ${quoteQualified(lane.schema, lane.table)} ORDER BY run_on, id`)).rows.map(
-        (r) => r.name,
-      )
+    ? (await client.query<{ name: string }>(`SELECT name FROM ${quoteQualified(lane.schema, lane.table)} ORDER BY run_on, id`)).rows.map((r) => r.name)
     : [];
   const done = new Set(applied);
   return { applied, pending: names.filter((n) => !done.has(n)) };
@@ -344,9 +341,7 @@ async function laneStatus(client: pg.Client, lane: Lane): Promise<LaneStatus> {
  * generated with the generator version of each, without changing anything.
  * @throws {RacefreeConfigError} without a database URL or on PostgreSQL before 15.
  */
-export async function migrationStatus(
-  options: MigrateOptions = {},
-): Promise<{ kit: LaneStatus; user: LaneStatus | undefined; generated: RegisteredObject[] }> {
+export async function migrationStatus(options: MigrateOptions = {}): Promise<{ kit: LaneStatus; user: LaneStatus | undefined; generated: RegisteredObject[] }> {
   const { kit, user } = lanes(options);
   const client = await connectClient(connectionString(options), 'racefree migrate status');
   try {

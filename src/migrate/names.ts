@@ -87,7 +87,10 @@ export function optionalString(builder: string, option: string, value: unknown):
 export function objectName(base: string, suffix: string): string {
   const bytes = (s: string) => Buffer.byteLength(s);
   if (bytes(base + suffix) <= 63) return base + suffix;
-  const tag = `_${createHash('md5').update(base + suffix).digest('hex').slice(0, 8)}`;
+  const tag = `_${createHash('md5')
+    .update(base + suffix)
+    .digest('hex')
+    .slice(0, 8)}`;
   let chars = [...base];
   while (bytes(chars.join('') + tag + suffix) > 63) chars = chars.slice(0, -1);
   return chars.join('') + tag + suffix;

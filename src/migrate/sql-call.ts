@@ -2,14 +2,7 @@ import { quoteIdent, quoteLiteral } from '../quote.js';
 
 /** The SQL API's functions the builders call: fixed names, written into SQL as they are. @internal */
 export type BuilderFunction =
-  | 'add_numbering'
-  | 'drop_numbering'
-  | 'add_unique_key'
-  | 'drop_unique_key'
-  | '_unique_key_config'
-  | '_numbering_config'
-  | 'add_upsert'
-  | 'drop_upsert';
+  'add_numbering' | 'drop_numbering' | 'add_unique_key' | 'drop_unique_key' | '_unique_key_config' | '_numbering_config' | 'add_upsert' | 'drop_upsert';
 
 /** An argument of a racefree builder function: text, a list of names, a boolean, or SQL already rendered. @internal */
 export type SqlArgument = string | readonly string[] | boolean | { readonly sql: string } | undefined;
@@ -26,9 +19,7 @@ export function builderCall(fn: BuilderFunction, args: Readonly<Record<string, S
 
 /** `racefree.<fn>(arg => value, …)`, as in {@link builderCall}. @internal */
 export function builderExpression(fn: BuilderFunction, args: Readonly<Record<string, SqlArgument>>): string {
-  const list = Object.entries(args).flatMap(([name, value]) =>
-    value === undefined ? [] : [`${quoteIdent(name)} => ${render(value)}`],
-  );
+  const list = Object.entries(args).flatMap(([name, value]) => (value === undefined ? [] : [`${quoteIdent(name)} => ${render(value)}`]));
   return `racefree.${fn}(${list.join(', ')})`;
 }
 

@@ -94,9 +94,7 @@ export function addUniqueKey(pgm: MigrationBuilder, options: AddUniqueKeyOptions
   // Where an INVALID leftover of an interrupted build is moved before it is dropped concurrently.
   const scratch = cut(`${name}_racefree_old`);
   const scratchIndex = quoteQualified(schema, scratch);
-  const config =
-    `(${builderExpression('_unique_key_config', { ...args, name })}` +
-    ` || ${quoteLiteral(JSON.stringify({ scratch, scratchIndex }))}::jsonb)`;
+  const config = `(${builderExpression('_unique_key_config', { ...args, name })}` + ` || ${quoteLiteral(JSON.stringify({ scratch, scratchIndex }))}::jsonb)`;
   const list = columns.map(quoteIdent).join(', ');
   pgm.noTransaction();
   // Each step can be interrupted (a killed migrator, a lost connection) and

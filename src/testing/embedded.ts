@@ -116,17 +116,12 @@ const run = promisify(execFile);
  * @throws {RacefreeError} when initdb or the server fails, with their output; as root, when the
  *   `postgres` user can reach neither the binaries nor a copy of them, or not the data directory.
  */
-export async function startEmbeddedPostgres(
-  options: EmbeddedPostgresOptions = {},
-): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<EmbeddedPostgres> {
   // Before anything is made: without the package there is nothing to start.
   const shipped = await shippedBinaries();
   const ownsDir = options.dataDir === undefined;
   const persistent = options.persistent ?? !ownsDir;
-  const dataDir =
-    options.dataDir === undefined
-      ? await mkdtemp(join(tmpdir(), 'racefree-pg-'))
-      : resolve(options.dataDir);
+  const dataDir = options.dataDir === undefined ? await mkdtemp(join(tmpdir(), 'racefree-pg-')) : resolve(options.dataDir);
 
   const server = new Server(dataDir, !persistent, options.log);
   track(server);
@@ -280,12 +275,7 @@ class Server {
   }
 }
 
-async function boot(
-  server: Server,
-  shipped: Binaries,
-  options: EmbeddedPostgresOptions,
-  persistent: boolean,
-): Promise<{ port: number; password: string }> {
+async function boot(server: Server, shipped: Binaries, options: EmbeddedPostgresOptions, persistent: boolean): Promise<{ port: number; password: string }> {
   const isRoot = process.getuid?.() === 0;
   const ids: { uid?: number; gid?: number } = isRoot ? await postgresUser() : {};
   const blocked = ids.uid === undefined ? undefined : blockedAt(dirname(server.dataDir), ids.uid, ids.gid);
@@ -323,9 +313,7 @@ async function boot(
       await initdb(binaries.initdb, server.dataDir, password, ids, !persistent, server.output);
     } catch (error) {
       throw new RacefreeError(
-        `initdb failed for the embedded PostgreSQL in ${server.dataDir}` +
-          rootHint(server.dataDir, isRoot) +
-          details(server.outputSince(mark), error),
+        `initdb failed for the embedded PostgreSQL in ${server.dataDir}` + rootHint(server.dataDir, isRoot) + details(server.outputSince(mark), error),
         { cause: error },
       );
     }
@@ -564,8 +552,15 @@ async function terminate(child: ChildProcess, first: 'SIGINT' | 'SIGQUIT'): Prom
   const exited = once(child, 'exit').then(() => true);
   const steps: ReadonlyArray<readonly [NodeJS.Signals, number]> =
     first === 'SIGINT'
-      ? [['SIGINT', STOP_TIMEOUT_MS], ['SIGQUIT', 10_000], ['SIGKILL', 10_000]]
-      : [['SIGQUIT', 10_000], ['SIGKILL', 10_000]];
+      ? [
+          ['SIGINT', STOP_TIMEOUT_MS],
+          ['SIGQUIT', 10_000],
+          ['SIGKILL', 10_000],
+        ]
+      : [
+          ['SIGQUIT', 10_000],
+          ['SIGKILL', 10_000],
+        ];
   for (const [signal, ms] of steps) {
     if (!isRunning(child)) return;
     child.kill(signal);
@@ -625,9 +620,7 @@ function freePort(): Promise<number> {
 
 const live = new Set<Server>();
 
-const signalHandlers = new Map<NodeJS.Signals, () => void>(
-  HANDLED_SIGNALS.map((signal) => [signal, () => onSignal(signal)]),
-);
+const signalHandlers = new Map<NodeJS.Signals, () => void>(HANDLED_SIGNALS.map((signal) => [signal, () => onSignal(signal)]));
 
 function onSignal(signal: NodeJS.Signals): void {
   void Promise.allSettled([...live].map((server) => server.stop())).then(() => {

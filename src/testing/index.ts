@@ -108,17 +108,13 @@ export interface TestDatabase {
  * process.env.RACEFREE_TEST_TEMPLATE = template.name;
  * ```
  */
-export async function createTemplateDatabase(
-  options: CreateTemplateDatabaseOptions,
-): Promise<TemplateDatabase> {
+export async function createTemplateDatabase(options: CreateTemplateDatabaseOptions): Promise<TemplateDatabase> {
   const serverUrl = options.connectionString;
   const name = options.name ?? `racefree_test_template_${randomBytes(4).toString('hex')}`;
   const connectionString = withDatabase(serverUrl, name);
   const migrateDatabase = options.migrate ?? migrateWithKit;
 
-  await withAdmin(serverUrl, `create template database ${name}`, (client) =>
-    client.query(`CREATE DATABASE ${quoteIdent(name)}`),
-  );
+  await withAdmin(serverUrl, `create template database ${name}`, (client) => client.query(`CREATE DATABASE ${quoteIdent(name)}`));
   const drop = memoize(() =>
     withAdmin(serverUrl, `drop template database ${name}`, async (client) => {
       try {
@@ -132,14 +128,9 @@ export async function createTemplateDatabase(
   try {
     await migrateDatabase(connectionString);
     await withAdmin(serverUrl, `mark ${name} as a template`, async (client) => {
-      await client.query(
-        `ALTER DATABASE ${quoteIdent(name)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`,
-      );
+      await client.query(`ALTER DATABASE ${quoteIdent(name)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
       // Sessions a migrate function leaked would make every clone fail with 55006.
-      await client.query(
-        'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
-        [name],
-      );
+      await client.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [name]);
     });
   } catch (error) {
     await drop().catch(() => undefined);
@@ -186,8 +177,7 @@ export async function createTestDatabase(options: CreateTestDatabaseOptions = {}
       { option: 'connectionString' },
     );
   }
-  const template =
-    options.template ?? nonEmpty(process.env['RACEFREE_TEST_TEMPLATE']) ?? (await processTemplate(serverUrl)).name;
+  const template = options.template ?? nonEmpty(process.env['RACEFREE_TEST_TEMPLATE']) ?? (await processTemplate(serverUrl)).name;
   const name = `racefree_test_${randomBytes(8).toString('hex')}`;
   const connectionString = withDatabase(serverUrl, name);
 
@@ -216,9 +206,7 @@ export async function createTestDatabase(options: CreateTestDatabaseOptions = {}
   });
 
   const drop = memoize(() =>
-    withAdmin(serverUrl, `drop test database ${name}`, (client) =>
-      client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`),
-    ),
+    withAdmin(serverUrl, `drop test database ${name}`, (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`)),
   );
   return { name, connectionString, drop };
 }
@@ -266,11 +254,7 @@ async function dropProcessTemplates(): Promise<void> {
 // helpers
 
 /** Run `fn` on a short-lived connection; errors become RacefreeErrors saying what was attempted. */
-async function withAdmin<T>(
-  connectionString: string,
-  action: string,
-  fn: (client: pg.Client) => Promise<T>,
-): Promise<T> {
+async function withAdmin<T>(connectionString: string, action: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   let client = new pg.Client({ connectionString });
   try {
     // A busy test server may be out of connection slots (53300) for a moment.

@@ -79,9 +79,7 @@ function renderFunction(fn: CatalogFunction, types: ReadonlyMap<number, CatalogT
   // A generated upsert's arguments all default to NULL ("not written"), but its key must be given.
   const key = new Set(upsert === undefined || upsert.kind === 'many' ? [] : upsert.key);
   // null is an ordinary SQL argument; undefined leaves a defaulted one out.
-  const args = inputs.map(
-    (a, i) => `${property(a.name)}${i < required || key.has(a.name) ? '' : '?'}: ${mapType(a.type, types).input} | null`,
-  );
+  const args = inputs.map((a, i) => `${property(a.name)}${i < required || key.has(a.name) ? '' : '?'}: ${mapType(a.type, types).input} | null`);
   return {
     key: fn.schema === 'public' ? fn.name : `${fn.schema}.${fn.name}`,
     comment: summary(fn.comment),
@@ -119,6 +117,9 @@ function property(name: string): string {
 /** The comment's first paragraph on one line, safe inside a JSDoc block. */
 function summary(comment: string | null): string | null {
   if (comment === null || comment.trim() === '') return null;
-  const first = comment.trim().split(/\n\s*\n/)[0]!.replace(/\s+/g, ' ');
+  const first = comment
+    .trim()
+    .split(/\n\s*\n/)[0]!
+    .replace(/\s+/g, ' ');
   return first.replaceAll('*/', '*\\/');
 }

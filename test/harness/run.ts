@@ -22,12 +22,7 @@ import pg from 'pg';
 
 import { assertSupportedServer } from '../../src/server-version.js';
 import { startPinnedPostgres, type PinnedPostgres } from './pinned-postgres.js';
-import {
-  createTemplateDatabase,
-  startEmbeddedPostgres,
-  type EmbeddedPostgres,
-  type TemplateDatabase,
-} from '../../src/testing/index.js';
+import { createTemplateDatabase, startEmbeddedPostgres, type EmbeddedPostgres, type TemplateDatabase } from '../../src/testing/index.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -139,9 +134,7 @@ async function serverVersion(databaseUrl: string): Promise<string> {
   await client.connect();
   try {
     await assertSupportedServer(client);
-    const { rows } = await client.query<{ version: string }>(
-      "select current_setting('server_version') as version",
-    );
+    const { rows } = await client.query<{ version: string }>("select current_setting('server_version') as version");
     return rows[0]?.version ?? 'unknown';
   } finally {
     await client.end().catch(() => undefined);

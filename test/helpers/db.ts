@@ -75,11 +75,7 @@ export async function withClient<T>(url: string, fn: (client: pg.Client) => Prom
 }
 
 /** Run `fn` with a pool of up to `max` connections (default 10) that is ended afterwards. */
-export async function withPool<T>(
-  url: string,
-  fn: (pool: pg.Pool) => Promise<T>,
-  options: { max?: number } = {},
-): Promise<T> {
+export async function withPool<T>(url: string, fn: (pool: pg.Pool) => Promise<T>, options: { max?: number } = {}): Promise<T> {
   const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10 });
   try {
     return await fn(pool);

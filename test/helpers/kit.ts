@@ -14,7 +14,10 @@ import { root } from './cli.js';
 import { withClient } from './db.js';
 
 /** The kit's migrations, as the kit lane names them. */
-export const KIT = readdirSync(path.join(root, 'migrations')).filter((f) => f.endsWith('.sql')).map((f) => f.slice(0, -4)).sort();
+export const KIT = readdirSync(path.join(root, 'migrations'))
+  .filter((f) => f.endsWith('.sql'))
+  .map((f) => f.slice(0, -4))
+  .sort();
 
 /** Everything the kit installs in schema racefree (functions with source, comment and grants; relations), but its lane table. */
 export async function kitObjects(dbUrl: string): Promise<{ functions: unknown[]; relations: unknown[] }> {

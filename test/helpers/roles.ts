@@ -18,17 +18,11 @@ export interface AppRole {
  * database and the given racefree roles, run `fn` as it, then drop it and
  * everything it owns.
  */
-export async function withAppRole<T>(
-  adminUrl: string,
-  grants: readonly string[],
-  fn: (role: AppRole) => Promise<T>,
-): Promise<T> {
+export async function withAppRole<T>(adminUrl: string, grants: readonly string[], fn: (role: AppRole) => Promise<T>): Promise<T> {
   const name = `racefree_test_app_${randomBytes(5).toString('hex')}`;
   const password = randomBytes(12).toString('hex');
   const database = decodeURIComponent(new URL(adminUrl).pathname.slice(1));
-  await withClient(adminUrl, (c) =>
-    c.query(`CREATE ROLE ${quoteIdent(name)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${quoteLiteral(password)}`),
-  );
+  await withClient(adminUrl, (c) => c.query(`CREATE ROLE ${quoteIdent(name)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${quoteLiteral(password)}`));
   const url = new URL(adminUrl);
   url.username = name;
   url.password = password;

@@ -35,7 +35,8 @@ export const SNAPSHOT_CASES: readonly SnapshotCase[] = [
   {
     name: 'numbering-fast',
     setup: 'CREATE TABLE tickets (id bigserial PRIMARY KEY, number varchar(20))',
-    build: (schema) => (pgm) => addNumbering(pgm, { name: 'ticket', table: { schema, name: 'tickets' }, column: 'number', template: 'T-{seq:6}', mode: 'fast' }),
+    build: (schema) => (pgm) =>
+      addNumbering(pgm, { name: 'ticket', table: { schema, name: 'tickets' }, column: 'number', template: 'T-{seq:6}', mode: 'fast' }),
   },
   {
     name: 'numbering-scope-trigger',
