@@ -480,6 +480,13 @@ BEGIN
       ELSE 'Takes a value of the numbering''s one sequence: never waits, unique, gaps possible; the count goes on across periods and scopes (dates and column values are a label).' END) END);
   EXECUTE format('REVOKE ALL ON FUNCTION %I.%I() FROM PUBLIC', r.table_schema, r.generator);
   EXECUTE format('GRANT EXECUTE ON FUNCTION %I.%I() TO racefree_user', r.table_schema, r.generator);
+  -- The fast DEFAULT is inlined into the INSERT (no SECURITY DEFINER), so the
+  -- inserting role calls nextval itself: racefree_user may, which lets it
+  -- skip numbers of a fast numbering (gaps, which fast mode allows), never
+  -- reset or read them back.
+  IF r.sequence_name IS NOT NULL THEN
+    EXECUTE format('GRANT USAGE ON SEQUENCE %I.%I TO racefree_user', r.table_schema, r.sequence_name);
+  END IF;
   -- racefree doctor compares the counter with the column, and reads a fast
   -- counter's sequence (pg_sequences shows NULL to roles without SELECT on it).
   -- The role arrives with kit migration 0050; sql/ applied by hand may lack it.
@@ -492,7 +499,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION racefree._numbering_install(racefree.numberings, boolean) IS
-  'Internal: creates (or, with replace, replaces in place: same name, same signature) a numbering''s generate_<name>_number() from its racefree.numberings row, commented, revoked from PUBLIC and granted to racefree_user; lets racefree_monitor read the numbered column and a fast numbering''s sequence. Gapless DEFAULTs and all trigger functions are SECURITY DEFINER (search_path pinned), bound to their own counter; the fast DEFAULT is inlinable SQL.';
+  'Internal: creates (or, with replace, replaces in place: same name, same signature) a numbering''s generate_<name>_number() from its racefree.numberings row, commented, revoked from PUBLIC and granted to racefree_user (and a fast numbering''s sequence for its inlined DEFAULT); lets racefree_monitor read the numbered column and a fast numbering''s sequence. Gapless DEFAULTs and all trigger functions are SECURITY DEFINER (search_path pinned), bound to their own counter; the fast DEFAULT is inlinable SQL.';
 
 -- ---------------------------------------------------------------------------
 -- Numbering: the retrofit scan, and the lock steps of an online retrofit
@@ -1980,10 +1987,10 @@ DROP FUNCTION IF EXISTS racefree._numbering_parse(jsonb, text, text[]);
 DROP FUNCTION IF EXISTS racefree._numbering_key(text, text[]);
 
 -- ---------------------------------------------------------------------------
--- Privileges: generator 2's code called next_value, _numbering_scope and
--- _numbering_advance as the inserting role (generator 3's runs as the
--- numbering's owner); the grants stay for roles that call them. The rest is
--- for migrations.
+-- Privileges: generator 3's code runs as the numbering's owner, so inserting
+-- roles need none of the kit's numbering functions (kit migration 0052
+-- revokes what generator 2's code needed from racefree_user). The rest is for
+-- migrations.
 
 REVOKE ALL ON FUNCTION racefree._generator_version() FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._object_name(text, text) FROM PUBLIC;
@@ -2024,10 +2031,8 @@ REVOKE ALL ON FUNCTION racefree._drop_upsert(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._regenerate_all() FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._generated_stale() FROM PUBLIC;
 
-GRANT EXECUTE ON FUNCTION racefree._numbering_scope(text, text) TO racefree_user;
 -- racefree doctor's counter check, run as racefree_monitor (sql/monitor.sql).
 GRANT EXECUTE ON FUNCTION racefree._numbering_highest(jsonb, regclass, name) TO racefree_monitor;
-GRANT EXECUTE ON FUNCTION racefree._numbering_advance(text, text) TO racefree_user;
 
 -- Down Migration
 -- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).

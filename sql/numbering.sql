@@ -101,12 +101,14 @@ COMMENT ON VIEW racefree.counter_status IS
   'Every counter and its last value: gapless counters from racefree.counters (updated_at = last change), fast numberings from their sequences (value = last value taken, committed or not).';
 
 -- ---------------------------------------------------------------------------
--- Privileges: services get the public functions through racefree_user.
+-- Privileges: services take numbers only by inserting into a numbered table
+-- (the generated code is bound to its own counter); moving, reading or
+-- creating any counter by name is racefree_admin's.
 
 REVOKE ALL ON FUNCTION racefree.next_value(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree.current_value(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._config_error(text, text, text) FROM PUBLIC;
 
-GRANT EXECUTE ON FUNCTION racefree.next_value(text, text) TO racefree_user;
-GRANT EXECUTE ON FUNCTION racefree.current_value(text, text) TO racefree_user;
-GRANT SELECT ON racefree.counter_status TO racefree_user;
+GRANT EXECUTE ON FUNCTION racefree.next_value(text, text) TO racefree_admin;
+GRANT EXECUTE ON FUNCTION racefree.current_value(text, text) TO racefree_admin;
+GRANT SELECT ON racefree.counter_status TO racefree_admin;

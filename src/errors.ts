@@ -597,8 +597,8 @@ function fromServerError(e: ServerErrorFields): RacefreeError {
 }
 
 /** The kit's functions by the role they are granted to (sql/*.sql, README "Roles"). */
-const ADMIN_FUNCTIONS = new Set(['idempotency_prune']);
-const KIT_FUNCTION = /^(?:_numbering_\w+|_idempotency_\w+|next_value|current_value|idempotency_claim|idempotency_complete)$/;
+const ADMIN_FUNCTIONS = new Set(['idempotency_prune', 'next_value', 'current_value']);
+const KIT_FUNCTION = /^(?:idempotency_claim|idempotency_complete)$/;
 /** What the builders generate: generate_<name>_number, upsert_<name>, upsert_<name>_many, get_or_create_<name>. */
 const GENERATED_FUNCTION = /^(?:generate_\w+_number|upsert_\w+|get_or_create_\w+)$/;
 

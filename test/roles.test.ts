@@ -216,3 +216,38 @@ test.serial('a service role without racefree_user is refused with the grant to r
     t.true(error?.message.endsWith('GRANT racefree_admin TO <the role this connection logs in as>'), error?.message);
   });
 });
+
+test.serial("an application role takes numbers only by inserting: counters by name are racefree_admin's", async (t) => {
+  const { url } = await migrated(t);
+  const counters = () => withClient(url, async (c) => (await c.query('SELECT counter, scope, value FROM racefree.counters ORDER BY 1, 2')).rows);
+  const before = await counters();
+  await withAppRole(url, ['racefree_user'], async (app) => {
+    await withClient(url, (c) => c.query(`GRANT SELECT, INSERT ON tickets TO "${app.name}"; GRANT USAGE ON tickets_id_seq TO "${app.name}"`));
+    await withClient(app.url, async (c) => {
+      for (const sql of [
+        `SELECT racefree.next_value('public.assessment', '2026')`,
+        `SELECT racefree.next_value('public.anything-new')`,
+        `SELECT racefree.current_value('public.invoice', '["INV-acme-", ""]')`,
+        `SELECT * FROM racefree.counter_status`,
+        `SELECT racefree._numbering_advance('public.assessment', 'ASM-2026-999999')`,
+        `SELECT racefree._numbering_scope('a', 'b')`,
+      ]) {
+        const error = await c.query(sql).then(
+          () => undefined,
+          (e: { code?: string }) => e,
+        );
+        t.is(error?.code, '42501', sql);
+      }
+      // The fast numbering's own path works with racefree_user alone: its DEFAULT takes the sequence.
+      const { rows } = await c.query<{ ticket_number: string }>('INSERT INTO tickets DEFAULT VALUES RETURNING ticket_number');
+      t.regex(rows[0]!.ticket_number, /^T-\d{6}$/);
+    });
+  });
+  t.deepEqual(await counters(), before, 'no counter moved, none was created');
+  await withAppRole(url, ['racefree_admin'], async (ops) => {
+    await withClient(ops.url, async (c) => {
+      t.is((await c.query(`SELECT racefree.current_value('public.invoice', '["INV-acme-", ""]') AS v`)).rows[0].v, '2');
+      t.true((await c.query('SELECT count(*)::int AS n FROM racefree.counter_status')).rows[0].n > 0);
+    });
+  });
+});
