@@ -130,7 +130,13 @@ test.serial("the script waits for a running migrator's lock, says so, then appli
         await holder.query(`SELECT pg_advisory_lock(${LOCK})`);
         const psql = spawnPsql(['-f', file], dbUrl);
         let stdout = '';
-        psql.stdout.on('data', (d) => (stdout += d));
+        // The line may reach this process after the backend is seen waiting: read it as it comes.
+        const announced = new Promise<void>((resolve) =>
+          psql.stdout.on('data', (d) => {
+            stdout += d;
+            if (stdout.includes('\n')) resolve();
+          }),
+        );
         const exited = new Promise<number | null>((resolve) => psql.on('close', resolve));
         // Deterministic: wait until psql's backend is blocked on our lock.
         for (;;) {
@@ -141,6 +147,7 @@ test.serial("the script waits for a running migrator's lock, says so, then appli
           if (psql.exitCode !== null) break;
         }
         t.is(psql.exitCode, null, 'psql waits');
+        await Promise.race([announced, exited]);
         t.regex(stdout, /^waiting: another migration holds the lock\n/);
         t.is(
           await withClient(dbUrl, async (c) => (await c.query(`SELECT to_regclass('racefree.kit_migrations') AS t`)).rows[0].t),
