@@ -26,7 +26,8 @@ function failedLabel(row: BenchResult['rows'][number]): string {
 export async function chartSvg(results: readonly BenchResult[]): Promise<string> {
   const values = results.flatMap((r) =>
     r.rows.map((row, i) => ({
-      scenario: r.scenario.replace(/[:,(].*$/, ''),
+      // The heading up to its first colon, parenthesis or comma not inside a number (1,000,000 stays whole).
+      scenario: r.scenario.replace(/(?:[:(]|,(?!\d)).*$/, '').trim(),
       variant: row.name,
       kind: kindOf(row, i),
       ratio: Number((row.ratio ?? row.opsPerSec / (r.rows[0]?.opsPerSec || 1)).toFixed(3)),
