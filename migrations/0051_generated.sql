@@ -1,4 +1,4 @@
--- racefree kit migration 0051: generated code (generator 3: numberings bound to their own counter, fast numbering with dates and scopes, the set-based retrofit scan, its duplicate pre-flight and the online retrofit's steps; racefree_monitor may read what racefree doctor compares).
+-- racefree kit migration 0051: generated code (generator 3: numberings bound to their own counter, fast numbering with dates and scopes, the set-based retrofit scan, its duplicate pre-flight and the online retrofit's steps; racefree_monitor may read what racefree doctor compares; racefree_user may use the sequences generated code calls nextval on).
 -- A frozen copy of sql/generated.sql as released; change behaviour with a new migration.
 
 -- Up Migration
@@ -1634,6 +1634,7 @@ DECLARE
   argtypes text;
   about text := format('%s on key %s', info->>'table', info->>'target');
   create_fn text := CASE WHEN replace THEN 'CREATE OR REPLACE FUNCTION' ELSE 'CREATE FUNCTION' END;
+  seq regclass;
 BEGIN
   IF NOT replace THEN
     -- The three functions return rows of one generated type: the table's columns and action.
@@ -1675,10 +1676,18 @@ BEGIN
   EXECUTE format('GRANT EXECUTE ON FUNCTION %I.%I(%s) TO racefree_user', sch, fns[1], argtypes);
   EXECUTE format('GRANT EXECUTE ON FUNCTION %I.%I(%s) TO racefree_user', sch, fns[2], argtypes);
   EXECUTE format('GRANT EXECUTE ON FUNCTION %I.%I(jsonb) TO racefree_user', sch, fns[3]);
+  -- An identity column's default is written out as nextval(): a plain INSERT
+  -- takes it without USAGE on the sequence, a function's nextval() does not.
+  -- racefree_user may use it, so every role that may INSERT can upsert; it
+  -- can only skip values, never reset or read them.
+  FOR seq IN SELECT pg_get_serial_sequence(info->>'table', a.attname)::regclass FROM pg_catalog.pg_attribute AS a
+              WHERE a.attrelid = (info->>'table')::regclass AND a.attidentity = 'd' AND NOT a.attisdropped LOOP
+    EXECUTE format('GRANT USAGE ON SEQUENCE %s TO racefree_user', seq);
+  END LOOP;
 END
 $install$;
 COMMENT ON FUNCTION racefree._upsert_install(jsonb, boolean) IS
-  'Internal: creates from a description (racefree._upsert_describe) the row type upsert_<name>_result and the functions upsert_<name>(), get_or_create_<name>() and upsert_<name>_many(), commented, revoked from PUBLIC and granted to racefree_user; with replace, replaces the functions in place (same names and signatures, new code).';
+  'Internal: creates from a description (racefree._upsert_describe) the row type upsert_<name>_result and the functions upsert_<name>(), get_or_create_<name>() and upsert_<name>_many(), commented, revoked from PUBLIC and granted to racefree_user (and the table''s identity sequences, whose nextval() they call); with replace, replaces the functions in place (same names and signatures, new code).';
 
 CREATE OR REPLACE FUNCTION racefree._add_upsert(config jsonb)
 RETURNS void

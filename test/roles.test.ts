@@ -251,3 +251,27 @@ test.serial("an application role takes numbers only by inserting: counters by na
     });
   });
 });
+
+test.serial('a role granted racefree_user that may INSERT uses every generated upsert path on a table with an identity id', async (t) => {
+  const { url } = await migrated(t);
+  await withAppRole(url, ['racefree_user'], async (app) => {
+    // The table's own grants, as for a plain INSERT: nothing on its identity sequence.
+    await withClient(url, (c) => c.query(`GRANT SELECT, INSERT, UPDATE ON profiles TO "${app.name}"`));
+    await withClient(app.url, async (c) => {
+      t.is((await c.query(`INSERT INTO profiles (email) VALUES ('plain@x')`)).rowCount, 1);
+      t.deepEqual((await c.query(`SELECT email, action FROM upsert_profiles(email => 'b@x', note => 'n')`)).rows, [{ email: 'b@x', action: 'inserted' }]);
+      t.deepEqual((await c.query(`SELECT email, action FROM upsert_profiles(email => 'b@x', note => 'm')`)).rows, [{ email: 'b@x', action: 'updated' }]);
+      t.deepEqual((await c.query(`SELECT email, action FROM get_or_create_profiles(email => 'c@x')`)).rows, [{ email: 'c@x', action: 'inserted' }]);
+      t.deepEqual((await c.query(`SELECT email, action FROM upsert_profiles_many('[{"email": "d@x"}, {"email": "b@x"}]') ORDER BY email`)).rows, [
+        { email: 'b@x', action: 'unchanged' },
+        { email: 'd@x', action: 'inserted' },
+      ]);
+      // It may skip ids (a plain nextval), never reset them.
+      const reset = await c.query(`SELECT setval('profiles_id_seq', 1)`).then(
+        () => undefined,
+        (e: { code?: string }) => e,
+      );
+      t.is(reset?.code, '42501');
+    });
+  });
+});
