@@ -8,5 +8,5 @@ CREATE TABLE racefree_pgbench_raw (id bigserial PRIMARY KEY, technology text NOT
 CREATE TABLE racefree_pgbench_gen (id bigserial PRIMARY KEY, technology text NOT NULL, proficiency_level text NOT NULL,
   questions jsonb NOT NULL, total_questions int NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
   UNIQUE (technology, proficiency_level));
--- What addUpsert(pgm, { table: 'racefree_pgbench_gen', key: ['technology', 'proficiency_level'] }) runs.
-SELECT racefree._add_upsert('{"table": "racefree_pgbench_gen", "key": ["technology", "proficiency_level"]}');
+-- The SQL API addUpsert(pgm, { table: 'racefree_pgbench_gen', key: ['technology', 'proficiency_level'] }) calls.
+SELECT racefree.add_upsert('racefree_pgbench_gen', ARRAY['technology', 'proficiency_level']);

@@ -3,7 +3,7 @@ DO $teardown$
 BEGIN
   IF to_regclass('racefree_pgbench_gen') IS NOT NULL
      AND EXISTS (SELECT FROM racefree.registry WHERE builder = 'addUpsert' AND name = 'racefree_pgbench_gen') THEN
-    PERFORM racefree._drop_upsert('{"table": "racefree_pgbench_gen"}');
+    PERFORM racefree.drop_upsert('racefree_pgbench_gen');
   END IF;
 END
 $teardown$;

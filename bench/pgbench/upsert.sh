@@ -16,6 +16,11 @@ rounds=${ROUNDS:-6}
 seconds=${SECONDS_EACH:-5}
 clients=${CLIENTS:-32}
 
+# The setup calls the SQL API: say so before anything is created, not through its error.
+if [[ $(psql -XAtq -c "SELECT to_regprocedure('racefree.add_upsert(regclass, name[], text, name[], text)') IS NOT NULL" "$DATABASE_URL") != t ]]; then
+  echo "bench/pgbench/upsert.sh: racefree's kit is not migrated in this database: run racefree migrate up first" >&2
+  exit 2
+fi
 PGOPTIONS="-c client_min_messages=warning" psql -q -v ON_ERROR_STOP=1 -f bench/pgbench/upsert-setup.sql "$DATABASE_URL" >/dev/null
 trap 'PGOPTIONS="-c client_min_messages=warning" psql -q -f bench/pgbench/upsert-teardown.sql "$DATABASE_URL" >/dev/null' EXIT
 
