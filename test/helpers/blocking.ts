@@ -20,6 +20,15 @@ export async function blockedBy(observer: pg.ClientBase, pid: number, settled: (
   }
 }
 
+/**
+ * Wait until backend `pid` waits for `holder` in particular. For a backend
+ * that may first wait, briefly, for others (CREATE INDEX CONCURRENTLY waits
+ * for every snapshot older than its own, a short query's included).
+ */
+export async function blockedByHolder(observer: pg.ClientBase, pid: number, holder: number, settled: () => boolean = () => false): Promise<void> {
+  while (!(await blockedBy(observer, pid, settled)).includes(holder)) await new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Track whether a promise has settled, without handling its outcome. */
 export function tracked<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
   let done = false;
