@@ -1,16 +1,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import test, { type ExecutionContext } from 'ava';
-import { createTestDatabase, type TestDatabase } from '../src/testing/index.js';
-import { runCli, userMigrations } from './helpers/cli.js';
+import test from 'ava';
+import { createTestDatabase } from '../src/testing/index.js';
+import { doctorJson, migratedClone, runCli, userMigrations, type DoctorFindingJson } from './helpers/cli.js';
 import { withClient } from './helpers/db.js';
-
-interface Finding {
-  check: string;
-  object: string;
-  detail: string;
-}
 
 const SCHEMA = {
   '0001_tables.js': `
@@ -32,34 +26,15 @@ export const down = (pgm) => { dropNumbering(pgm, ticket); dropNumbering(pgm, as
 `,
 };
 
-/** A database of its own (cloned from the migrated template) with SCHEMA applied by `racefree migrate up`. */
-async function migratedDatabase(t: ExecutionContext): Promise<{ db: TestDatabase; dir: string }> {
-  const db = await createTestDatabase();
-  const dir = await userMigrations(SCHEMA);
-  t.teardown(async () => {
-    await db.drop();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const up = await runCli(['migrate', 'up', '--dir', dir, '--database-url', db.connectionString]);
-  if (up.code !== 0) throw new Error(up.stderr);
-  return { db, dir };
-}
-
-async function doctorJson(url: string, dir: string): Promise<{ code: number | null; findings: Finding[]; ok: boolean }> {
-  const r = await runCli(['doctor', '--json', '--dir', dir, '--database-url', url]);
-  const report = JSON.parse(r.stdout) as { ok: boolean; findings: Finding[] };
-  return { code: r.code, ...report };
-}
-
-const keys = (findings: readonly Finding[]) => findings.map((f) => `${f.check} ${f.object}`).sort();
+const keys = (findings: readonly DoctorFindingJson[]) => findings.map((f) => `${f.check} ${f.object}`).sort();
 
 test('exits 0 with no findings on a clean, fully migrated database', async (t) => {
-  const { db, dir } = await migratedDatabase(t);
-  await withClient(db.connectionString, (c) => c.query(`INSERT INTO assessments (title) VALUES ('a'), ('b'); INSERT INTO tickets DEFAULT VALUES`));
-  const json = await runCli(['doctor', '--json', '--dir', dir, '--database-url', db.connectionString]);
+  const { url, dir } = await migratedClone(t, SCHEMA);
+  await withClient(url, (c) => c.query(`INSERT INTO assessments (title) VALUES ('a'), ('b'); INSERT INTO tickets DEFAULT VALUES`));
+  const json = await runCli(['doctor', '--json', '--dir', dir, '--database-url', url]);
   t.is(json.code, 0, json.stderr);
   t.deepEqual(JSON.parse(json.stdout), { ok: true, findings: [] });
-  const human = await runCli(['doctor', '--dir', dir, '--database-url', db.connectionString]);
+  const human = await runCli(['doctor', '--dir', dir, '--database-url', url]);
   t.is(human.code, 0, human.stderr);
   t.is(human.stdout.trim(), 'racefree doctor: no findings');
 });
@@ -77,10 +52,10 @@ test('without a migrations directory it checks the kit lane only, and says so', 
 });
 
 test('finds every planted problem, one finding each, and exits 1', async (t) => {
-  const { db, dir } = await migratedDatabase(t);
+  const { url, dir } = await migratedClone(t, SCHEMA);
   // migrations: one of ours pending (written after migrate up), one recorded whose file is gone
   await writeFile(path.join(dir, '0003_pending.sql'), '-- Up Migration\nSELECT 1;\n-- Down Migration\nSELECT 1;\n');
-  await withClient(db.connectionString, async (c) => {
+  await withClient(url, async (c) => {
     await c.query(`INSERT INTO pgmigrations (name, run_on) VALUES ('0000_gone', now())`);
     // drift: a kit function changed by hand, one dropped, one added to the schema
     await c.query(`CREATE OR REPLACE FUNCTION racefree.current_value(counter text, scope text DEFAULT '')
@@ -107,7 +82,7 @@ test('finds every planted problem, one finding each, and exits 1', async (t) => 
   });
   const year = new Date().getUTCFullYear();
 
-  const report = await doctorJson(db.connectionString, dir);
+  const report = await doctorJson(url, dir);
   t.is(report.code, 1);
   t.false(report.ok);
   t.deepEqual(
@@ -140,10 +115,10 @@ test('finds every planted problem, one finding each, and exits 1', async (t) => 
 
   // The fix the finding suggests clears it.
   const fix = detail('counter_behind', 'public.assessment')!.split('fix: ')[1]!;
-  await withClient(db.connectionString, (c) => c.query(fix));
-  t.false(keys((await doctorJson(db.connectionString, dir)).findings).some((k) => k.startsWith('counter_behind public.assessment')));
+  await withClient(url, (c) => c.query(fix));
+  t.false(keys((await doctorJson(url, dir)).findings).some((k) => k.startsWith('counter_behind public.assessment')));
 
-  const human = await runCli(['doctor', '--dir', dir, '--database-url', db.connectionString]);
+  const human = await runCli(['doctor', '--dir', dir, '--database-url', url]);
   t.is(human.code, 1);
   for (const check of ['migrations', 'drift', 'invalid_index', 'counter_behind', 'idempotency_incomplete', 'public_execute', 'generated_stale']) {
     t.true(human.stdout.includes(check), check);
@@ -177,7 +152,7 @@ test('a kit lane that is behind or ahead is a migrations finding, and drift wait
 });
 
 /** A migrations finding's repair statement: the SQL after the last ": " of its detail. */
-const repair = (finding: Finding | undefined): string => finding!.detail.slice(finding!.detail.search(/(DELETE|UPDATE|CREATE TABLE|INSERT) /));
+const repair = (finding: DoctorFindingJson | undefined): string => finding!.detail.slice(finding!.detail.search(/(DELETE|UPDATE|CREATE TABLE|INSERT) /));
 
 for (const [name, breakIt, object, pattern] of [
   [

@@ -6,22 +6,11 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { KIT_MISSING_MESSAGE } from '../src/migrate/kit-check.js';
-import { createTestDatabase } from '../src/testing/index.js';
-import { root, runCli, runNode, userMigrations, type CliResult } from './helpers/cli.js';
+import { migrateUpClone, root, runNode, userMigrations } from './helpers/cli.js';
 import { withClient, withEmptyDatabase } from './helpers/db.js';
 
 /** `racefree migrate up` of `files` on a fresh clone of the template, after `setup` ran there. */
-async function migrateUp(t: ExecutionContext, setup: string, files: Record<string, string>): Promise<CliResult & { url: string }> {
-  const db = await createTestDatabase();
-  const dir = await userMigrations(files);
-  t.teardown(async () => {
-    await db.drop();
-    await rm(dir, { recursive: true, force: true });
-  });
-  await withClient(db.connectionString, (c) => c.query(setup));
-  const result = await runCli(['migrate', 'up', '--dir', dir, '--database-url', db.connectionString]);
-  return { ...result, url: db.connectionString };
-}
+const migrateUp = (t: ExecutionContext, setup: string, files: Record<string, string>) => migrateUpClone(t, files, setup);
 
 /** The error the CLI printed last, after the migration progress lines. */
 const printedError = (stderr: string): string => stderr.slice(stderr.lastIndexOf('\nracefree: ') + 1).trim();

@@ -11,17 +11,10 @@
 import { rm } from 'node:fs/promises';
 import test, { type ExecutionContext } from 'ava';
 import { createClient, InsufficientPrivilegeError } from '../src/index.js';
-import { createTestDatabase } from '../src/testing/index.js';
-import { runCli, userMigrations } from './helpers/cli.js';
+import { doctorJson, migratedClone, runCli, userMigrations, type DoctorFindingJson } from './helpers/cli.js';
 import { withClient, withEmptyDatabase } from './helpers/db.js';
 import { kitDir, lane } from './helpers/kit.js';
 import { withAppRole } from './helpers/roles.js';
-
-interface Finding {
-  check: string;
-  object: string;
-  detail: string;
-}
 
 const SCHEMA = {
   '0001_tables.js': `
@@ -52,32 +45,19 @@ const WRITES = `
   INSERT INTO tickets DEFAULT VALUES; INSERT INTO tickets DEFAULT VALUES;
   SELECT upsert_profiles(email => 'a@x');`;
 
-async function doctor(url: string, dir: string): Promise<{ code: number | null; stderr: string; findings: Finding[] }> {
-  const r = await runCli(['doctor', '--json', '--dir', dir, '--database-url', url]);
-  const findings = r.stdout.trim() === '' ? [] : (JSON.parse(r.stdout) as { findings: Finding[] }).findings;
-  return { code: r.code, stderr: r.stderr, findings };
-}
-
 /** A database of its own with SCHEMA applied by `racefree migrate up` and WRITES done; removed after the test. */
 async function migrated(t: ExecutionContext): Promise<{ url: string; dir: string }> {
-  const db = await createTestDatabase();
-  const dir = await userMigrations(SCHEMA);
-  t.teardown(async () => {
-    await db.drop();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const up = await runCli(['migrate', 'up', '--dir', dir, '--database-url', db.connectionString]);
-  if (up.code !== 0) throw new Error(up.stderr);
-  await withClient(db.connectionString, (c) => c.query(WRITES));
-  return { url: db.connectionString, dir };
+  const db = await migratedClone(t, SCHEMA);
+  await withClient(db.url, (c) => c.query(WRITES));
+  return db;
 }
 
-const sorted = (findings: readonly Finding[]) => [...findings].sort((a, b) => `${a.check} ${a.object}`.localeCompare(`${b.check} ${b.object}`));
+const sorted = (findings: readonly DoctorFindingJson[]) => [...findings].sort((a, b) => `${a.check} ${a.object}`.localeCompare(`${b.check} ${b.object}`));
 
 test.serial('doctor as a role granted only racefree_monitor reports exactly what the migrator sees, clean and with findings', async (t) => {
   const { url, dir } = await migrated(t);
   await withAppRole(url, ['racefree_monitor'], async (monitor) => {
-    const clean = await doctor(monitor.url, dir);
+    const clean = await doctorJson(monitor.url, dir);
     t.is(clean.code, 0, clean.stderr);
     t.deepEqual(clean.findings, []);
 
@@ -88,8 +68,8 @@ test.serial('doctor as a role granted only racefree_monitor reports exactly what
         SELECT setval('public.ticket_number_seq', 1);
         INSERT INTO racefree.idempotency_keys (scope, key, fingerprint) VALUES ('tenant:1', 'k', 'f');`),
     );
-    const owner = await doctor(url, dir);
-    const seen = await doctor(monitor.url, dir);
+    const owner = await doctorJson(url, dir);
+    const seen = await doctorJson(monitor.url, dir);
     t.is(seen.code, 1, seen.stderr);
     t.deepEqual(sorted(seen.findings), sorted(owner.findings));
     t.deepEqual([...new Set(seen.findings.map((f) => f.check))].sort(), ['counter_behind', 'idempotency_incomplete']);
@@ -135,7 +115,7 @@ test.serial('racefree_monitor writes nothing and reads no key or stored response
 test.serial('doctor as a role without racefree_monitor says which grant it needs', async (t) => {
   const { url, dir } = await migrated(t);
   await withAppRole(url, [], async (nobody) => {
-    const r = await doctor(nobody.url, dir);
+    const r = await doctorJson(nobody.url, dir);
     t.is(r.code, 1, r.stderr);
     t.regex(r.stderr, /permission denied for (table|schema) \w+/);
     t.true(r.stderr.includes(`GRANT racefree_monitor TO "${nobody.name}"`), r.stderr);
@@ -152,23 +132,23 @@ test.serial('a database migrated before racefree_monitor: migrate up grants ever
     await withClient(url, (c) => c.query(WRITES));
     await withAppRole(url, ['racefree_monitor'], async (monitor) => {
       // The role exists (another database, or this kit); this database grants it nothing yet.
-      const before = await doctor(monitor.url, user);
+      const before = await doctorJson(monitor.url, user);
       t.is(before.code, 1);
       t.regex(before.stderr, /permission denied for schema racefree/);
 
       const up = await runCli(['migrate', 'up', '--dir', user, '--database-url', url]);
       t.is(up.code, 0, up.stderr);
-      const after = await doctor(monitor.url, user);
+      const after = await doctorJson(monitor.url, user);
       t.is(after.code, 0, after.stderr);
       t.deepEqual(after.findings, []);
 
       // The user lane's table: granted by migrate up, named when it is not.
       await withClient(url, (c) => c.query('REVOKE SELECT ON public.pgmigrations FROM racefree_monitor'));
-      const revoked = await doctor(monitor.url, user);
+      const revoked = await doctorJson(monitor.url, user);
       t.is(revoked.code, 1);
       t.regex(revoked.stderr, /permission denied for table pgmigrations: .*run racefree migrate up .*GRANT SELECT ON pgmigrations TO racefree_monitor/);
       t.is((await runCli(['migrate', 'up', '--dir', user, '--database-url', url])).code, 0);
-      t.is((await doctor(monitor.url, user)).code, 0);
+      t.is((await doctorJson(monitor.url, user)).code, 0);
     });
   });
 });

@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto';
 import { RacefreeConfigError } from '../errors.js';
 import { quoteQualified } from '../quote.js';
 
+/** PostgreSQL's limit on a name, in bytes. */
+const MAX_IDENTIFIER_BYTES = 63;
+
 /** A table: a bare name (resolved through search_path, never split on dots) or `{ schema, name }`. */
 export type TableRef = string | { readonly schema?: string; readonly name: string };
 
@@ -85,13 +88,17 @@ export function optionalString(builder: string, option: string, value: unknown):
  * @internal
  */
 export function objectName(base: string, suffix: string): string {
-  const bytes = (s: string) => Buffer.byteLength(s);
-  if (bytes(base + suffix) <= 63) return base + suffix;
+  if (Buffer.byteLength(base + suffix) <= MAX_IDENTIFIER_BYTES) return base + suffix;
   const tag = `_${createHash('md5')
     .update(base + suffix)
     .digest('hex')
     .slice(0, 8)}`;
+  return cutToFit(base, tag + suffix);
+}
+
+/** `base` cut by characters (never inside one) so that `base + suffix` fits a name. @internal */
+export function cutToFit(base: string, suffix = ''): string {
   let chars = [...base];
-  while (bytes(chars.join('') + tag + suffix) > 63) chars = chars.slice(0, -1);
-  return chars.join('') + tag + suffix;
+  while (Buffer.byteLength(chars.join('') + suffix) > MAX_IDENTIFIER_BYTES) chars = chars.slice(0, -1);
+  return chars.join('') + suffix;
 }

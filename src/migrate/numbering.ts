@@ -88,9 +88,10 @@ const B = 'addNumbering';
  */
 export function addNumbering(pgm: MigrationBuilder, options: AddNumberingOptions): void {
   const table = tableName(options.table, B);
+  const column = requireString(B, 'column', options.column);
   const args: Record<string, SqlArgument> = {
     tbl: tableArgument(B, table),
-    col: requireString(B, 'column', options.column),
+    col: column,
     template: requireString(B, 'template', options.template),
     mode: optionalString(B, 'mode', options.mode),
     time_zone: optionalString(B, 'timeZone', options.timeZone),
@@ -111,7 +112,7 @@ export function addNumbering(pgm: MigrationBuilder, options: AddNumberingOptions
     pgm.sql(builderCall('add_numbering', args));
     return;
   }
-  retrofitOnline(pgm, options.table, table, requireString(B, 'column', options.column), builderExpression('_numbering_config', args), lock);
+  retrofitOnline(pgm, options.table, table, column, builderExpression('_numbering_config', args), lock);
 }
 
 /**

@@ -2,7 +2,7 @@ import type { MigrationBuilder } from 'node-pg-migrate';
 import { requireKit } from './kit-check.js';
 import { RacefreeConfigError } from '../errors.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../quote.js';
-import { optionalString, requireColumns, requireIdentifier, tableName, type TableRef } from './names.js';
+import { cutToFit, optionalString, requireColumns, requireIdentifier, tableName, type TableRef } from './names.js';
 import { builderCall, builderExpression, tableArgument } from './sql-call.js';
 
 /** Options of {@link addUniqueKey}. */
@@ -37,7 +37,6 @@ export interface DropUniqueKeyOptions {
   readonly name?: string;
 }
 
-const MAX_IDENTIFIER_BYTES = 63;
 const B = 'addUniqueKey';
 
 /**
@@ -92,7 +91,7 @@ export function addUniqueKey(pgm: MigrationBuilder, options: AddUniqueKeyOptions
   columns.forEach((c) => requireIdentifier(B, 'columns', c));
   const schema = typeof options.table === 'object' ? options.table.schema : undefined;
   // Where an INVALID leftover of an interrupted build is moved before it is dropped concurrently.
-  const scratch = cut(`${name}_racefree_old`);
+  const scratch = cutToFit(`${name}_racefree_old`);
   const scratchIndex = quoteQualified(schema, scratch);
   const config = `(${builderExpression('_unique_key_config', { ...args, name })}` + ` || ${quoteLiteral(JSON.stringify({ scratch, scratchIndex }))}::jsonb)`;
   const list = columns.map(quoteIdent).join(', ');
@@ -134,14 +133,7 @@ export function dropUniqueKey(pgm: MigrationBuilder, options: DropUniqueKeyOptio
  * test/sql-api.test.ts checks that the two agree.
  */
 function defaultName(table: TableRef, columns: readonly string[]): string {
-  return cut(`${typeof table === 'string' ? table : table.name}_${columns.join('_')}`, '_key');
-}
-
-/** `base` + `suffix`, `base` cut (by characters) until the whole fits 63 bytes. */
-function cut(base: string, suffix = ''): string {
-  let chars = [...base];
-  while (Buffer.byteLength(chars.join('') + suffix) > MAX_IDENTIFIER_BYTES) chars = chars.slice(0, -1);
-  return chars.join('') + suffix;
+  return cutToFit(`${typeof table === 'string' ? table : table.name}_${columns.join('_')}`, '_key');
 }
 
 function requireBoolean(option: string, value: unknown): boolean {

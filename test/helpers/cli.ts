@@ -5,10 +5,14 @@
 
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { ExecutionContext } from 'ava';
+
+import { createTestDatabase } from '../../src/testing/index.js';
+import { withClient } from './db.js';
 
 export const root = fileURLToPath(new URL('../../..', import.meta.url));
 const cli = path.join(root, 'dist/src/cli/main.js');
@@ -68,6 +72,43 @@ export async function userMigrations(files: Record<string, string>): Promise<str
   await mkdir(dir, { recursive: true });
   for (const [name, body] of Object.entries(files)) await writeFile(path.join(dir, name), body);
   return dir;
+}
+
+/**
+ * `racefree migrate up` of `files` on a clone of the migrated template, after
+ * `setup` (SQL) ran there; the clone and the files are removed with the test.
+ */
+export async function migrateUpClone(t: ExecutionContext, files: Record<string, string>, setup?: string): Promise<CliResult & { url: string; dir: string }> {
+  const db = await createTestDatabase();
+  const dir = await userMigrations(files);
+  t.teardown(async () => {
+    await db.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  if (setup !== undefined) await withClient(db.connectionString, (c) => c.query(setup));
+  const result = await runCli(['migrate', 'up', '--dir', dir, '--database-url', db.connectionString]);
+  return { ...result, url: db.connectionString, dir };
+}
+
+/** {@link migrateUpClone}, which must succeed. */
+export async function migratedClone(t: ExecutionContext, files: Record<string, string>): Promise<{ url: string; dir: string }> {
+  const up = await migrateUpClone(t, files);
+  if (up.code !== 0) throw new Error(up.stderr);
+  return up;
+}
+
+/** A finding as `racefree doctor --json` prints it. */
+export interface DoctorFindingJson {
+  check: string;
+  object: string;
+  detail: string;
+}
+
+/** `racefree doctor --json`: its exit code and stderr, and its report (none when it could not inspect the database). */
+export async function doctorJson(url: string, dir: string): Promise<{ code: number | null; stderr: string; ok: boolean; findings: DoctorFindingJson[] }> {
+  const r = await runCli(['doctor', '--json', '--dir', dir, '--database-url', url]);
+  const report = r.stdout.trim() === '' ? { ok: false, findings: [] } : (JSON.parse(r.stdout) as { ok: boolean; findings: DoctorFindingJson[] });
+  return { code: r.code, stderr: r.stderr, ...report };
 }
 
 /** Start `racefree dev`, wait for its DATABASE_URL line, then stop it with `signal`. */
