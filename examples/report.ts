@@ -2,7 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { withScratchDatabase } from '../src/scratch-database.js';
 
 /**
- * What every seed example reports, and what `racefree demo` prints: the same
+ * What every seed example reports, and what `npm run demo` prints: the same
  * load run through the naive pattern of the seed and through racefree.
  */
 

@@ -460,7 +460,7 @@ BEGIN
   -- The counter is written by the generated code itself, as the numbering's
   -- owner: inserting roles need no privilege on racefree.counters. The fast
   -- DEFAULT is plain SQL so the planner can inline it (SECURITY DEFINER
-  -- would forbid that): inserting roles need USAGE on its sequence.
+  -- would forbid that): inserting roles use its sequence (granted below).
   EXECUTE format('CREATE %sFUNCTION %I.%I() RETURNS %s %s AS %L',
     CASE WHEN replace THEN 'OR REPLACE ' ELSE '' END, r.table_schema, r.generator,
     CASE WHEN as_default THEN 'text' ELSE 'trigger' END,
