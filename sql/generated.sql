@@ -45,9 +45,9 @@ COMMENT ON TABLE racefree.registry_objects IS
 CREATE OR REPLACE FUNCTION racefree._generator_version()
 RETURNS integer
 LANGUAGE sql IMMUTABLE
-AS $$ SELECT 3 $$;
+AS $$ SELECT 4 $$;
 COMMENT ON FUNCTION racefree._generator_version() IS
-  'Internal: the version of the kit''s generators. A kit migration that changes generated code raises it and ends with racefree._regenerate_all(). Version 1 is the code of kit migrations 0002 and 0003, version 2 that of 0005.';
+  'Internal: the version of the kit''s generators. A kit migration that changes generated code raises it and ends with racefree._regenerate_all(). Version 1 is the code of kit migrations 0002 and 0003, version 2 that of 0005, version 3 that of 0051; version 4 (0060) fills every gapless numbering by a BEFORE INSERT trigger.';
 
 CREATE OR REPLACE FUNCTION racefree._object_name(base text, suffix text)
 RETURNS name
@@ -275,10 +275,26 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION racefree._numbering_explicit() IS
-  'Internal trigger (argument: the numbering''s counter): fires only when a row brings its own number instead of the generated DEFAULT, and moves the counter past it.';
+  'Internal trigger (argument: the numbering''s counter): fires only when a row brings its own number (beside a fast numbering''s DEFAULT, on UPDATE, and during an online retrofit before it generates), and moves the counter past it.';
 
 -- ---------------------------------------------------------------------------
 -- Numbering: the generator
+
+CREATE OR REPLACE FUNCTION racefree._numbering_inline(mode text, date_column name, scope_columns name[])
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+-- A column DEFAULT is callable on its own, without inserting: only fast mode,
+-- which allows gaps, may take its numbers that way.
+AS $$ SELECT mode = 'fast' AND date_column IS NULL AND cardinality(scope_columns) = 0 $$;
+COMMENT ON FUNCTION racefree._numbering_inline(text, name, name[]) IS
+  'Internal: whether a numbering is an SQL column DEFAULT the planner inlines (fast mode, no date column, no scope columns), with an explicit-number trigger beside it; every other numbering, every gapless one among them, is a BEFORE INSERT trigger, so its numbers are taken only by inserting.';
+
+CREATE OR REPLACE FUNCTION racefree._numbering_hook_name(name text, inline boolean)
+RETURNS name
+LANGUAGE sql IMMUTABLE
+AS $$ SELECT racefree._object_name('racefree_' || name, CASE WHEN inline THEN '_explicit' ELSE '_number' END) $$;
+COMMENT ON FUNCTION racefree._numbering_hook_name(text, boolean) IS
+  'Internal: the name of a numbering''s BEFORE INSERT trigger: racefree_<name>_explicit beside an inlined DEFAULT, racefree_<name>_number for the generator trigger (cut to 63 bytes by racefree._object_name).';
 
 CREATE OR REPLACE FUNCTION racefree._numbering_digits(width int, n text)
 RETURNS text
@@ -298,9 +314,8 @@ LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
   tbl regclass := to_regclass(format('%I.%I', r.table_schema, r.table_name));
-  as_default boolean := r.date_column IS NULL AND cardinality(r.scope_columns) = 0;
   -- Fast and without row values: a plain SQL expression, inlined into the INSERT.
-  inline boolean := as_default AND r.mode = 'fast';
+  inline boolean := racefree._numbering_inline(r.mode, r.date_column, r.scope_columns);
   dated boolean := jsonb_path_exists(r.parts, '$[*].date');
   date_type regtype;
   seq_at int;
@@ -358,21 +373,9 @@ BEGIN
                 nullif(suffix, '''''')));
   END IF;
 
-  IF as_default THEN
-    -- Gapless without row values: a column DEFAULT. PL/pgSQL rather than SQL:
-    -- it keeps its plans for the session.
-    RETURN header || format($f$DECLARE%s
-  n bigint;
-BEGIN%s
-  -- set_config tells the explicit-number trigger that this value was generated.
-  RETURN set_config(%L, %s, true);
-END
-$f$, CASE WHEN dated THEN format(E'\n  d timestamp := %s;', d) ELSE '' END,
-     format(take, '  ', r.counter, period), marker,
-     concat_ws(' || ', nullif(prefix, ''''''), racefree._numbering_digits(width, 'n'), nullif(suffix, '''''')));
-  END IF;
-
-  -- The number needs row values (scope columns or the date column): a BEFORE INSERT trigger.
+  -- A BEFORE INSERT trigger: it sees the row (scope columns, the date
+  -- column), and, unlike a DEFAULT, cannot be called without inserting, so a
+  -- gapless number is taken only by a row that may be inserted.
   FOREACH c IN ARRAY r.scope_columns LOOP
     checks := checks || format($c$
   IF NEW.%I IS NULL THEN
@@ -433,37 +436,38 @@ $b$,
 END
 $$;
 COMMENT ON FUNCTION racefree._numbering_source(racefree.numberings) IS
-  'Internal: the source of a numbering''s generate_<name>_number(), rendered from its racefree.numberings row with its counter (gapless) or sequence (fast) as constants: in fast mode without row values an SQL DEFAULT the planner inlines; in gapless mode without row values a PL/pgSQL DEFAULT; else a BEFORE INSERT trigger function.';
+  'Internal: the source of a numbering''s generate_<name>_number(), rendered from its racefree.numberings row with its counter (gapless) or sequence (fast) as constants: in fast mode without row values an SQL DEFAULT the planner inlines (racefree._numbering_inline); else, every gapless numbering among them, a BEFORE INSERT trigger function.';
 
 CREATE OR REPLACE FUNCTION racefree._numbering_install(r racefree.numberings, replace boolean)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-  as_default boolean := r.date_column IS NULL AND cardinality(r.scope_columns) = 0;
+  inline boolean := racefree._numbering_inline(r.mode, r.date_column, r.scope_columns);
 BEGIN
   -- The counter is written by the generated code itself, as the numbering's
   -- owner: inserting roles need no privilege on racefree.counters. The fast
   -- DEFAULT is plain SQL so the planner can inline it (SECURITY DEFINER
   -- would forbid that): inserting roles use its sequence (granted below).
-  EXECUTE format('CREATE %sFUNCTION %I.%I() RETURNS %s %s AS %L',
+  EXECUTE format('CREATE %sFUNCTION %I.%I() RETURNS %s AS %L',
     CASE WHEN replace THEN 'OR REPLACE ' ELSE '' END, r.table_schema, r.generator,
-    CASE WHEN as_default THEN 'text' ELSE 'trigger' END,
-    CASE WHEN as_default AND r.mode = 'fast' THEN 'LANGUAGE sql VOLATILE'
-         ELSE 'LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp' END,
+    CASE WHEN inline THEN 'text LANGUAGE sql VOLATILE'
+         ELSE 'trigger LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp' END,
     racefree._numbering_source(r));
-  EXECUTE format('COMMENT ON FUNCTION %I.%I() IS %L', r.table_schema, r.generator, CASE WHEN as_default THEN format(
+  EXECUTE format('COMMENT ON FUNCTION %I.%I() IS %L', r.table_schema, r.generator, CASE WHEN inline THEN format(
       'Next %s number for %I.%I.%I, formatted as %s (%s mode, %s reset, dates in %s). Used as the column DEFAULT. %s',
       r.name, r.table_schema, r.table_name, r.column_name, r.template, r.mode, r.reset, r.time_zone,
-      CASE r.mode WHEN 'gapless' THEN 'Locks the period''s counter row until the transaction ends: numbers are 1..n with no gaps, and a rollback returns its number.'
-      ELSE 'Takes a sequence value: never waits, unique, gaps possible; the count goes on across periods (dates are a label).' END)
+      'Takes a sequence value: never waits, unique, gaps possible; the count goes on across periods (dates are a label).')
     ELSE format(
       'BEFORE INSERT trigger: fills %I.%I.%I with the next %s number, formatted as %s (%s mode, %s reset, dates from %s in %s, scope %s). A row that brings its own number moves the counter past it. %s',
       r.table_schema, r.table_name, r.column_name, r.name, r.template, r.mode, r.reset, coalesce(r.date_column, 'the transaction start'),
       r.time_zone, coalesce(nullif(array_to_string(r.scope_columns, ', '), ''), 'none'),
-      CASE r.mode WHEN 'gapless' THEN 'Locks the scope''s counter row until the transaction ends: numbers are 1..n per scope and period, and a rollback returns its number.'
+      CASE r.mode WHEN 'gapless' THEN 'Locks the scope''s counter row until the transaction ends: numbers are 1..n per scope and period, and a rollback returns its number. Numbers are taken only by inserting (a trigger function cannot be called on its own); racefree.next_value takes one by name (racefree_admin).'
       ELSE 'Takes a value of the numbering''s one sequence: never waits, unique, gaps possible; the count goes on across periods and scopes (dates and column values are a label).' END) END);
   EXECUTE format('REVOKE ALL ON FUNCTION %I.%I() FROM PUBLIC', r.table_schema, r.generator);
+  -- A trigger function needs no EXECUTE to fire; granted anyway, so that a
+  -- service calling it directly is told it is a trigger (0A000), not to ask
+  -- for a grant that would not help.
   EXECUTE format('GRANT EXECUTE ON FUNCTION %I.%I() TO racefree_user', r.table_schema, r.generator);
   -- The fast DEFAULT is inlined into the INSERT (no SECURITY DEFINER), so the
   -- inserting role calls nextval itself: racefree_user may, which lets it
@@ -484,7 +488,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION racefree._numbering_install(racefree.numberings, boolean) IS
-  'Internal: creates (or, with replace, replaces in place: same name, same signature) a numbering''s generate_<name>_number() from its racefree.numberings row, commented, revoked from PUBLIC and granted to racefree_user (and a fast numbering''s sequence for its inlined DEFAULT); lets racefree_monitor read the numbered column and a fast numbering''s sequence. Gapless DEFAULTs and all trigger functions are SECURITY DEFINER (search_path pinned), bound to their own counter; the fast DEFAULT is inlinable SQL.';
+  'Internal: creates (or, with replace, replaces in place: same name, same signature) a numbering''s generate_<name>_number() from its racefree.numberings row, commented, revoked from PUBLIC and granted to racefree_user (and a fast numbering''s sequence for its inlined DEFAULT); lets racefree_monitor read the numbered column and a fast numbering''s sequence. Trigger functions (every gapless numbering, and fast ones with row values) are SECURITY DEFINER (search_path pinned), bound to their own counter; the fast DEFAULT is inlinable SQL.';
 
 -- ---------------------------------------------------------------------------
 -- Numbering: the retrofit scan, and the lock steps of an online retrofit
@@ -638,7 +642,7 @@ RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
-  IF r.date_column IS NULL AND cardinality(r.scope_columns) = 0 THEN
+  IF racefree._numbering_inline(r.mode, r.date_column, r.scope_columns) THEN
     EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I SET DEFAULT %I.%I()', r.table_schema, r.table_name, r.column_name, r.table_schema, r.generator);
     EXECUTE format($t$CREATE OR REPLACE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW
       WHEN (NEW.%I IS DISTINCT FROM current_setting(%L, true))
@@ -651,7 +655,76 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION racefree._numbering_insert_hook(racefree.numberings, name) IS
-  'Internal: makes inserts generate the numbering''s numbers: generate_<name>_number() as the column DEFAULT plus the explicit-number trigger trigger_name, or (row values in the number) the generator as BEFORE INSERT trigger trigger_name. CREATE OR REPLACE TRIGGER, so it also turns the explicit-only trigger of an online retrofit into the final one.';
+  'Internal: makes inserts generate the numbering''s numbers: generate_<name>_number() as the column DEFAULT plus the explicit-number trigger trigger_name (fast mode without row values), or the generator as BEFORE INSERT trigger trigger_name. CREATE OR REPLACE TRIGGER, so it also turns the explicit-only trigger of an online retrofit into the final one.';
+
+CREATE OR REPLACE FUNCTION racefree._numbering_explicit_hook(r racefree.numberings, trigger_name name)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  EXECUTE format($t$CREATE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW WHEN (NEW.%I IS NOT NULL)
+      EXECUTE FUNCTION racefree._numbering_explicit(%L)$t$,
+    trigger_name, r.table_schema, r.table_name, r.column_name, r.counter);
+END
+$$;
+COMMENT ON FUNCTION racefree._numbering_explicit_hook(racefree.numberings, name) IS
+  'Internal: the BEFORE INSERT trigger trigger_name of an online retrofit between its install and activate steps: numbers written explicitly move the counter, none is generated. racefree._numbering_insert_hook replaces it under the same name.';
+
+CREATE OR REPLACE FUNCTION racefree._numbering_to_trigger(r racefree.numberings)
+RETURNS boolean
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  tbl regclass := to_regclass(format('%I.%I', r.table_schema, r.table_name));
+  fn regprocedure := to_regprocedure(format('%I.%I()', r.table_schema, r.generator));
+  entry bigint := (SELECT x.id FROM racefree.registry AS x WHERE x.builder = 'addNumbering' AND x.description->>'counter' = r.counter);
+  hook name := racefree._numbering_hook_name(r.name, false);
+  active boolean;
+  old name;
+BEGIN
+  -- Generators 1 to 3 made a gapless numbering without row values a column
+  -- DEFAULT, which any role granted EXECUTE could call without inserting.
+  IF tbl IS NULL OR fn IS NULL OR entry IS NULL OR racefree._numbering_inline(r.mode, r.date_column, r.scope_columns)
+     OR (SELECT p.prorettype FROM pg_catalog.pg_proc AS p WHERE p.oid = fn) = 'pg_catalog.trigger'::pg_catalog.regtype THEN
+    RETURN false;
+  END IF;
+  -- No DEFAULT yet: an online retrofit stopped before its activate step, which generates nothing until then.
+  active := EXISTS (SELECT FROM pg_catalog.pg_attrdef AS d
+                      JOIN pg_catalog.pg_depend AS p ON p.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND p.objid = d.oid
+                     WHERE d.adrelid = tbl AND p.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.refobjid = fn);
+  IF active THEN
+    EXECUTE format('ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT', tbl, r.column_name);
+  END IF;
+  -- The explicit-number INSERT trigger beside the DEFAULT: the new trigger does its work.
+  FOR old IN SELECT o.object_name FROM racefree.registry_objects AS o
+               JOIN pg_catalog.pg_trigger AS g ON g.tgrelid = tbl AND g.tgname = o.object_name
+              WHERE o.registry_id = entry AND o.object_type = 'trigger' AND g.tgtype::int & 4 <> 0 LOOP
+    EXECUTE format('DROP TRIGGER %I ON %s', old, tbl);
+    DELETE FROM racefree.registry_objects AS o WHERE o.registry_id = entry AND o.object_type = 'trigger' AND o.object_name = old;
+  END LOOP;
+  -- The return type changes: no CREATE OR REPLACE.
+  EXECUTE format('DROP FUNCTION %s', fn);
+  PERFORM racefree._numbering_install(r, false);
+  IF active THEN
+    PERFORM racefree._numbering_insert_hook(r, hook);
+  ELSE
+    PERFORM racefree._numbering_explicit_hook(r, hook);
+  END IF;
+  INSERT INTO racefree.registry_objects (registry_id, object_type, object_schema, object_name)
+  VALUES (entry, 'trigger', r.table_schema, hook);
+  -- Upserts of the table captured the DEFAULT in their description: a NULL now gets its number from the trigger.
+  UPDATE racefree.registry AS u
+     SET description = jsonb_set(u.description, '{columns}',
+           (SELECT jsonb_agg(CASE WHEN c->>'name' = r.column_name AND c->>'default' = format('%I.%I()', r.table_schema, r.generator)
+                                  THEN c - 'default' ELSE c END ORDER BY k)
+              FROM jsonb_array_elements(u.description->'columns') WITH ORDINALITY AS x (c, k)))
+   WHERE u.builder = 'addUpsert' AND u.table_schema = r.table_schema AND u.table_name = r.table_name
+     AND u.description->'columns' @> jsonb_build_array(jsonb_build_object('name', r.column_name, 'default', format('%I.%I()', r.table_schema, r.generator)));
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION racefree._numbering_to_trigger(racefree.numberings) IS
+  'Internal, run by racefree._regenerate_all before it rewrites anything: turns a gapless numbering that an older generator made a column DEFAULT (with an explicit-number trigger) into generator 4''s BEFORE INSERT trigger racefree_<name>_number, in the state it was in (generating, or an online retrofit not yet activated: explicit numbers only), updates racefree.registry_objects, and drops the DEFAULT from the descriptions of the table''s generated upserts. False, changing nothing, for any other numbering.';
 
 CREATE OR REPLACE FUNCTION racefree._numbering_config(config jsonb)
 RETURNS jsonb
@@ -820,7 +893,7 @@ BEGIN
           sch, rel, rel, col, racefree._partition_key_missing(tbl, ARRAY[col]), col));
     END IF;
   END IF;
-  triggers := ARRAY[racefree._object_name('racefree_' || name, CASE WHEN date_col IS NULL AND cardinality(scope_cols) = 0 THEN '_explicit' ELSE '_number' END),
+  triggers := ARRAY[racefree._numbering_hook_name(name, racefree._numbering_inline(mode, date_col, scope_cols)),
                     racefree._object_name('racefree_' || name, '_update')];
   IF mode = 'fast' THEN
     seq := racefree._object_name(name, '_number_seq');
@@ -866,8 +939,7 @@ BEGIN
 
   IF online THEN
     -- Until racefree._activate_numbering: numbers written explicitly move the counter, none is generated.
-    EXECUTE format($t$CREATE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW WHEN (NEW.%I IS NOT NULL)
-      EXECUTE FUNCTION racefree._numbering_explicit(%L)$t$, triggers[1], sch, rel, col, counter);
+    PERFORM racefree._numbering_explicit_hook(r, triggers[1]);
   ELSE
     PERFORM racefree._numbering_insert_hook(r, triggers[1]);
   END IF;
@@ -899,7 +971,7 @@ BEGIN
 END
 $install$;
 COMMENT ON FUNCTION racefree._add_numbering(jsonb) IS
-  'Internal, called by the addNumbering() migration builder: checks the configuration (RF100 on any problem, before any DDL), raises RF101 when the column holds duplicates and has no unique key yet, then creates generate_<name>_number() as the column DEFAULT or as a BEFORE INSERT trigger, the explicit-number triggers, a unique constraint if missing, registers them all in racefree.registry, and starts the counters after the numbers already in the table (racefree._numbering_seed), all under one SHARE ROW EXCLUSIVE lock. config step (addNumbering({ concurrently: true })): ''check'' only checks; ''install'' takes its lock with racefree._lock_with_retries and installs only the explicit-number triggers, the function and the registry entry, leaving the scan, the DEFAULT and the unique key to the later steps; either returns at once when an interrupted run of the same configuration installed it.';
+  'Internal, called by the addNumbering() migration builder: checks the configuration (RF100 on any problem, before any DDL), raises RF101 when the column holds duplicates and has no unique key yet, then creates generate_<name>_number() as a BEFORE INSERT trigger (or, fast mode without row values, the column DEFAULT), the explicit-number triggers, a unique constraint if missing, registers them all in racefree.registry, and starts the counters after the numbers already in the table (racefree._numbering_seed), all under one SHARE ROW EXCLUSIVE lock. config step (addNumbering({ concurrently: true })): ''check'' only checks; ''install'' takes its lock with racefree._lock_with_retries and installs only the explicit-number triggers, the function and the registry entry, leaving the scan, the DEFAULT and the unique key to the later steps; either returns at once when an interrupted run of the same configuration installed it.';
 
 CREATE OR REPLACE FUNCTION racefree._online_numbering(config jsonb)
 RETURNS racefree.numberings
@@ -957,7 +1029,7 @@ AS $$
 DECLARE
   r racefree.numberings := racefree._online_numbering(config);
   tbl regclass := format('%I.%I', r.table_schema, r.table_name)::regclass;
-  as_default boolean := r.date_column IS NULL AND cardinality(r.scope_columns) = 0;
+  inline boolean := racefree._numbering_inline(r.mode, r.date_column, r.scope_columns);
   attach boolean := r.added_constraint IS NOT NULL
     AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = tbl AND conname = r.added_constraint);
   hook name;
@@ -965,9 +1037,9 @@ BEGIN
   SELECT o.object_name INTO hook
     FROM racefree.registry_objects AS o JOIN racefree.registry AS e ON e.id = o.registry_id
    WHERE e.builder = 'addNumbering' AND e.description->>'counter' = r.counter AND o.object_type = 'trigger'
-     AND o.object_name = racefree._object_name('racefree_' || r.name, CASE WHEN as_default THEN '_explicit' ELSE '_number' END);
+     AND o.object_name = racefree._numbering_hook_name(r.name, inline);
   -- SET DEFAULT and ADD CONSTRAINT ... USING INDEX take ACCESS EXCLUSIVE; replacing a trigger, SHARE ROW EXCLUSIVE.
-  PERFORM racefree._lock_with_retries(tbl, CASE WHEN as_default OR attach THEN 'ACCESS EXCLUSIVE' ELSE 'SHARE ROW EXCLUSIVE' END,
+  PERFORM racefree._lock_with_retries(tbl, CASE WHEN inline OR attach THEN 'ACCESS EXCLUSIVE' ELSE 'SHARE ROW EXCLUSIVE' END,
     config || '{"stepName": "addNumbering (activate)"}');
   IF attach THEN
     -- Built by the CREATE UNIQUE INDEX CONCURRENTLY before this step.
@@ -977,7 +1049,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION racefree._activate_numbering(jsonb) IS
-  'Internal, the last step of addNumbering({ concurrently: true }), after its retrofit scan and CREATE UNIQUE INDEX CONCURRENTLY: attaches that index as the numbering''s unique constraint (unless the column had a unique index of that name, or an interrupted run attached it), and from here inserts generate numbers (the DEFAULT and explicit-number trigger, or the generator trigger); one lock, taken with racefree._lock_with_retries and held only for these catalog changes. Safe to run again.';
+  'Internal, the last step of addNumbering({ concurrently: true }), after its retrofit scan and CREATE UNIQUE INDEX CONCURRENTLY: attaches that index as the numbering''s unique constraint (unless the column had a unique index of that name, or an interrupted run attached it), and from here inserts generate numbers (the generator trigger, or for fast mode without row values the DEFAULT and explicit-number trigger); one lock, taken with racefree._lock_with_retries and held only for these catalog changes. Safe to run again.';
 
 CREATE OR REPLACE FUNCTION racefree._drop_numbering(config jsonb)
 RETURNS void
@@ -993,7 +1065,7 @@ BEGIN
     PERFORM racefree._config_error('name', config->>'name',
       format('dropNumbering: no numbering %L on column %s of table %s', config->>'name', config->>'column', config->>'table'));
   END IF;
-  -- The column's DEFAULT is the generator's: it goes before the function.
+  -- A fast numbering's DEFAULT is the generator's: it goes before the function.
   EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I DROP DEFAULT', r.table_schema, r.table_name, r.column_name);
   PERFORM racefree._drop_registered(entry);
   DELETE FROM racefree.counters AS c WHERE c.counter = r.counter;
@@ -1001,7 +1073,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION racefree._drop_numbering(jsonb) IS
-  'Internal, called by the dropNumbering() migration builder: removes the column DEFAULT and every object racefree.registry_objects lists for the numbering (function, triggers, sequence, the unique constraint it added), its counters and its registry entry.';
+  'Internal, called by the dropNumbering() migration builder: removes the column DEFAULT (fast mode without row values) and every object racefree.registry_objects lists for the numbering (function, triggers, sequence, the unique constraint it added), its counters and its registry entry.';
 
 -- ---------------------------------------------------------------------------
 -- Unique keys
@@ -1742,6 +1814,10 @@ DECLARE
   r racefree.numberings;
   done integer := 0;
 BEGIN
+  -- First: it rewrites descriptions of upserts, which the loop below renders from.
+  FOR r IN SELECT * FROM racefree.numberings AS n ORDER BY n.counter LOOP
+    PERFORM racefree._numbering_to_trigger(r);
+  END LOOP;
   FOR e IN SELECT * FROM racefree.registry AS x ORDER BY x.id LOOP
     IF to_regclass(format('%I.%I', e.table_schema, e.table_name)) IS NULL THEN
       RAISE NOTICE 'racefree: % of %.% not regenerated: the table no longer exists', e.builder, e.table_schema, e.table_name;
@@ -1765,7 +1841,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION racefree._regenerate_all() IS
-  'Internal, the last statement of every kit migration that changes a generator: rewrites every registered generated function from its registry entry with the current generators (same names and signatures, new code; a numbering from its racefree.numberings row, an upsert from the table description captured when addUpsert ran) and records the generator version. Returns the number of entries regenerated.';
+  'Internal, the last statement of every kit migration that changes a generator: turns older gapless DEFAULTs into triggers (racefree._numbering_to_trigger), then rewrites every registered generated function from its registry entry with the current generators (same names and signatures, new code; a numbering from its racefree.numberings row, an upsert from the table description captured when addUpsert ran) and records the generator version. Returns the number of entries regenerated.';
 
 CREATE OR REPLACE FUNCTION racefree._generated_stale()
 RETURNS TABLE (object text, detail text)
@@ -1996,6 +2072,8 @@ REVOKE ALL ON FUNCTION racefree._numbering_scope(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._numbering_parse(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._numbering_advance(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._numbering_explicit() FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._numbering_inline(text, name, name[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._numbering_hook_name(text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._numbering_digits(int, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._numbering_source(racefree.numberings) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._numbering_install(racefree.numberings, boolean) FROM PUBLIC;
@@ -2003,6 +2081,8 @@ REVOKE ALL ON FUNCTION racefree._numbering_highest(jsonb, regclass, name) FROM P
 REVOKE ALL ON FUNCTION racefree._numbering_seed(racefree.numberings) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._lock_with_retries(regclass, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._numbering_insert_hook(racefree.numberings, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._numbering_explicit_hook(racefree.numberings, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._numbering_to_trigger(racefree.numberings) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._numbering_config(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._add_numbering(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._online_numbering(jsonb) FROM PUBLIC;

@@ -8,8 +8,8 @@
 import test from 'ava';
 import pg from 'pg';
 
-import { addNumbering } from '../src/migrate/index.js';
-import { useTestDatabase, withClient } from './helpers/db.js';
+import { addNumbering, addUpsert } from '../src/migrate/index.js';
+import { useTestDatabase, withClient, withPool } from './helpers/db.js';
 import { runMigration } from './helpers/migration.js';
 import { withAppRole } from './helpers/roles.js';
 
@@ -71,4 +71,111 @@ test.serial('an application role numbers rows by inserting, explicit numbers mov
       { scope: '["y-", ""]', value: 1 },
     ],
   );
+});
+
+test.serial('a gapless number is taken only by inserting: the generator is a trigger, the kit functions that move counters are closed', async (t) => {
+  await withClient(url(), (c) =>
+    c.query(`
+      CREATE TABLE pv_gl (id bigserial PRIMARY KEY, title text NOT NULL UNIQUE, note text, n text NOT NULL);
+      CREATE TABLE pv_secret (id bigserial PRIMARY KEY, n text);`),
+  );
+  await runMigration(url(), (pgm) => {
+    addNumbering(pgm, { name: 'pv_gl', table: 'pv_gl', column: 'n', template: 'G-{seq}' });
+    addNumbering(pgm, { name: 'pv_secret', table: 'pv_secret', column: 'n', template: 'S-{seq}' });
+    addUpsert(pgm, { table: 'pv_gl', key: ['title'], update: ['note'] });
+  });
+  const admin = new pg.Client({ connectionString: url() });
+  await admin.connect();
+  const counter = async (name: string) =>
+    (await admin.query<{ v: number }>(`SELECT coalesce(max(value), 0)::int AS v FROM racefree.counters WHERE counter = $1`, [name])).rows[0]!.v;
+  try {
+    // No column DEFAULT: the trigger fills the column, so nothing callable hands out a number.
+    t.deepEqual(
+      (await admin.query(`SELECT attname FROM pg_attrdef JOIN pg_attribute ON attrelid = adrelid AND attnum = adnum WHERE adrelid = 'pv_gl'::regclass`)).rows,
+      [{ attname: 'id' }],
+    );
+    for (const fn of ['racefree._numbering_explicit()', 'racefree._numbering_advance(text, text)', 'racefree.next_value(text, text)']) {
+      t.false((await admin.query(`SELECT has_function_privilege('racefree_user', $1, 'EXECUTE') AS ok`, [fn])).rows[0].ok, fn);
+    }
+    await withAppRole(url(), ['racefree_user'], async (app) => {
+      await admin.query(`GRANT SELECT, INSERT, UPDATE ON pv_gl TO ${app.name}; GRANT USAGE ON SEQUENCE pv_gl_id_seq TO ${app.name}`);
+      const as = new pg.Client({ connectionString: app.url });
+      await as.connect();
+      try {
+        const n = async (sql: string) => (await as.query<{ n: string }>(sql)).rows.map((r) => r.n);
+        t.deepEqual(await n(`INSERT INTO pv_gl (title) VALUES ('a') RETURNING n`), ['G-1']);
+
+        // Calling the generator without inserting: refused before its body runs; no number taken, no lock held.
+        await as.query('BEGIN');
+        await t.throwsAsync(as.query('SELECT generate_pv_gl_number()'), { code: '0A000', message: /trigger functions can only be called as triggers/ });
+        const appPid = (await admin.query(`SELECT pid FROM pg_stat_activity WHERE usename = $1`, [app.name])).rows[0].pid;
+        t.deepEqual(
+          (await admin.query(`SELECT mode FROM pg_locks WHERE pid = $1 AND relation = 'racefree.counters'::regclass`, [appPid])).rows,
+          [],
+        );
+        // The counter row is free: another session can lock it at once.
+        await admin.query('BEGIN');
+        t.is((await admin.query(`SELECT value::int FROM racefree.counters WHERE counter = 'public.pv_gl' FOR UPDATE NOWAIT`)).rows[0].value, 1);
+        await admin.query('ROLLBACK');
+        await as.query('ROLLBACK');
+        for (const call of [
+          `SELECT racefree._numbering_advance('public.pv_gl', 'G-500000')`,
+          `SELECT racefree._numbering_explicit()`,
+          `SELECT racefree.next_value('public.pv_gl')`,
+        ]) {
+          await t.throwsAsync(as.query(call), { code: '42501' }, call);
+        }
+        t.is(await counter('public.pv_gl'), 1);
+
+        // A table the role may not INSERT into: none of its numbers at all.
+        await t.throwsAsync(as.query('INSERT INTO pv_secret DEFAULT VALUES'), { code: '42501' });
+        await t.throwsAsync(as.query('SELECT generate_pv_secret_number()'), { code: '0A000' });
+        await t.throwsAsync(as.query(`SELECT racefree._numbering_advance('public.pv_secret', 'S-999')`), { code: '42501' });
+        t.is(await counter('public.pv_secret'), 0);
+
+        // What a service does: numbered inserts, explicit numbers, NULL, rollbacks, upserts.
+        await as.query(`INSERT INTO pv_gl (title, n) VALUES ('b', 'G-10')`);
+        t.is(await counter('public.pv_gl'), 10);
+        t.deepEqual(await n(`INSERT INTO pv_gl (title, n) VALUES ('c', NULL), ('d', DEFAULT) RETURNING n`), ['G-11', 'G-12']);
+        await as.query('BEGIN');
+        t.deepEqual(await n(`INSERT INTO pv_gl (title) VALUES ('e') RETURNING n`), ['G-13']);
+        await as.query('ROLLBACK');
+        t.deepEqual(await n(`INSERT INTO pv_gl (title) VALUES ('e') RETURNING n`), ['G-13']);
+        t.deepEqual((await as.query(`SELECT n, action FROM upsert_pv_gl(title => 'f')`)).rows, [{ n: 'G-14', action: 'inserted' }]);
+        t.deepEqual(
+          (await as.query(`SELECT n, action FROM upsert_pv_gl_many('[{"title": "g"}, {"title": "h"}]')`)).rows.map((r) => r.action),
+          ['inserted', 'inserted'],
+        );
+        t.deepEqual(await n(`INSERT INTO pv_gl (title) VALUES ('i') ON CONFLICT (title) DO NOTHING RETURNING n`), ['G-17']);
+        // An upsert that finds its row keeps the row's number.
+        t.deepEqual((await as.query(`SELECT n, note, action FROM upsert_pv_gl(title => 'a', note => 'x')`)).rows, [
+          { n: 'G-1', note: 'x', action: 'updated' },
+        ]);
+        t.deepEqual(await n(`INSERT INTO pv_gl (title, note) VALUES ('b', 'y') ON CONFLICT (title) DO UPDATE SET note = excluded.note RETURNING n`), [
+          'G-10',
+        ]);
+      } finally {
+        await as.end();
+      }
+
+      // 32 concurrent inserters as the role: one number each, no gap, no error.
+      await admin.query(`DELETE FROM pv_gl; DELETE FROM racefree.counters WHERE counter = 'public.pv_gl'`);
+      const numbers = await withPool(
+        app.url,
+        async (pool) =>
+          (
+            await Promise.all(
+              Array.from({ length: 320 }, async (_, i) => (await pool.query<{ n: string }>(`INSERT INTO pv_gl (title) VALUES ($1) RETURNING n`, [`t${i}`])).rows[0]!.n),
+            )
+          ).map((s) => Number(s.slice(2))),
+        { max: 32 },
+      );
+      t.deepEqual(
+        numbers.sort((a, b) => a - b),
+        Array.from({ length: 320 }, (_, i) => i + 1),
+      );
+    });
+  } finally {
+    await admin.end();
+  }
 });
