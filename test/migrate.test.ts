@@ -101,7 +101,7 @@ test('migrate up, status, down N, up again (every builder has a working down)', 
         objects: [
           'constraint assessments_assessment_number_key',
           'function public.generate_assessment_number()',
-          'trigger racefree_assessment_explicit',
+          'trigger racefree_assessment_number',
           'trigger racefree_assessment_update',
         ],
       },
