@@ -1,7 +1,7 @@
 /**
  * Seed 003: assessment numbers ASM-2025-006 from count(*)+1, "fixed" with
  * retries and backoff, or with a sequence and LPAD(n, 3, '0'); racefree's
- * generate_assessment_number() column default instead.
+ * generate_assessment_number() BEFORE INSERT trigger instead.
  *
  * Run alone: DATABASE_URL=<server> node dist/examples/seed-003-numbering.js
  * (in a scratch database it drops afterwards).
@@ -73,7 +73,7 @@ export async function run(databaseUrl: string, options: RunOptions = {}): Promis
         { pattern: 'count(*)+1, 3 attempts with backoff', ...naive, ...(await audit(pool, 'seed003_naive')) },
         { pattern: "sequence + LPAD(n, 3, '0') from #991", ...lpad, ...(await audit(pool, 'seed003_lpad', 991)) },
       ],
-      racefree: [{ pattern: 'generate_assessment_number() default', ...ours, ...(await audit(pool, 'seed003_assessments')) }],
+      racefree: [{ pattern: 'generate_assessment_number() trigger', ...ours, ...(await audit(pool, 'seed003_assessments')) }],
     };
   } finally {
     await pool.query(`DROP TABLE IF EXISTS ${TABLES.join(', ')}; DROP SEQUENCE IF EXISTS seed003_lpad_seq`).catch(() => undefined);

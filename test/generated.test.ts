@@ -368,7 +368,7 @@ test('doctor generated_stale: found after ALTER COLUMN SET DEFAULT, gone after t
   // A generated function edited by hand is stale too; the fix it names restores it.
   await sql(`CREATE TABLE hand (id bigserial PRIMARY KEY, n text)`);
   await migrate((pgm) => addNumbering(pgm, { name: 'hand', table: 'hand', column: 'n', template: 'H-{seq}' }));
-  await sql(`CREATE OR REPLACE FUNCTION generate_hand_number() RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN 'H-1'; END $$`);
+  await sql(`CREATE OR REPLACE FUNCTION generate_hand_number() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.n := 'H-0'; RETURN NEW; END $$`);
   const edited = await stale();
   t.is(edited.length, 1);
   t.is(edited[0]?.object, 'public.generate_hand_number()');

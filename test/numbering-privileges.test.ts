@@ -109,10 +109,7 @@ test.serial('a gapless number is taken only by inserting: the generator is a tri
         await as.query('BEGIN');
         await t.throwsAsync(as.query('SELECT generate_pv_gl_number()'), { code: '0A000', message: /trigger functions can only be called as triggers/ });
         const appPid = (await admin.query(`SELECT pid FROM pg_stat_activity WHERE usename = $1`, [app.name])).rows[0].pid;
-        t.deepEqual(
-          (await admin.query(`SELECT mode FROM pg_locks WHERE pid = $1 AND relation = 'racefree.counters'::regclass`, [appPid])).rows,
-          [],
-        );
+        t.deepEqual((await admin.query(`SELECT mode FROM pg_locks WHERE pid = $1 AND relation = 'racefree.counters'::regclass`, [appPid])).rows, []);
         // The counter row is free: another session can lock it at once.
         await admin.query('BEGIN');
         t.is((await admin.query(`SELECT value::int FROM racefree.counters WHERE counter = 'public.pv_gl' FOR UPDATE NOWAIT`)).rows[0].value, 1);
@@ -148,12 +145,8 @@ test.serial('a gapless number is taken only by inserting: the generator is a tri
         );
         t.deepEqual(await n(`INSERT INTO pv_gl (title) VALUES ('i') ON CONFLICT (title) DO NOTHING RETURNING n`), ['G-17']);
         // An upsert that finds its row keeps the row's number.
-        t.deepEqual((await as.query(`SELECT n, note, action FROM upsert_pv_gl(title => 'a', note => 'x')`)).rows, [
-          { n: 'G-1', note: 'x', action: 'updated' },
-        ]);
-        t.deepEqual(await n(`INSERT INTO pv_gl (title, note) VALUES ('b', 'y') ON CONFLICT (title) DO UPDATE SET note = excluded.note RETURNING n`), [
-          'G-10',
-        ]);
+        t.deepEqual((await as.query(`SELECT n, note, action FROM upsert_pv_gl(title => 'a', note => 'x')`)).rows, [{ n: 'G-1', note: 'x', action: 'updated' }]);
+        t.deepEqual(await n(`INSERT INTO pv_gl (title, note) VALUES ('b', 'y') ON CONFLICT (title) DO UPDATE SET note = excluded.note RETURNING n`), ['G-10']);
       } finally {
         await as.end();
       }
@@ -165,7 +158,10 @@ test.serial('a gapless number is taken only by inserting: the generator is a tri
         async (pool) =>
           (
             await Promise.all(
-              Array.from({ length: 320 }, async (_, i) => (await pool.query<{ n: string }>(`INSERT INTO pv_gl (title) VALUES ($1) RETURNING n`, [`t${i}`])).rows[0]!.n),
+              Array.from(
+                { length: 320 },
+                async (_, i) => (await pool.query<{ n: string }>(`INSERT INTO pv_gl (title) VALUES ($1) RETURNING n`, [`t${i}`])).rows[0]!.n,
+              ),
             )
           ).map((s) => Number(s.slice(2))),
         { max: 32 },

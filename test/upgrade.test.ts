@@ -85,7 +85,11 @@ async function writesAfter(dbUrl: string) {
     invoices: (await c.query(`INSERT INTO invoices (tenant, issued_on) VALUES ('acme', '2026-05-01'), ('a', '2026-05-01') RETURNING number`)).rows,
     tickets: (await c.query(`INSERT INTO tickets DEFAULT VALUES RETURNING number`)).rows,
     orders: (await c.query(`INSERT INTO orders (ref) VALUES ('r4') RETURNING number`)).rows,
-    orderUpserts: (await c.query(`SELECT ref, number, action FROM upsert_orders(ref => 'r5') UNION ALL SELECT ref, number, action FROM upsert_orders_many('[{"ref": "r6"}]')`)).rows,
+    orderUpserts: (
+      await c.query(
+        `SELECT ref, number, action FROM upsert_orders(ref => 'r5') UNION ALL SELECT ref, number, action FROM upsert_orders_many('[{"ref": "r6"}]')`,
+      )
+    ).rows,
     upsert: (await c.query(`SELECT email, note, action FROM upsert_profiles(email => 'a@x', team => 1)`)).rows,
     many: (await c.query(`SELECT email, note, action FROM upsert_profiles_many('[{"email": "c@x"}]')`)).rows,
   }));
@@ -203,54 +207,68 @@ test.serial('a gapless DEFAULT numbering of the kit before generator 4 becomes i
   await rm(newKit, { recursive: true });
 });
 
-test.serial('an online retrofit interrupted before its activate step under the old kit: the upgrade keeps it inactive, the next run activates the trigger', async (t) => {
-  const latest = KIT.at(-1)!.slice(0, 4);
-  const before = KIT[KIT.indexOf(KIT.at(-1)!) - 1]!.slice(0, 4);
-  const oldKit = await kitDir(before);
-  const newKit = await kitDir(latest);
-  const options = { name: 'draft', table: 'drafts', column: 'n', template: 'D-{seq:3}', concurrently: true } as const;
-  const user = await userMigrations({
-    '0001_drafts.js': `
+test.serial(
+  'an online retrofit interrupted before its activate step under the old kit: the upgrade keeps it inactive, the next run activates the trigger',
+  async (t) => {
+    const latest = KIT.at(-1)!.slice(0, 4);
+    const before = KIT[KIT.indexOf(KIT.at(-1)!) - 1]!.slice(0, 4);
+    const oldKit = await kitDir(before);
+    const newKit = await kitDir(latest);
+    const options = { name: 'draft', table: 'drafts', column: 'n', template: 'D-{seq:3}', concurrently: true } as const;
+    const user = await userMigrations({
+      '0001_drafts.js': `
 import { addNumbering } from 'racefree/migrate';
 export const up = (pgm) => addNumbering(pgm, ${JSON.stringify(options)});
 export const down = () => {};
 `,
-  });
-  // The statements the builder queues: kit check, prepare, scratch index drop, install, scan, index build, activate.
-  const pgm = new MigrationBuilder({ query: () => undefined, select: () => [] } as never, undefined, false, { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined });
-  addNumbering(pgm, options);
-  const steps = pgm.getSqlSteps();
-  t.is(steps.length, 7);
-  try {
-    await withEmptyDatabase(async (dbUrl) => {
-      await lane(dbUrl, oldKit, true);
-      const sql = async (text: string) => withClient(dbUrl, async (c) => (await c.query(text)).rows);
-      await sql(`CREATE TABLE drafts (id bigserial PRIMARY KEY, n text); INSERT INTO drafts (n) VALUES ('D-007')`);
-      for (const step of steps.slice(0, 4)) await sql(step);
-      const hooks = `SELECT tgname, pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = 'drafts'::regclass ORDER BY 1`;
-      t.deepEqual((await sql(hooks)).map((g) => g.tgname), ['racefree_draft_explicit', 'racefree_draft_update']);
-      await lane(dbUrl, newKit, true);
-      // Converted, still inactive: an explicit number moves the counter, none is generated.
-      t.deepEqual((await sql(hooks)).map((g) => g.tgname), ['racefree_draft_number', 'racefree_draft_update']);
-      t.regex((await sql(hooks))[0].def, /WHEN \(\(new\.n IS NOT NULL\)\) EXECUTE FUNCTION racefree\._numbering_explicit\('public\.draft'\)/);
-      t.deepEqual(await sql(`INSERT INTO drafts (n) VALUES ('D-009'), (NULL) RETURNING n`), [{ n: 'D-009' }, { n: null }]);
-      t.deepEqual(await sql(`SELECT adnum FROM pg_attrdef WHERE adrelid = 'drafts'::regclass AND adnum = 2`), []);
-      await lane(dbUrl, user, false);
-      t.deepEqual(await sql(`INSERT INTO drafts DEFAULT VALUES RETURNING n`), [{ n: 'D-010' }]);
-      t.regex((await sql(hooks))[0].def, /BEFORE INSERT ON public\.drafts FOR EACH ROW EXECUTE FUNCTION generate_draft_number\(\)$/);
-      t.deepEqual(await sql(`SELECT adnum FROM pg_attrdef WHERE adrelid = 'drafts'::regclass AND adnum = 2`), []);
-      t.deepEqual(
-        await sql(`SELECT o.object_type, o.object_name FROM racefree.registry_objects AS o JOIN racefree.registry AS r ON r.id = o.registry_id
-                    WHERE r.name = 'draft' AND o.object_type = 'trigger' ORDER BY 2`),
-        [
-          { object_type: 'trigger', object_name: 'racefree_draft_number' },
-          { object_type: 'trigger', object_name: 'racefree_draft_update' },
-        ],
-      );
     });
-  } finally {
-    await rm(user, { recursive: true });
-    await rm(oldKit, { recursive: true });
-    await rm(newKit, { recursive: true });
-  }
-});
+    // The statements the builder queues: kit check, prepare, scratch index drop, install, scan, index build, activate.
+    const pgm = new MigrationBuilder({ query: () => undefined, select: () => [] } as never, undefined, false, {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: () => undefined,
+      error: () => undefined,
+    });
+    addNumbering(pgm, options);
+    const steps = pgm.getSqlSteps();
+    t.is(steps.length, 7);
+    try {
+      await withEmptyDatabase(async (dbUrl) => {
+        await lane(dbUrl, oldKit, true);
+        const sql = async (text: string) => withClient(dbUrl, async (c) => (await c.query(text)).rows);
+        await sql(`CREATE TABLE drafts (id bigserial PRIMARY KEY, n text); INSERT INTO drafts (n) VALUES ('D-007')`);
+        for (const step of steps.slice(0, 4)) await sql(step);
+        const hooks = `SELECT tgname, pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = 'drafts'::regclass ORDER BY 1`;
+        t.deepEqual(
+          (await sql(hooks)).map((g) => g.tgname),
+          ['racefree_draft_explicit', 'racefree_draft_update'],
+        );
+        await lane(dbUrl, newKit, true);
+        // Converted, still inactive: an explicit number moves the counter, none is generated.
+        t.deepEqual(
+          (await sql(hooks)).map((g) => g.tgname),
+          ['racefree_draft_number', 'racefree_draft_update'],
+        );
+        t.regex((await sql(hooks))[0].def, /WHEN \(\(new\.n IS NOT NULL\)\) EXECUTE FUNCTION racefree\._numbering_explicit\('public\.draft'\)/);
+        t.deepEqual(await sql(`INSERT INTO drafts (n) VALUES ('D-009'), (NULL) RETURNING n`), [{ n: 'D-009' }, { n: null }]);
+        t.deepEqual(await sql(`SELECT adnum FROM pg_attrdef WHERE adrelid = 'drafts'::regclass AND adnum = 2`), []);
+        await lane(dbUrl, user, false);
+        t.deepEqual(await sql(`INSERT INTO drafts DEFAULT VALUES RETURNING n`), [{ n: 'D-010' }]);
+        t.regex((await sql(hooks))[0].def, /BEFORE INSERT ON public\.drafts FOR EACH ROW EXECUTE FUNCTION generate_draft_number\(\)$/);
+        t.deepEqual(await sql(`SELECT adnum FROM pg_attrdef WHERE adrelid = 'drafts'::regclass AND adnum = 2`), []);
+        t.deepEqual(
+          await sql(`SELECT o.object_type, o.object_name FROM racefree.registry_objects AS o JOIN racefree.registry AS r ON r.id = o.registry_id
+                    WHERE r.name = 'draft' AND o.object_type = 'trigger' ORDER BY 2`),
+          [
+            { object_type: 'trigger', object_name: 'racefree_draft_number' },
+            { object_type: 'trigger', object_name: 'racefree_draft_update' },
+          ],
+        );
+      });
+    } finally {
+      await rm(user, { recursive: true });
+      await rm(oldKit, { recursive: true });
+      await rm(newKit, { recursive: true });
+    }
+  },
+);

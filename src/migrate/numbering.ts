@@ -63,8 +63,9 @@ const B = 'addNumbering';
 
 /**
  * Number a column race-free: creates `generate_<name>_number()` in the table's
- * schema, used as the column DEFAULT (or, when the template needs row values
- * or `dateColumn` is set, as a BEFORE INSERT trigger), adds a unique constraint
+ * schema, a BEFORE INSERT trigger (so a gapless number is taken only by
+ * inserting; a fast numbering without row values is the column DEFAULT
+ * instead, inlined into the INSERT), adds a unique constraint
  * if the column has none, and starts the counters after numbers already in the
  * table. Rows that bring their own number move the counter past it. Queues
  * one call of the SQL API, `racefree.add_numbering()`.
