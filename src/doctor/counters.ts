@@ -31,7 +31,9 @@ interface Behind {
 export async function counterFindings(client: ClientBase): Promise<DoctorFinding[]> {
   if (!(await relationExists(client, 'racefree.numberings'))) return [];
   // A kit before the scan existed: its pending migration is a finding of its own.
-  const { rows: scan } = await client.query<{ ok: boolean }>(`SELECT to_regprocedure('racefree_internal._numbering_highest(jsonb, regclass, name)') IS NOT NULL AS ok`);
+  const { rows: scan } = await client.query<{ ok: boolean }>(
+    `SELECT to_regprocedure('racefree_internal._numbering_highest(jsonb, regclass, name)') IS NOT NULL AS ok`,
+  );
   if (!scan[0]?.ok) return [];
   const { rows: numberings } = await client.query<Numbering>(`
     SELECT counter, table_schema, table_name, column_name, parts, mode, sequence_name
