@@ -164,7 +164,7 @@ export async function retrofitUnderLoad(databaseUrl: string, dir: string, writer
     );
     const { rows: behind } = await admin.query<{ n: number }>(
       `SELECT count(*)::int AS n
-         FROM racefree._numbering_highest((SELECT parts FROM racefree.numberings WHERE counter = 'public.retrofit_live'), '${TABLE}', 'n') AS h
+         FROM racefree_internal._numbering_highest((SELECT parts FROM racefree.numberings WHERE counter = 'public.retrofit_live'), '${TABLE}', 'n') AS h
         WHERE h.seq > coalesce((SELECT c.value FROM racefree.counters AS c WHERE c.counter = 'public.retrofit_live' AND c.scope = h.scope), 0)`,
     );
     const { rows: highest } = await admin.query<{ s: string }>(
@@ -199,8 +199,8 @@ export async function retrofitUnderLoad(databaseUrl: string, dir: string, writer
 /** The scan alone, at `rows` rows: the per-row PL/pgSQL parse (before) against the set-based query (after). */
 export async function scanFigures(client: pg.ClientBase, rounds: number): Promise<{ beforeMs: number; afterMs: number; same: boolean }> {
   const parts = `(SELECT parts FROM racefree.numberings WHERE counter = 'public.retrofit_live')`;
-  const before = `SELECT p.scope, max(p.seq) AS seq FROM ${TABLE} AS t, LATERAL racefree._numbering_parse(${parts}, t.n) AS p GROUP BY p.scope ORDER BY 1`;
-  const after = `SELECT scope, seq FROM racefree._numbering_highest(${parts}, '${TABLE}', 'n') ORDER BY 1`;
+  const before = `SELECT p.scope, max(p.seq) AS seq FROM ${TABLE} AS t, LATERAL racefree_internal._numbering_parse(${parts}, t.n) AS p GROUP BY p.scope ORDER BY 1`;
+  const after = `SELECT scope, seq FROM racefree_internal._numbering_highest(${parts}, '${TABLE}', 'n') ORDER BY 1`;
   let beforeMs = 0;
   let afterMs = 0;
   let same = true;
@@ -230,9 +230,9 @@ export async function run(databaseUrl: string, options: { rows?: number; writers
     return {
       scenario: `Retrofit of ${rows.toLocaleString('en')} existing numbers (${TEMPLATE}, gapless): scan rows/s, ratio to the per-row parse`,
       rows: [
-        { name: 'before: racefree._numbering_parse per row (baseline)', opsPerSec: scanRate(scan.beforeMs), errors: 0, ratio: 1, kind: 'naive' },
+        { name: 'before: racefree_internal._numbering_parse per row (baseline)', opsPerSec: scanRate(scan.beforeMs), errors: 0, ratio: 1, kind: 'naive' },
         {
-          name: 'after: racefree._numbering_highest, one set-based query',
+          name: 'after: racefree_internal._numbering_highest, one set-based query',
           opsPerSec: scanRate(scan.afterMs),
           errors: 0,
           ratio: scan.beforeMs / scan.afterMs,

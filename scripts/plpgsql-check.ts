@@ -41,7 +41,7 @@ WITH fns AS (
     FROM pg_proc p
     JOIN pg_namespace n ON n.oid = p.pronamespace
     JOIN pg_language l ON l.oid = p.prolang
-   WHERE n.nspname IN ('racefree', 'public') AND l.lanname = 'plpgsql'
+   WHERE n.nspname IN ('racefree', 'racefree_internal', 'public') AND l.lanname = 'plpgsql'
 ), targets AS (
   SELECT DISTINCT f.oid, f.fn, t.tgrelid AS relid
     FROM fns f JOIN pg_trigger t ON t.tgfoid = f.oid
@@ -60,7 +60,7 @@ SELECT t.fn, nullif(t.relid, 0)::regclass::text AS relid, r.level, r.lineno, r.s
 const UNCHECKED_TRIGGERS_SQL = `
 SELECT p.oid::regprocedure::text AS fn
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
- WHERE n.nspname IN ('racefree', 'public') AND l.lanname = 'plpgsql' AND p.prorettype = 'trigger'::regtype
+ WHERE n.nspname IN ('racefree', 'racefree_internal', 'public') AND l.lanname = 'plpgsql' AND p.prorettype = 'trigger'::regtype
    AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgfoid = p.oid)`;
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 -- racefree's public functions as one short table to read in psql, on every
 -- PostgreSQL version: \df+ prints every function's source before 17, and
--- \df racefree.* lists the internals (racefree._*) too.
+-- \df racefree.* lists their defaults, which make it wide.
 --
 --   SELECT * FROM racefree.api;
 

@@ -3,7 +3,7 @@
 --
 -- Applied after every other sql/ file, and written to run again: every kit
 -- migration that changes a generator is a frozen copy of this file, and its
--- last statement, racefree._regenerate_all(), rewrites every registered
+-- last statement, racefree_internal._regenerate_all(), rewrites every registered
 -- function from its registry entry in the migration's own transaction. A
 -- database migrated with an older kit and a fresh one built from the same
 -- user migrations then hold byte-identical generated functions.
@@ -42,14 +42,14 @@ CREATE TABLE IF NOT EXISTS racefree.registry_objects (
 COMMENT ON TABLE racefree.registry_objects IS
   'Every object a registered builder call created: functions (arguments = their identity arguments), triggers and constraints (on the entry''s table), types, sequences and indexes, by exact name.';
 
-CREATE OR REPLACE FUNCTION racefree._generator_version()
+CREATE OR REPLACE FUNCTION racefree_internal._generator_version()
 RETURNS integer
 LANGUAGE sql IMMUTABLE
-AS $$ SELECT 4 $$;
-COMMENT ON FUNCTION racefree._generator_version() IS
-  'Internal: the version of the kit''s generators. A kit migration that changes generated code raises it and ends with racefree._regenerate_all(). Version 1 is the code of kit migrations 0002 and 0003, version 2 that of 0005, version 3 that of 0051; version 4 (0060) fills every gapless numbering by a BEFORE INSERT trigger.';
+AS $$ SELECT 5 $$;
+COMMENT ON FUNCTION racefree_internal._generator_version() IS
+  'Internal: the version of the kit''s generators. A kit migration that changes generated code raises it and ends with racefree_internal._regenerate_all(). Version 1 is the code of kit migrations 0002 and 0003, version 2 that of 0005, version 3 that of 0051; version 4 (0060) fills every gapless numbering by a BEFORE INSERT trigger; version 5 (0061) calls the internals in racefree_internal.';
 
-CREATE OR REPLACE FUNCTION racefree._object_name(base text, suffix text)
+CREATE OR REPLACE FUNCTION racefree_internal._object_name(base text, suffix text)
 RETURNS name
 LANGUAGE plpgsql IMMUTABLE
 AS $$
@@ -68,10 +68,10 @@ BEGIN
   RETURN cut || tag || suffix;
 END
 $$;
-COMMENT ON FUNCTION racefree._object_name(text, text) IS
+COMMENT ON FUNCTION racefree_internal._object_name(text, text) IS
   'Internal: the name base || suffix when it fits in 63 bytes; otherwise base cut to fit with 8 hex digits of md5(base || suffix) before the suffix, so names that share a long beginning stay distinct. Only the builders call it; drop and doctor read names from racefree.registry_objects.';
 
-CREATE OR REPLACE FUNCTION racefree._register(builder text, tbl regclass, name text, config jsonb, description jsonb, objects jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._register(builder text, tbl regclass, name text, config jsonb, description jsonb, objects jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
@@ -80,7 +80,7 @@ DECLARE
 BEGIN
   INSERT INTO racefree.registry AS r (builder, table_schema, table_name, name, config, description, generator_version)
   SELECT _register.builder, n.nspname, c.relname, _register.name, _register.config, _register.description,
-         racefree._generator_version()
+         racefree_internal._generator_version()
     FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
    WHERE c.oid = tbl
   RETURNING r.id INTO id;
@@ -89,10 +89,10 @@ BEGIN
     FROM jsonb_array_elements(objects) AS o;
 END
 $$;
-COMMENT ON FUNCTION racefree._register(text, regclass, text, jsonb, jsonb, jsonb) IS
+COMMENT ON FUNCTION racefree_internal._register(text, regclass, text, jsonb, jsonb, jsonb) IS
   'Internal: records a builder call in racefree.registry with the current generator version, and the objects it created (a JSON array of {type, schema, name, arguments}) in racefree.registry_objects.';
 
-CREATE OR REPLACE FUNCTION racefree._registered(builder text, tbl regclass, name text)
+CREATE OR REPLACE FUNCTION racefree_internal._registered(builder text, tbl regclass, name text)
 RETURNS racefree.registry
 LANGUAGE sql STABLE
 AS $$
@@ -102,10 +102,10 @@ AS $$
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace AND n.nspname = r.table_schema
    WHERE c.oid = _registered.tbl AND r.builder = _registered.builder AND r.name = _registered.name
 $$;
-COMMENT ON FUNCTION racefree._registered(text, regclass, text) IS
+COMMENT ON FUNCTION racefree_internal._registered(text, regclass, text) IS
   'Internal: the registry entry of a builder call on a table by its name; all columns NULL when there is none.';
 
-CREATE OR REPLACE FUNCTION racefree._drop_registered(entry racefree.registry)
+CREATE OR REPLACE FUNCTION racefree_internal._drop_registered(entry racefree.registry)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
@@ -127,10 +127,10 @@ BEGIN
   DELETE FROM racefree.registry AS r WHERE r.id = entry.id;
 END
 $$;
-COMMENT ON FUNCTION racefree._drop_registered(racefree.registry) IS
+COMMENT ON FUNCTION racefree_internal._drop_registered(racefree.registry) IS
   'Internal: drops every object racefree.registry_objects lists for the entry (triggers and constraints first) and removes the entry.';
 
-CREATE OR REPLACE FUNCTION racefree._partition_key_missing(tbl regclass, cols name[])
+CREATE OR REPLACE FUNCTION racefree_internal._partition_key_missing(tbl regclass, cols name[])
 RETURNS text
 LANGUAGE sql STABLE
 AS $$
@@ -141,7 +141,7 @@ AS $$
     LEFT JOIN pg_catalog.pg_attribute AS a ON a.attrelid = _partition_key_missing.tbl AND a.attnum = k.attnum
    WHERE p.partrelid = _partition_key_missing.tbl AND (k.attnum = 0 OR a.attname <> ALL (cols))
 $$;
-COMMENT ON FUNCTION racefree._partition_key_missing(regclass, name[]) IS
+COMMENT ON FUNCTION racefree_internal._partition_key_missing(regclass, name[]) IS
   'Internal: for a partitioned table, the partition key columns a unique key on cols lacks (PostgreSQL requires them all); NULL when none is missing or the table is not partitioned.';
 
 -- ---------------------------------------------------------------------------
@@ -156,16 +156,16 @@ COMMENT ON FUNCTION racefree._partition_key_missing(regclass, name[]) IS
 -- a number into prefix, seq and suffix unique, so two rows can be handed the
 -- same number only by the same counter, which never hands out a value twice.
 
-CREATE OR REPLACE FUNCTION racefree._numbering_scope(prefix text, suffix text)
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_scope(prefix text, suffix text)
 RETURNS text
 LANGUAGE sql STABLE
 -- The text of jsonb_build_array(prefix, suffix), built from to_json (the
 -- same escaping), so the planner can inline it into the generated code.
 AS $$ SELECT '[' || to_json(prefix)::text || ', ' || to_json(suffix)::text || ']' $$;
-COMMENT ON FUNCTION racefree._numbering_scope(text, text) IS
+COMMENT ON FUNCTION racefree_internal._numbering_scope(text, text) IS
   'Internal: the counters.scope of a numbering whose template has column tokens: the rendered text before and after {seq}, as a JSON array (unambiguous whatever the text holds).';
 
-CREATE OR REPLACE FUNCTION racefree._numbering_parse(parts jsonb, number text)
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_parse(parts jsonb, number text)
 RETURNS TABLE (scope text, seq bigint)
 LANGUAGE plpgsql IMMUTABLE
 AS $$
@@ -208,14 +208,14 @@ BEGIN
     END IF;
   END LOOP;
   seq := m[seq_at]::bigint;
-  scope := CASE WHEN has_columns THEN racefree._numbering_scope(prefix, suffix) ELSE array_to_string(periods, '-') END;
+  scope := CASE WHEN has_columns THEN racefree_internal._numbering_scope(prefix, suffix) ELSE array_to_string(periods, '-') END;
   RETURN NEXT;
 END
 $$;
-COMMENT ON FUNCTION racefree._numbering_parse(jsonb, text) IS
+COMMENT ON FUNCTION racefree_internal._numbering_parse(jsonb, text) IS
   'Internal: reads a number back into (counter scope, sequence value) by the template parts alone; no row when it is not in the template''s format. The template rules make the split unique, so this is the scope and value that would generate exactly this text.';
 
-CREATE OR REPLACE FUNCTION racefree._numbering_advance(counter text, number text)
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_advance(counter text, number text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -229,7 +229,7 @@ BEGIN
   IF NOT FOUND OR number IS NULL THEN
     RETURN;
   END IF;
-  SELECT * INTO p FROM racefree._numbering_parse(r.parts, number);
+  SELECT * INTO p FROM racefree_internal._numbering_parse(r.parts, number);
   IF p.seq IS NULL THEN
     RETURN;  -- not in the template's format: it cannot collide with a generated number
   END IF;
@@ -256,10 +256,10 @@ BEGIN
   END IF;
 END
 $$;
-COMMENT ON FUNCTION racefree._numbering_advance(text, text) IS
+COMMENT ON FUNCTION racefree_internal._numbering_advance(text, text) IS
   'Internal: moves a numbering''s counter past an explicitly written number (the scope the number''s own text names), so later generated numbers never collide with it. Gapless: locks the counter row. Fast: briefly blocks the sequence (ALTER SEQUENCE) when the number is ahead of it.';
 
-CREATE OR REPLACE FUNCTION racefree._numbering_explicit()
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_explicit()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -270,33 +270,33 @@ DECLARE
 BEGIN
   SELECT * INTO r FROM racefree.numberings AS n WHERE n.counter = TG_ARGV[0];
   EXECUTE format('SELECT ($1).%I::text', r.column_name) INTO number USING NEW;
-  PERFORM racefree._numbering_advance(r.counter, number);
+  PERFORM racefree_internal._numbering_advance(r.counter, number);
   RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION racefree._numbering_explicit() IS
+COMMENT ON FUNCTION racefree_internal._numbering_explicit() IS
   'Internal trigger (argument: the numbering''s counter): fires only when a row brings its own number (beside a fast numbering''s DEFAULT, on UPDATE, and during an online retrofit before it generates), and moves the counter past it.';
 
 -- ---------------------------------------------------------------------------
 -- Numbering: the generator
 
-CREATE OR REPLACE FUNCTION racefree._numbering_inline(mode text, date_column name, scope_columns name[])
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_inline(mode text, date_column name, scope_columns name[])
 RETURNS boolean
 LANGUAGE sql IMMUTABLE
 -- A column DEFAULT is callable on its own, without inserting: only fast mode,
 -- which allows gaps, may take its numbers that way.
 AS $$ SELECT mode = 'fast' AND date_column IS NULL AND cardinality(scope_columns) = 0 $$;
-COMMENT ON FUNCTION racefree._numbering_inline(text, name, name[]) IS
+COMMENT ON FUNCTION racefree_internal._numbering_inline(text, name, name[]) IS
   'Internal: whether a numbering is an SQL column DEFAULT the planner inlines (fast mode, no date column, no scope columns), with an explicit-number trigger beside it; every other numbering, every gapless one among them, is a BEFORE INSERT trigger, so its numbers are taken only by inserting.';
 
-CREATE OR REPLACE FUNCTION racefree._numbering_hook_name(name text, inline boolean)
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_hook_name(name text, inline boolean)
 RETURNS name
 LANGUAGE sql IMMUTABLE
-AS $$ SELECT racefree._object_name('racefree_' || name, CASE WHEN inline THEN '_explicit' ELSE '_number' END) $$;
-COMMENT ON FUNCTION racefree._numbering_hook_name(text, boolean) IS
-  'Internal: the name of a numbering''s BEFORE INSERT trigger: racefree_<name>_explicit beside an inlined DEFAULT, racefree_<name>_number for the generator trigger (cut to 63 bytes by racefree._object_name).';
+AS $$ SELECT racefree_internal._object_name('racefree_' || name, CASE WHEN inline THEN '_explicit' ELSE '_number' END) $$;
+COMMENT ON FUNCTION racefree_internal._numbering_hook_name(text, boolean) IS
+  'Internal: the name of a numbering''s BEFORE INSERT trigger: racefree_<name>_explicit beside an inlined DEFAULT, racefree_<name>_number for the generator trigger (cut to 63 bytes by racefree_internal._object_name).';
 
-CREATE OR REPLACE FUNCTION racefree._numbering_digits(width int, n text)
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_digits(width int, n text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 AS $$
@@ -305,17 +305,17 @@ AS $$
   SELECT CASE WHEN width > 1 THEN format('translate(format(%L, %s), '' '', ''0'')', '%' || width || 's', n)
               ELSE format('%s::text', n) END
 $$;
-COMMENT ON FUNCTION racefree._numbering_digits(int, text) IS
+COMMENT ON FUNCTION racefree_internal._numbering_digits(int, text) IS
   'Internal: the SQL expression of {seq:width} for the number expression n: at least width digits, zero-padded, growing past them, n evaluated once.';
 
-CREATE OR REPLACE FUNCTION racefree._numbering_source(r racefree.numberings)
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_source(r racefree.numberings)
 RETURNS text
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
   tbl regclass := to_regclass(format('%I.%I', r.table_schema, r.table_name));
   -- Fast and without row values: a plain SQL expression, inlined into the INSERT.
-  inline boolean := racefree._numbering_inline(r.mode, r.date_column, r.scope_columns);
+  inline boolean := racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns);
   dated boolean := jsonb_path_exists(r.parts, '$[*].date');
   date_type regtype;
   seq_at int;
@@ -330,7 +330,7 @@ DECLARE
   marker text := 'racefree.n_' || md5(r.counter);
   c name;
   -- Names as a JSON string: one line, whatever they hold.
-  header text := format(E'-- Generated by racefree addNumbering() (generator %s) for %s.\n', racefree._generator_version(),
+  header text := format(E'-- Generated by racefree addNumbering() (generator %s) for %s.\n', racefree_internal._generator_version(),
                         to_jsonb(format('%I.%I.%I', r.table_schema, r.table_name, r.column_name)));
   -- The counter's next value, bound to this numbering's own counter.
   -- (indent, counter, scope expression)
@@ -369,7 +369,7 @@ BEGIN
     -- tells the explicit-number trigger that it was generated.
     RETURN header || format('SELECT set_config(%L, %s, true)', marker,
       concat_ws(' || ', nullif(prefix, ''''''),
-                racefree._numbering_digits(width, format('nextval(%L::regclass)', format('%I.%I', r.table_schema, r.sequence_name))),
+                racefree_internal._numbering_digits(width, format('nextval(%L::regclass)', format('%I.%I', r.table_schema, r.sequence_name))),
                 nullif(suffix, '''''')));
   END IF;
 
@@ -415,7 +415,7 @@ BEGIN
   IF NEW.%I IS NULL THEN%s
     NEW.%I := %s;
   ELSE
-    PERFORM racefree._numbering_advance(%L, NEW.%I);
+    PERFORM racefree_internal._numbering_advance(%L, NEW.%I);
   END IF;
   RETURN NEW;
 END
@@ -425,25 +425,25 @@ $b$,
                                 CASE WHEN scope IS NOT NULL THEN E'\n  prefix text;\n  suffix text;' END), '') || E'\n',
      checks, r.column_name,
      CASE WHEN r.mode = 'gapless'
-          THEN concat(scope, format(take, '    ', r.counter, CASE WHEN scope IS NOT NULL THEN 'racefree._numbering_scope(prefix, suffix)' ELSE period END))
+          THEN concat(scope, format(take, '    ', r.counter, CASE WHEN scope IS NOT NULL THEN 'racefree_internal._numbering_scope(prefix, suffix)' ELSE period END))
           ELSE '' END,
      r.column_name,
      concat_ws(' || ', nullif(prefix, ''''''),
-               racefree._numbering_digits(width, CASE WHEN r.mode = 'gapless' THEN 'n'
+               racefree_internal._numbering_digits(width, CASE WHEN r.mode = 'gapless' THEN 'n'
                  ELSE format('nextval(%L::regclass)', format('%I.%I', r.table_schema, r.sequence_name)) END),
                nullif(suffix, '''''')),
      r.counter, r.column_name);
 END
 $$;
-COMMENT ON FUNCTION racefree._numbering_source(racefree.numberings) IS
-  'Internal: the source of a numbering''s generate_<name>_number(), rendered from its racefree.numberings row with its counter (gapless) or sequence (fast) as constants: in fast mode without row values an SQL DEFAULT the planner inlines (racefree._numbering_inline); else, every gapless numbering among them, a BEFORE INSERT trigger function.';
+COMMENT ON FUNCTION racefree_internal._numbering_source(racefree.numberings) IS
+  'Internal: the source of a numbering''s generate_<name>_number(), rendered from its racefree.numberings row with its counter (gapless) or sequence (fast) as constants: in fast mode without row values an SQL DEFAULT the planner inlines (racefree_internal._numbering_inline); else, every gapless numbering among them, a BEFORE INSERT trigger function.';
 
-CREATE OR REPLACE FUNCTION racefree._numbering_install(r racefree.numberings, replace boolean)
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_install(r racefree.numberings, replace boolean)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-  inline boolean := racefree._numbering_inline(r.mode, r.date_column, r.scope_columns);
+  inline boolean := racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns);
 BEGIN
   -- The counter is written by the generated code itself, as the numbering's
   -- owner: inserting roles need no privilege on racefree.counters. The fast
@@ -453,7 +453,7 @@ BEGIN
     CASE WHEN replace THEN 'OR REPLACE ' ELSE '' END, r.table_schema, r.generator,
     CASE WHEN inline THEN 'text LANGUAGE sql VOLATILE'
          ELSE 'trigger LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp' END,
-    racefree._numbering_source(r));
+    racefree_internal._numbering_source(r));
   EXECUTE format('COMMENT ON FUNCTION %I.%I() IS %L', r.table_schema, r.generator, CASE WHEN inline THEN format(
       'Next %s number for %I.%I.%I, formatted as %s (%s mode, %s reset, dates in %s). Used as the column DEFAULT. %s',
       r.name, r.table_schema, r.table_name, r.column_name, r.template, r.mode, r.reset, r.time_zone,
@@ -487,13 +487,13 @@ BEGIN
   END IF;
 END
 $$;
-COMMENT ON FUNCTION racefree._numbering_install(racefree.numberings, boolean) IS
+COMMENT ON FUNCTION racefree_internal._numbering_install(racefree.numberings, boolean) IS
   'Internal: creates (or, with replace, replaces in place: same name, same signature) a numbering''s generate_<name>_number() from its racefree.numberings row, commented, revoked from PUBLIC and granted to racefree_user (and a fast numbering''s sequence for its inlined DEFAULT); lets racefree_monitor read the numbered column and a fast numbering''s sequence. Trigger functions (every gapless numbering, and fast ones with row values) are SECURITY DEFINER (search_path pinned), bound to their own counter; the fast DEFAULT is inlinable SQL.';
 
 -- ---------------------------------------------------------------------------
 -- Numbering: the retrofit scan, and the lock steps of an online retrofit
 
-CREATE OR REPLACE FUNCTION racefree._numbering_highest(parts jsonb, tbl regclass, col name)
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_highest(parts jsonb, tbl regclass, col name)
 RETURNS TABLE (scope text, seq bigint)
 LANGUAGE plpgsql STABLE
 AS $$
@@ -537,7 +537,7 @@ BEGIN
   IF has_columns THEN
     -- Column tokens vary in width: three groups, before {seq}, {seq}, after it.
     RETURN QUERY EXECUTE format(
-      'SELECT racefree._numbering_scope(m.g[1], m.g[3]), max(m.g[2]::bigint) FROM %s AS t, regexp_match(t.%I::text, %L) AS m (g) WHERE m.g IS NOT NULL GROUP BY 1',
+      'SELECT racefree_internal._numbering_scope(m.g[1], m.g[3]), max(m.g[2]::bigint) FROM %s AS t, regexp_match(t.%I::text, %L) AS m (g) WHERE m.g IS NOT NULL GROUP BY 1',
       tbl, col, '^(' || pattern || ')$');
     RETURN;
   END IF;
@@ -551,10 +551,10 @@ BEGIN
     scope_expr, seq_expr, tbl, col, '^' || pattern || '$');
 END
 $$;
-COMMENT ON FUNCTION racefree._numbering_highest(jsonb, regclass, name) IS
-  'Internal: the highest sequence value per counter scope among the numbers in tbl.col that are in the template''s format: one set-based query, the template compiled into one regex, {seq} and the dates read at their fixed places (three regex groups when column tokens make the places vary). The same scopes and values as racefree._numbering_parse. The retrofit and racefree doctor (counter_behind) both read it.';
+COMMENT ON FUNCTION racefree_internal._numbering_highest(jsonb, regclass, name) IS
+  'Internal: the highest sequence value per counter scope among the numbers in tbl.col that are in the template''s format: one set-based query, the template compiled into one regex, {seq} and the dates read at their fixed places (three regex groups when column tokens make the places vary). The same scopes and values as racefree_internal._numbering_parse. The retrofit and racefree doctor (counter_behind) both read it.';
 
-CREATE OR REPLACE FUNCTION racefree._numbering_seed(r racefree.numberings)
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_seed(r racefree.numberings)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
@@ -563,13 +563,13 @@ DECLARE
   seq regclass := CASE WHEN r.mode = 'fast' THEN format('%I.%I', r.table_schema, r.sequence_name)::regclass END;
   last bigint;
 BEGIN
-  FOR h IN SELECT * FROM racefree._numbering_highest(r.parts, format('%I.%I', r.table_schema, r.table_name)::regclass, r.column_name) LOOP
+  FOR h IN SELECT * FROM racefree_internal._numbering_highest(r.parts, format('%I.%I', r.table_schema, r.table_name)::regclass, r.column_name) LOOP
     IF r.mode = 'gapless' THEN
       INSERT INTO racefree.counters AS c (counter, scope, value) VALUES (r.counter, h.scope, h.seq)
       ON CONFLICT ON CONSTRAINT counters_pkey DO UPDATE SET value = excluded.value, updated_at = now()
       WHERE c.value < excluded.value;
     ELSIF h.seq > 0 THEN
-      -- As racefree._numbering_advance does: ALTER SEQUENCE holds off nextval()
+      -- As racefree_internal._numbering_advance does: ALTER SEQUENCE holds off nextval()
       -- and other advances until this transaction ends, so the sequence never moves back.
       EXECUTE format('ALTER SEQUENCE %s NO CYCLE', seq);
       EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s', seq) INTO last;
@@ -580,10 +580,10 @@ BEGIN
   END LOOP;
 END
 $$;
-COMMENT ON FUNCTION racefree._numbering_seed(racefree.numberings) IS
-  'Internal: moves a numbering''s counters (gapless) or sequence (fast) past the highest number of each scope already in its column (racefree._numbering_highest); never moves one back, so it can run while writers advance them too.';
+COMMENT ON FUNCTION racefree_internal._numbering_seed(racefree.numberings) IS
+  'Internal: moves a numbering''s counters (gapless) or sequence (fast) past the highest number of each scope already in its column (racefree_internal._numbering_highest); never moves one back, so it can run while writers advance them too.';
 
-CREATE OR REPLACE FUNCTION racefree._lock_with_retries(tbl regclass, lock_mode text, config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._lock_with_retries(tbl regclass, lock_mode text, config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
@@ -597,7 +597,7 @@ DECLARE
   pause_ms int;
 BEGIN
   IF lock_mode NOT IN ('SHARE ROW EXCLUSIVE', 'ACCESS EXCLUSIVE') THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('racefree._lock_with_retries: lock mode %L is not one the retrofit takes', lock_mode);
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('racefree_internal._lock_with_retries: lock mode %L is not one the retrofit takes', lock_mode);
   END IF;
   FOR attempt IN 1 .. attempts LOOP
     BEGIN
@@ -634,19 +634,19 @@ BEGIN
   END LOOP;
 END
 $$;
-COMMENT ON FUNCTION racefree._lock_with_retries(regclass, text, jsonb) IS
+COMMENT ON FUNCTION racefree_internal._lock_with_retries(regclass, text, jsonb) IS
   'Internal, the lock of each catalog step of an online retrofit: LOCK TABLE tbl in lock_mode under a short lock_timeout (config lockTimeoutMs, default 100), so writers queue behind the request for at most that long; on timeout it holds nothing, prints a NOTICE ''waiting: ...'' naming the sessions that hold the table, sleeps with exponential backoff and jitter (25 ms doubling, at most 2 s) and tries again, config lockRetries times (default 20); then 55P03 naming them. The lock, once taken, is held to the end of the calling transaction.';
 
-CREATE OR REPLACE FUNCTION racefree._numbering_insert_hook(r racefree.numberings, trigger_name name)
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_insert_hook(r racefree.numberings, trigger_name name)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
-  IF racefree._numbering_inline(r.mode, r.date_column, r.scope_columns) THEN
+  IF racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns) THEN
     EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I SET DEFAULT %I.%I()', r.table_schema, r.table_name, r.column_name, r.table_schema, r.generator);
     EXECUTE format($t$CREATE OR REPLACE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW
       WHEN (NEW.%I IS DISTINCT FROM current_setting(%L, true))
-      EXECUTE FUNCTION racefree._numbering_explicit(%L)$t$,
+      EXECUTE FUNCTION racefree_internal._numbering_explicit(%L)$t$,
       trigger_name, r.table_schema, r.table_name, r.column_name, 'racefree.n_' || md5(r.counter), r.counter);
   ELSE
     EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW EXECUTE FUNCTION %I.%I()',
@@ -654,23 +654,23 @@ BEGIN
   END IF;
 END
 $$;
-COMMENT ON FUNCTION racefree._numbering_insert_hook(racefree.numberings, name) IS
+COMMENT ON FUNCTION racefree_internal._numbering_insert_hook(racefree.numberings, name) IS
   'Internal: makes inserts generate the numbering''s numbers: generate_<name>_number() as the column DEFAULT plus the explicit-number trigger trigger_name (fast mode without row values), or the generator as BEFORE INSERT trigger trigger_name. CREATE OR REPLACE TRIGGER, so it also turns the explicit-only trigger of an online retrofit into the final one.';
 
-CREATE OR REPLACE FUNCTION racefree._numbering_explicit_hook(r racefree.numberings, trigger_name name)
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_explicit_hook(r racefree.numberings, trigger_name name)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
   EXECUTE format($t$CREATE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW WHEN (NEW.%I IS NOT NULL)
-      EXECUTE FUNCTION racefree._numbering_explicit(%L)$t$,
+      EXECUTE FUNCTION racefree_internal._numbering_explicit(%L)$t$,
     trigger_name, r.table_schema, r.table_name, r.column_name, r.counter);
 END
 $$;
-COMMENT ON FUNCTION racefree._numbering_explicit_hook(racefree.numberings, name) IS
-  'Internal: the BEFORE INSERT trigger trigger_name of an online retrofit between its install and activate steps: numbers written explicitly move the counter, none is generated. racefree._numbering_insert_hook replaces it under the same name.';
+COMMENT ON FUNCTION racefree_internal._numbering_explicit_hook(racefree.numberings, name) IS
+  'Internal: the BEFORE INSERT trigger trigger_name of an online retrofit between its install and activate steps: numbers written explicitly move the counter, none is generated. racefree_internal._numbering_insert_hook replaces it under the same name.';
 
-CREATE OR REPLACE FUNCTION racefree._numbering_to_trigger(r racefree.numberings)
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_to_trigger(r racefree.numberings)
 RETURNS boolean
 LANGUAGE plpgsql
 AS $$
@@ -678,13 +678,13 @@ DECLARE
   tbl regclass := to_regclass(format('%I.%I', r.table_schema, r.table_name));
   fn regprocedure := to_regprocedure(format('%I.%I()', r.table_schema, r.generator));
   entry bigint := (SELECT x.id FROM racefree.registry AS x WHERE x.builder = 'addNumbering' AND x.description->>'counter' = r.counter);
-  hook name := racefree._numbering_hook_name(r.name, false);
+  hook name := racefree_internal._numbering_hook_name(r.name, false);
   active boolean;
   old name;
 BEGIN
   -- Generators 1 to 3 made a gapless numbering without row values a column
   -- DEFAULT, which any role granted EXECUTE could call without inserting.
-  IF tbl IS NULL OR fn IS NULL OR entry IS NULL OR racefree._numbering_inline(r.mode, r.date_column, r.scope_columns)
+  IF tbl IS NULL OR fn IS NULL OR entry IS NULL OR racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns)
      OR (SELECT p.prorettype FROM pg_catalog.pg_proc AS p WHERE p.oid = fn) = 'pg_catalog.trigger'::pg_catalog.regtype THEN
     RETURN false;
   END IF;
@@ -704,11 +704,11 @@ BEGIN
   END LOOP;
   -- The return type changes: no CREATE OR REPLACE.
   EXECUTE format('DROP FUNCTION %s', fn);
-  PERFORM racefree._numbering_install(r, false);
+  PERFORM racefree_internal._numbering_install(r, false);
   IF active THEN
-    PERFORM racefree._numbering_insert_hook(r, hook);
+    PERFORM racefree_internal._numbering_insert_hook(r, hook);
   ELSE
-    PERFORM racefree._numbering_explicit_hook(r, hook);
+    PERFORM racefree_internal._numbering_explicit_hook(r, hook);
   END IF;
   INSERT INTO racefree.registry_objects (registry_id, object_type, object_schema, object_name)
   VALUES (entry, 'trigger', r.table_schema, hook);
@@ -723,17 +723,17 @@ BEGIN
   RETURN true;
 END
 $$;
-COMMENT ON FUNCTION racefree._numbering_to_trigger(racefree.numberings) IS
-  'Internal, run by racefree._regenerate_all before it rewrites anything: turns a gapless numbering that an older generator made a column DEFAULT (with an explicit-number trigger) into generator 4''s BEFORE INSERT trigger racefree_<name>_number, in the state it was in (generating, or an online retrofit not yet activated: explicit numbers only), updates racefree.registry_objects, and drops the DEFAULT from the descriptions of the table''s generated upserts. False, changing nothing, for any other numbering.';
+COMMENT ON FUNCTION racefree_internal._numbering_to_trigger(racefree.numberings) IS
+  'Internal, run by racefree_internal._regenerate_all before it rewrites anything: turns a gapless numbering that an older generator made a column DEFAULT (with an explicit-number trigger) into generator 4''s BEFORE INSERT trigger racefree_<name>_number, in the state it was in (generating, or an online retrofit not yet activated: explicit numbers only), updates racefree.registry_objects, and drops the DEFAULT from the descriptions of the table''s generated upserts. False, changing nothing, for any other numbering.';
 
-CREATE OR REPLACE FUNCTION racefree._numbering_config(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_config(config jsonb)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE
 AS $$ SELECT config - ARRAY['parts', 'reset', 'step', 'key'] $$;
-COMMENT ON FUNCTION racefree._numbering_config(jsonb) IS
+COMMENT ON FUNCTION racefree_internal._numbering_config(jsonb) IS
   'Internal: the builder options of an addNumbering() call as racefree.registry keeps them: the configuration without what the builder derives (parts, reset, the unique key''s names) and the online step.';
 
-CREATE OR REPLACE FUNCTION racefree._add_numbering(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._add_numbering(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $install$
@@ -773,15 +773,15 @@ BEGIN
   tbl := to_regclass(config->>'table');
   IF online AND tbl IS NOT NULL THEN
     -- Installed by an interrupted earlier run of the same migration: adopted.
-    registered := racefree._registered('addNumbering', tbl, name);
-    IF registered.config = racefree._numbering_config(config)
+    registered := racefree_internal._registered('addNumbering', tbl, name);
+    IF registered.config = racefree_internal._numbering_config(config)
        AND EXISTS (SELECT FROM racefree.registry_objects AS o JOIN pg_trigger AS g ON g.tgrelid = tbl AND g.tgname = o.object_name
                     WHERE o.registry_id = registered.id AND o.object_type = 'trigger') THEN
       RETURN;
     END IF;
   END IF;
   IF tbl IS NULL OR (SELECT relkind FROM pg_class WHERE oid = tbl) NOT IN ('r', 'p') THEN
-    PERFORM racefree._config_error('table', config->>'table',
+    PERFORM racefree_internal._config_error('table', config->>'table',
       format('addNumbering: table %s does not exist', config->>'table'));
   END IF;
   SELECT n.nspname, c.relname, n.oid INTO sch, rel, ns
@@ -790,11 +790,11 @@ BEGIN
   SELECT a.atttypid::regtype, a.atttypmod INTO typ, typmod FROM pg_attribute AS a
    WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
   IF typ IS NULL THEN
-    PERFORM racefree._config_error('column', col,
+    PERFORM racefree_internal._config_error('column', col,
       format('addNumbering: column %I does not exist in table %I.%I', col, sch, rel));
   END IF;
   IF typ NOT IN ('text'::regtype, 'character varying'::regtype) THEN
-    PERFORM racefree._config_error('column', col,
+    PERFORM racefree_internal._config_error('column', col,
       format('addNumbering: column %I.%I.%I is %s; a numbered column must be text or varchar', sch, rel, col, typ));
   END IF;
   -- The shortest number the template makes: literals, fixed-width dates, {seq} at its width.
@@ -803,13 +803,13 @@ BEGIN
                            WHEN p ? 'seq' THEN (p->>'seq')::int ELSE 0 END), 0)
     INTO needed FROM jsonb_array_elements(parts) AS p;
   IF typ = 'character varying'::regtype AND typmod > 0 AND needed > typmod - 4 THEN
-    PERFORM racefree._config_error('column', col,
+    PERFORM racefree_internal._config_error('column', col,
       format('addNumbering: column %I.%I.%I is varchar(%s), but template %s makes numbers of at least %s characters (more once {seq} outgrows its digits, or with longer column values); the column needs at least varchar(%s), or make it text',
         sch, rel, col, typmod - 4, config->>'template', needed, needed));
   END IF;
   IF EXISTS (SELECT FROM pg_attrdef WHERE adrelid = tbl
               AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = tbl AND attname = col)) THEN
-    PERFORM racefree._config_error('column', col,
+    PERFORM racefree_internal._config_error('column', col,
       format('addNumbering: column %I.%I.%I already has a DEFAULT; drop it first so the numbering owns the column', sch, rel, col));
   END IF;
 
@@ -818,7 +818,7 @@ BEGIN
   FOR i IN 1 .. cardinality(scope_cols) LOOP
     IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = tbl AND attname = scope_cols[i]
                     AND attnum > 0 AND NOT attisdropped) THEN
-      PERFORM racefree._config_error('template', config->>'template',
+      PERFORM racefree_internal._config_error('template', config->>'template',
         format('addNumbering: template token {%s} names no column of table %I.%I', scope_cols[i], sch, rel));
     END IF;
   END LOOP;
@@ -827,38 +827,38 @@ BEGIN
     SELECT a.atttypid::regtype INTO date_type FROM pg_attribute AS a
      WHERE a.attrelid = tbl AND a.attname = date_col AND a.attnum > 0 AND NOT a.attisdropped;
     IF date_type IS NULL THEN
-      PERFORM racefree._config_error('dateColumn', date_col,
+      PERFORM racefree_internal._config_error('dateColumn', date_col,
         format('addNumbering: dateColumn %I does not exist in table %I.%I', date_col, sch, rel));
     END IF;
     IF date_type NOT IN ('date'::regtype, 'timestamp without time zone'::regtype, 'timestamp with time zone'::regtype) THEN
-      PERFORM racefree._config_error('dateColumn', date_col,
+      PERFORM racefree_internal._config_error('dateColumn', date_col,
         format('addNumbering: dateColumn %I.%I.%I is %s; it must be date, timestamp or timestamptz', sch, rel, date_col, date_type));
     END IF;
   END IF;
 
   IF mode NOT IN ('gapless', 'fast') THEN
-    PERFORM racefree._config_error('mode', mode, format('addNumbering: option "mode" must be ''gapless'' or ''fast'', not %L', mode));
+    PERFORM racefree_internal._config_error('mode', mode, format('addNumbering: option "mode" must be ''gapless'' or ''fast'', not %L', mode));
   END IF;
 
   BEGIN
     PERFORM now() AT TIME ZONE tz;
   EXCEPTION WHEN invalid_parameter_value THEN
-    PERFORM racefree._config_error('timeZone', tz, format('addNumbering: unknown time zone %L', tz));
+    PERFORM racefree_internal._config_error('timeZone', tz, format('addNumbering: unknown time zone %L', tz));
   END;
 
   counter := sch || '.' || name;
   generator := 'generate_' || name || '_number';
   IF octet_length(generator) > 63 THEN
-    PERFORM racefree._config_error('name', name,
+    PERFORM racefree_internal._config_error('name', name,
       format('addNumbering: %I is longer than 63 bytes', generator));
   END IF;
   IF EXISTS (SELECT FROM racefree.numberings AS n WHERE n.counter = counter)
      OR EXISTS (SELECT FROM pg_proc WHERE proname = generator AND pronamespace = ns) THEN
-    PERFORM racefree._config_error('name', name,
+    PERFORM racefree_internal._config_error('name', name,
       format('addNumbering: a numbering named %L already exists in schema %I (function %I.%I)', name, sch, sch, generator));
   END IF;
   IF EXISTS (SELECT FROM racefree.numberings AS n WHERE n.table_schema = sch AND n.table_name = rel AND n.column_name = col) THEN
-    PERFORM racefree._config_error('column', col,
+    PERFORM racefree_internal._config_error('column', col,
       format('addNumbering: column %I.%I.%I is already numbered', sch, rel, col));
   END IF;
 
@@ -866,9 +866,9 @@ BEGIN
   IF online THEN
     -- Built CONCURRENTLY under this name by a later step, unless the table
     -- already has a unique index of that name on the column.
-    added := racefree._object_name(rel || '_' || col, '_key');
+    added := racefree_internal._object_name(rel || '_' || col, '_key');
     IF config->'key'->>'name' IS DISTINCT FROM added THEN
-      PERFORM racefree._config_error('table', config->>'table',
+      PERFORM racefree_internal._config_error('table', config->>'table',
         format('addNumbering: the builder named the unique key %s, the installer %I; name the table exactly as PostgreSQL does', config->'key'->>'name', added));
     END IF;
     IF EXISTS (SELECT FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid
@@ -878,7 +878,7 @@ BEGIN
       added := NULL;
     END IF;
     IF (SELECT relkind FROM pg_class WHERE oid = tbl) = 'p' THEN
-      PERFORM racefree._config_error('concurrently', 'true',
+      PERFORM racefree_internal._config_error('concurrently', 'true',
         format('addNumbering: %I.%I is partitioned, and PostgreSQL cannot build an index on a partitioned table concurrently; number it without concurrently, or each partition', sch, rel));
     END IF;
   ELSIF NOT EXISTS (
@@ -886,17 +886,17 @@ BEGIN
      WHERE i.indrelid = tbl AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
        AND i.indnkeyatts = 1
        AND i.indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = tbl AND attname = col)) THEN
-    added := racefree._object_name(rel || '_' || col, '_key');
-    IF racefree._partition_key_missing(tbl, ARRAY[col]) IS NOT NULL THEN
-      PERFORM racefree._config_error('table', config->>'table',
+    added := racefree_internal._object_name(rel || '_' || col, '_key');
+    IF racefree_internal._partition_key_missing(tbl, ARRAY[col]) IS NOT NULL THEN
+      PERFORM racefree_internal._config_error('table', config->>'table',
         format('addNumbering: %I.%I is partitioned and %I.%I is not unique: a unique constraint on a partitioned table must include the partition key (%s); number each partition, or add a unique key that includes %I and the partition key',
-          sch, rel, rel, col, racefree._partition_key_missing(tbl, ARRAY[col]), col));
+          sch, rel, rel, col, racefree_internal._partition_key_missing(tbl, ARRAY[col]), col));
     END IF;
   END IF;
-  triggers := ARRAY[racefree._numbering_hook_name(name, racefree._numbering_inline(mode, date_col, scope_cols)),
-                    racefree._object_name('racefree_' || name, '_update')];
+  triggers := ARRAY[racefree_internal._numbering_hook_name(name, racefree_internal._numbering_inline(mode, date_col, scope_cols)),
+                    racefree_internal._object_name('racefree_' || name, '_update')];
   IF mode = 'fast' THEN
-    seq := racefree._object_name(name, '_number_seq');
+    seq := racefree_internal._object_name(name, '_number_seq');
   END IF;
   SELECT string_agg(x, ', ') INTO taken FROM (
     SELECT format('trigger %I', t.tgname) AS x FROM pg_trigger AS t WHERE t.tgrelid = tbl AND t.tgname = ANY (triggers)
@@ -905,7 +905,7 @@ BEGIN
     UNION ALL
     SELECT format('constraint %I', k.conname) FROM pg_constraint AS k WHERE k.conrelid = tbl AND k.conname = added) AS t;
   IF taken IS NOT NULL THEN
-    PERFORM racefree._config_error('name', name, format('addNumbering: %s already exist(s); give option "name" another value', taken));
+    PERFORM racefree_internal._config_error('name', name, format('addNumbering: %s already exist(s); give option "name" another value', taken));
   END IF;
 
   IF step = 'check' THEN
@@ -914,13 +914,13 @@ BEGIN
   IF online THEN
     -- Online: only the explicit-number triggers go in here, under a lock
     -- taken briefly, with retries; the scan follows without a lock.
-    PERFORM racefree._lock_with_retries(tbl, 'SHARE ROW EXCLUSIVE', config || '{"stepName": "addNumbering (install)"}');
+    PERFORM racefree_internal._lock_with_retries(tbl, 'SHARE ROW EXCLUSIVE', config || '{"stepName": "addNumbering (install)"}');
   ELSE
     -- No writer may slip a row in between the retrofit scan and the new default.
     EXECUTE format('LOCK TABLE %I.%I IN SHARE ROW EXCLUSIVE MODE', sch, rel);
     IF added IS NOT NULL THEN
       -- Before any DDL: the unique constraint below would fail on these with a bare 23505.
-      PERFORM racefree._assert_no_duplicates(jsonb_build_object(
+      PERFORM racefree_internal._assert_no_duplicates(jsonb_build_object(
         'builder', 'addNumbering', 'table', format('%I.%I', sch, rel), 'columns', jsonb_build_array(col)));
     END IF;
   END IF;
@@ -935,18 +935,18 @@ BEGIN
   VALUES (counter, name, sch, rel, col, config->>'template', parts, mode,
           tz, date_col, scope_cols, config->>'reset', generator, seq, added)
   RETURNING * INTO r;
-  PERFORM racefree._numbering_install(r, false);
+  PERFORM racefree_internal._numbering_install(r, false);
 
   IF online THEN
-    -- Until racefree._activate_numbering: numbers written explicitly move the counter, none is generated.
-    PERFORM racefree._numbering_explicit_hook(r, triggers[1]);
+    -- Until racefree_internal._activate_numbering: numbers written explicitly move the counter, none is generated.
+    PERFORM racefree_internal._numbering_explicit_hook(r, triggers[1]);
   ELSE
-    PERFORM racefree._numbering_insert_hook(r, triggers[1]);
+    PERFORM racefree_internal._numbering_insert_hook(r, triggers[1]);
   END IF;
   -- An explicit number written by UPDATE moves the counter too.
   EXECUTE format($t$CREATE TRIGGER %I BEFORE UPDATE OF %I ON %I.%I FOR EACH ROW
     WHEN (NEW.%I IS DISTINCT FROM OLD.%I)
-    EXECUTE FUNCTION racefree._numbering_explicit(%L)$t$,
+    EXECUTE FUNCTION racefree_internal._numbering_explicit(%L)$t$,
     triggers[2], col, sch, rel, col, col, counter);
   IF added IS NOT NULL AND NOT online THEN
     EXECUTE format('ALTER TABLE %I.%I ADD CONSTRAINT %I UNIQUE (%I)', sch, rel, added, col);
@@ -962,24 +962,24 @@ BEGIN
   IF added IS NOT NULL THEN
     objects := objects || jsonb_build_object('type', 'constraint', 'schema', sch, 'name', added);
   END IF;
-  PERFORM racefree._register('addNumbering', tbl, name, racefree._numbering_config(config), jsonb_build_object('counter', counter), objects);
+  PERFORM racefree_internal._register('addNumbering', tbl, name, racefree_internal._numbering_config(config), jsonb_build_object('counter', counter), objects);
 
   -- Retrofit: continue after the numbers the table already holds (online: a step of its own).
   IF NOT online THEN
-    PERFORM racefree._numbering_seed(r);
+    PERFORM racefree_internal._numbering_seed(r);
   END IF;
 END
 $install$;
-COMMENT ON FUNCTION racefree._add_numbering(jsonb) IS
-  'Internal, called by the addNumbering() migration builder: checks the configuration (RF100 on any problem, before any DDL), raises RF101 when the column holds duplicates and has no unique key yet, then creates generate_<name>_number() as a BEFORE INSERT trigger (or, fast mode without row values, the column DEFAULT), the explicit-number triggers, a unique constraint if missing, registers them all in racefree.registry, and starts the counters after the numbers already in the table (racefree._numbering_seed), all under one SHARE ROW EXCLUSIVE lock. config step (addNumbering({ concurrently: true })): ''check'' only checks; ''install'' takes its lock with racefree._lock_with_retries and installs only the explicit-number triggers, the function and the registry entry, leaving the scan, the DEFAULT and the unique key to the later steps; either returns at once when an interrupted run of the same configuration installed it.';
+COMMENT ON FUNCTION racefree_internal._add_numbering(jsonb) IS
+  'Internal, called by the addNumbering() migration builder: checks the configuration (RF100 on any problem, before any DDL), raises RF101 when the column holds duplicates and has no unique key yet, then creates generate_<name>_number() as a BEFORE INSERT trigger (or, fast mode without row values, the column DEFAULT), the explicit-number triggers, a unique constraint if missing, registers them all in racefree.registry, and starts the counters after the numbers already in the table (racefree_internal._numbering_seed), all under one SHARE ROW EXCLUSIVE lock. config step (addNumbering({ concurrently: true })): ''check'' only checks; ''install'' takes its lock with racefree_internal._lock_with_retries and installs only the explicit-number triggers, the function and the registry entry, leaving the scan, the DEFAULT and the unique key to the later steps; either returns at once when an interrupted run of the same configuration installed it.';
 
-CREATE OR REPLACE FUNCTION racefree._online_numbering(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._online_numbering(config jsonb)
 RETURNS racefree.numberings
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-  tbl regclass := racefree._table_oid('addNumbering', config->>'table');
-  entry racefree.registry := racefree._registered('addNumbering', tbl, config->>'name');
+  tbl regclass := racefree_internal._table_oid('addNumbering', config->>'table');
+  entry racefree.registry := racefree_internal._registered('addNumbering', tbl, config->>'name');
   r racefree.numberings;
 BEGIN
   SELECT n.* INTO r FROM racefree.numberings AS n WHERE n.counter = entry.description->>'counter';
@@ -990,46 +990,46 @@ BEGIN
   RETURN r;
 END
 $$;
-COMMENT ON FUNCTION racefree._online_numbering(jsonb) IS
+COMMENT ON FUNCTION racefree_internal._online_numbering(jsonb) IS
   'Internal: the racefree.numberings row of the numbering an online retrofit step works on (config as the builder made it); 55000 when its install step has not run.';
 
-CREATE OR REPLACE FUNCTION racefree._prepare_numbering(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._prepare_numbering(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
   -- RF100 for any bad option; returns at once for a numbering an interrupted run installed.
-  PERFORM racefree._add_numbering(config || '{"step": "check"}');
+  PERFORM racefree_internal._add_numbering(config || '{"step": "check"}');
   -- The unique key as addUniqueKey({ concurrently: true }) prepares it: RF101
   -- on duplicates, a leftover VALID index of that name adopted, an INVALID one
   -- moved aside for the DROP INDEX CONCURRENTLY that follows.
-  PERFORM racefree._prepare_unique_key(config->'key');
+  PERFORM racefree_internal._prepare_unique_key(config->'key');
 END
 $$;
-COMMENT ON FUNCTION racefree._prepare_numbering(jsonb) IS
+COMMENT ON FUNCTION racefree_internal._prepare_numbering(jsonb) IS
   'Internal, the first step of addNumbering({ concurrently: true }): checks the configuration (RF100) and prepares its unique key as addUniqueKey({ concurrently: true }) does (config key: RF101 on duplicate numbers, listing up to 10 groups; what an interrupted run left is adopted or moved aside). Changes nothing else and takes no lock writers wait for.';
 
-CREATE OR REPLACE FUNCTION racefree._retrofit_numbering(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._retrofit_numbering(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
   -- No table lock: rows committed before the install step are in this scan's
   -- snapshot (that step waited for every writer), later ones fired its trigger.
-  PERFORM racefree._numbering_seed(racefree._online_numbering(config));
+  PERFORM racefree_internal._numbering_seed(racefree_internal._online_numbering(config));
 END
 $$;
-COMMENT ON FUNCTION racefree._retrofit_numbering(jsonb) IS
-  'Internal, the step of addNumbering({ concurrently: true }) after its install, before its index build: moves the counters past every number already in the table (racefree._numbering_seed) without locking the table. Numbers written meanwhile move the counters through the explicit-number triggers the install step created; both only ever raise a counter.';
+COMMENT ON FUNCTION racefree_internal._retrofit_numbering(jsonb) IS
+  'Internal, the step of addNumbering({ concurrently: true }) after its install, before its index build: moves the counters past every number already in the table (racefree_internal._numbering_seed) without locking the table. Numbers written meanwhile move the counters through the explicit-number triggers the install step created; both only ever raise a counter.';
 
-CREATE OR REPLACE FUNCTION racefree._activate_numbering(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._activate_numbering(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-  r racefree.numberings := racefree._online_numbering(config);
+  r racefree.numberings := racefree_internal._online_numbering(config);
   tbl regclass := format('%I.%I', r.table_schema, r.table_name)::regclass;
-  inline boolean := racefree._numbering_inline(r.mode, r.date_column, r.scope_columns);
+  inline boolean := racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns);
   attach boolean := r.added_constraint IS NOT NULL
     AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = tbl AND conname = r.added_constraint);
   hook name;
@@ -1037,60 +1037,60 @@ BEGIN
   SELECT o.object_name INTO hook
     FROM racefree.registry_objects AS o JOIN racefree.registry AS e ON e.id = o.registry_id
    WHERE e.builder = 'addNumbering' AND e.description->>'counter' = r.counter AND o.object_type = 'trigger'
-     AND o.object_name = racefree._numbering_hook_name(r.name, inline);
+     AND o.object_name = racefree_internal._numbering_hook_name(r.name, inline);
   -- SET DEFAULT and ADD CONSTRAINT ... USING INDEX take ACCESS EXCLUSIVE; replacing a trigger, SHARE ROW EXCLUSIVE.
-  PERFORM racefree._lock_with_retries(tbl, CASE WHEN inline OR attach THEN 'ACCESS EXCLUSIVE' ELSE 'SHARE ROW EXCLUSIVE' END,
+  PERFORM racefree_internal._lock_with_retries(tbl, CASE WHEN inline OR attach THEN 'ACCESS EXCLUSIVE' ELSE 'SHARE ROW EXCLUSIVE' END,
     config || '{"stepName": "addNumbering (activate)"}');
   IF attach THEN
     -- Built by the CREATE UNIQUE INDEX CONCURRENTLY before this step.
     EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE USING INDEX %I', tbl, r.added_constraint, r.added_constraint);
   END IF;
-  PERFORM racefree._numbering_insert_hook(r, hook);
+  PERFORM racefree_internal._numbering_insert_hook(r, hook);
 END
 $$;
-COMMENT ON FUNCTION racefree._activate_numbering(jsonb) IS
-  'Internal, the last step of addNumbering({ concurrently: true }), after its retrofit scan and CREATE UNIQUE INDEX CONCURRENTLY: attaches that index as the numbering''s unique constraint (unless the column had a unique index of that name, or an interrupted run attached it), and from here inserts generate numbers (the generator trigger, or for fast mode without row values the DEFAULT and explicit-number trigger); one lock, taken with racefree._lock_with_retries and held only for these catalog changes. Safe to run again.';
+COMMENT ON FUNCTION racefree_internal._activate_numbering(jsonb) IS
+  'Internal, the last step of addNumbering({ concurrently: true }), after its retrofit scan and CREATE UNIQUE INDEX CONCURRENTLY: attaches that index as the numbering''s unique constraint (unless the column had a unique index of that name, or an interrupted run attached it), and from here inserts generate numbers (the generator trigger, or for fast mode without row values the DEFAULT and explicit-number trigger); one lock, taken with racefree_internal._lock_with_retries and held only for these catalog changes. Safe to run again.';
 
-CREATE OR REPLACE FUNCTION racefree._drop_numbering(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._drop_numbering(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
   tbl regclass := to_regclass(config->>'table');
-  entry racefree.registry := racefree._registered('addNumbering', tbl, config->>'name');
+  entry racefree.registry := racefree_internal._registered('addNumbering', tbl, config->>'name');
   r racefree.numberings;
 BEGIN
   SELECT n.* INTO r FROM racefree.numberings AS n WHERE n.counter = entry.description->>'counter';
   IF entry.id IS NULL OR r.column_name IS DISTINCT FROM config->>'column' THEN
-    PERFORM racefree._config_error('name', config->>'name',
+    PERFORM racefree_internal._config_error('name', config->>'name',
       format('dropNumbering: no numbering %L on column %s of table %s', config->>'name', config->>'column', config->>'table'));
   END IF;
   -- A fast numbering's DEFAULT is the generator's: it goes before the function.
   EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I DROP DEFAULT', r.table_schema, r.table_name, r.column_name);
-  PERFORM racefree._drop_registered(entry);
+  PERFORM racefree_internal._drop_registered(entry);
   DELETE FROM racefree.counters AS c WHERE c.counter = r.counter;
   DELETE FROM racefree.numberings AS n WHERE n.counter = r.counter;
 END
 $$;
-COMMENT ON FUNCTION racefree._drop_numbering(jsonb) IS
+COMMENT ON FUNCTION racefree_internal._drop_numbering(jsonb) IS
   'Internal, called by the dropNumbering() migration builder: removes the column DEFAULT (fast mode without row values) and every object racefree.registry_objects lists for the numbering (function, triggers, sequence, the unique constraint it added), its counters and its registry entry.';
 
 -- ---------------------------------------------------------------------------
 -- Unique keys
 
-CREATE OR REPLACE FUNCTION racefree._probe_unique_key(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._probe_unique_key(config jsonb)
 RETURNS text
 LANGUAGE plpgsql
 AS $$
 DECLARE
-  tbl regclass := racefree._table_oid('addUniqueKey', config->>'table');
-  cols name[] := racefree._column_names('addUniqueKey', 'columns', tbl, config->'columns');
+  tbl regclass := racefree_internal._table_oid('addUniqueKey', config->>'table');
+  cols name[] := racefree_internal._column_names('addUniqueKey', 'columns', tbl, config->'columns');
   pred text := config->>'where';
-  missing text := racefree._partition_key_missing(tbl, cols);
+  missing text := racefree_internal._partition_key_missing(tbl, cols);
   def text;
 BEGIN
   IF missing IS NOT NULL THEN
-    PERFORM racefree._config_error('columns', config->>'columns',
+    PERFORM racefree_internal._config_error('columns', config->>'columns',
       format('addUniqueKey: %s is partitioned, and a unique key on a partitioned table must include the partition key: add %s to option "columns"',
         tbl, missing));
   END IF;
@@ -1109,47 +1109,47 @@ BEGIN
   EXCEPTION WHEN syntax_error_or_access_rule_violation OR invalid_object_definition OR feature_not_supported
               OR datatype_mismatch OR undefined_object OR undefined_function THEN
     IF pred IS NOT NULL AND SQLSTATE NOT IN ('42704', '42883') THEN
-      PERFORM racefree._config_error('where', pred, format('addUniqueKey: option "where" is not a condition on %s: %s', tbl, SQLERRM));
+      PERFORM racefree_internal._config_error('where', pred, format('addUniqueKey: option "where" is not a condition on %s: %s', tbl, SQLERRM));
     END IF;
-    PERFORM racefree._config_error('columns', config->>'columns',
+    PERFORM racefree_internal._config_error('columns', config->>'columns',
       format('addUniqueKey: no unique index of %s can be built on (%s): %s', tbl,
         (SELECT string_agg(format('%I', c), ', ') FROM unnest(cols) AS c), SQLERRM));
   END;
   RETURN def;
 END
 $$;
-COMMENT ON FUNCTION racefree._probe_unique_key(jsonb) IS
+COMMENT ON FUNCTION racefree_internal._probe_unique_key(jsonb) IS
   'Internal: RF100 when the unique key cannot exist: a partitioned table whose partition key it lacks, a column type without btree equality (json), or a where PostgreSQL rejects in an index predicate (a subquery, a volatile function). Tries the index on an empty temporary copy of the table and returns its definition from USING on (pg_get_indexdef), which an index left by an interrupted run must match.';
 
-CREATE OR REPLACE FUNCTION racefree._register_unique_key(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._register_unique_key(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-  tbl regclass := racefree._table_oid('addUniqueKey', config->>'table');
+  tbl regclass := racefree_internal._table_oid('addUniqueKey', config->>'table');
   key_name name := config->>'name';
   sch name := (SELECT n.nspname FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = tbl);
   is_constraint boolean := EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = tbl AND conname = key_name);
 BEGIN
   -- Registered already by a concurrent run that was interrupted before its migration was recorded.
-  IF (racefree._registered('addUniqueKey', tbl, key_name)).id IS NOT NULL THEN
+  IF (racefree_internal._registered('addUniqueKey', tbl, key_name)).id IS NOT NULL THEN
     RETURN;
   END IF;
-  PERFORM racefree._register('addUniqueKey', tbl, key_name, config - ARRAY['index', 'scratch', 'scratchIndex'], NULL,
+  PERFORM racefree_internal._register('addUniqueKey', tbl, key_name, config - ARRAY['index', 'scratch', 'scratchIndex'], NULL,
     jsonb_build_array(jsonb_build_object('type', CASE WHEN is_constraint THEN 'constraint' ELSE 'index' END,
                                          'schema', sch, 'name', key_name)));
 END
 $$;
-COMMENT ON FUNCTION racefree._register_unique_key(jsonb) IS
+COMMENT ON FUNCTION racefree_internal._register_unique_key(jsonb) IS
   'Internal: records a unique key added by addUniqueKey() in racefree.registry, as a constraint or (partial key) an index, unless it is recorded already (a concurrent run interrupted after this step). Queued last by addUniqueKey({ concurrently: true }).';
 
-CREATE OR REPLACE FUNCTION racefree._add_unique_key(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._add_unique_key(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-  tbl regclass := racefree._table_oid('addUniqueKey', config->>'table');
-  cols name[] := racefree._column_names('addUniqueKey', 'columns', tbl, config->'columns');
+  tbl regclass := racefree_internal._table_oid('addUniqueKey', config->>'table');
+  cols name[] := racefree_internal._column_names('addUniqueKey', 'columns', tbl, config->'columns');
   key_name name := config->>'name';
   pred text := config->>'where';
   nnd text := CASE WHEN coalesce((config->>'nullsNotDistinct')::boolean, false) THEN ' NULLS NOT DISTINCT' ELSE '' END;
@@ -1159,32 +1159,32 @@ BEGIN
      OR EXISTS (SELECT FROM pg_catalog.pg_class AS c
                  WHERE c.relname = key_name
                    AND c.relnamespace = (SELECT relnamespace FROM pg_catalog.pg_class WHERE oid = tbl)) THEN
-    PERFORM racefree._config_error('name', key_name,
+    PERFORM racefree_internal._config_error('name', key_name,
       format('addUniqueKey: %I already exists in the schema or on table %s; choose another name', key_name, tbl));
   END IF;
-  PERFORM racefree._probe_unique_key(config);
+  PERFORM racefree_internal._probe_unique_key(config);
   -- Writers wait from here to the end of the migration, so no duplicate can
   -- slip in between the check and the index build.
   EXECUTE format('LOCK TABLE %s IN SHARE MODE', tbl);
-  PERFORM racefree._assert_no_duplicates(config || '{"builder": "addUniqueKey"}');
+  PERFORM racefree_internal._assert_no_duplicates(config || '{"builder": "addUniqueKey"}');
   SELECT string_agg(format('%I', col), ', ') INTO list FROM unnest(cols) AS col;
   IF pred IS NULL THEN
     EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE%s (%s)', tbl, key_name, nnd, list);
   ELSE
     EXECUTE format('CREATE UNIQUE INDEX %I ON %s (%s)%s WHERE (%s)', key_name, tbl, list, nnd, pred);
   END IF;
-  PERFORM racefree._register_unique_key(config);
+  PERFORM racefree_internal._register_unique_key(config);
 END
 $$;
-COMMENT ON FUNCTION racefree._add_unique_key(jsonb) IS
+COMMENT ON FUNCTION racefree_internal._add_unique_key(jsonb) IS
   'Internal, called by addUniqueKey(): checks table, columns, name and where (RF100), locks the table against writers (SHARE), raises RF101 when existing rows would violate the key, then adds a UNIQUE constraint, or a unique index when the key is partial (where), and registers it. Everything happens in the migration''s transaction: on any error nothing is created.';
 
-CREATE OR REPLACE FUNCTION racefree._prepare_unique_key(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._prepare_unique_key(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-  tbl regclass := racefree._table_oid('addUniqueKey', config->>'table');
+  tbl regclass := racefree_internal._table_oid('addUniqueKey', config->>'table');
   key_name name := config->>'name';
   scratch name := config->>'scratch';
   pred text := config->>'where';
@@ -1194,7 +1194,7 @@ DECLARE
   con record;
   -- CREATE INDEX CONCURRENTLY would reject a bad key only later, on its own;
   -- the definition is what an index left by an interrupted run must match.
-  wanted text := racefree._probe_unique_key(config);
+  wanted text := racefree_internal._probe_unique_key(config);
   found_first regclass;
 BEGIN
   SELECT c.oid, c.relkind, i.indrelid, i.indisvalid,
@@ -1206,7 +1206,7 @@ BEGIN
     -- Built by an interrupted earlier run (killed before the constraint was
     -- attached or the migration recorded): adopted when it is this key.
     IF existing.def IS DISTINCT FROM wanted THEN
-      PERFORM racefree._config_error('name', key_name,
+      PERFORM racefree_internal._config_error('name', key_name,
         format('addUniqueKey: index %I already exists on table %s as %s, not the key asked for, %s; drop it or choose another name',
           key_name, tbl, format('CREATE UNIQUE INDEX %I ON %s%s', key_name, tbl, existing.def),
           format('CREATE UNIQUE INDEX %I ON %s%s', key_name, tbl, wanted)));
@@ -1215,25 +1215,25 @@ BEGIN
     -- INVALID, left by a failed or interrupted build: moved out of the way for
     -- the DROP INDEX CONCURRENTLY that follows, which takes no lock writers wait for.
     IF to_regclass(format('%I.%I', (SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = ns), scratch)) IS NOT NULL THEN
-      PERFORM racefree._config_error('name', key_name,
+      PERFORM racefree_internal._config_error('name', key_name,
         format('addUniqueKey: both %I and %I are left over from earlier attempts on table %s; drop one of them', key_name, scratch, tbl));
     END IF;
     EXECUTE format('ALTER INDEX %s RENAME TO %I', existing.oid::regclass, scratch);
   ELSIF FOUND THEN
-    PERFORM racefree._config_error('name', key_name,
+    PERFORM racefree_internal._config_error('name', key_name,
       format('addUniqueKey: %I already exists in the schema of table %s and is not an index of that table left by an earlier attempt; choose another name',
         key_name, tbl));
   END IF;
   SELECT c.contype, c.conindid INTO con FROM pg_catalog.pg_constraint AS c WHERE c.conrelid = tbl AND c.conname = key_name;
   IF FOUND AND NOT (con.contype = 'u' AND pred IS NULL AND con.conindid = existing.oid) THEN
-    PERFORM racefree._config_error('name', key_name,
+    PERFORM racefree_internal._config_error('name', key_name,
       format('addUniqueKey: constraint %I already exists on table %s and is not this key; choose another name', key_name, tbl));
   END IF;
   SELECT c.oid, i.indrelid, i.indisvalid INTO leftover
     FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_index AS i ON i.indexrelid = c.oid
    WHERE c.relname = scratch AND c.relnamespace = ns;
   IF FOUND AND (leftover.indrelid IS DISTINCT FROM tbl OR leftover.indisvalid) THEN
-    PERFORM racefree._config_error('name', key_name,
+    PERFORM racefree_internal._config_error('name', key_name,
       format('addUniqueKey: %I, the name an invalid leftover of %I is moved to, is taken by something else in the schema of table %s',
         scratch, key_name, tbl));
   END IF;
@@ -1241,21 +1241,21 @@ BEGIN
   -- names the table; it must find this leftover or nothing.
   found_first := to_regclass(config->>'scratchIndex');
   IF found_first IS NOT NULL AND found_first::oid IS DISTINCT FROM leftover.oid THEN
-    PERFORM racefree._config_error('table', config->>'table',
+    PERFORM racefree_internal._config_error('table', config->>'table',
       format('addUniqueKey: %s is found first on the search_path; give table as { schema, name }', found_first));
   END IF;
-  PERFORM racefree._assert_no_duplicates(config || '{"builder": "addUniqueKey"}');
+  PERFORM racefree_internal._assert_no_duplicates(config || '{"builder": "addUniqueKey"}');
 END
 $$;
-COMMENT ON FUNCTION racefree._prepare_unique_key(jsonb) IS
+COMMENT ON FUNCTION racefree_internal._prepare_unique_key(jsonb) IS
   'Internal, queued by addUniqueKey({ concurrently: true }) before its CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS: checks table, columns, where and name (RF100) and raises RF101 when existing rows would violate the key. What an interrupted earlier run left is taken up: a VALID index of that name with the same definition (columns, predicate, NULLS NOT DISTINCT), and its constraint, are adopted; one with another definition is RF100 naming both; an INVALID one is renamed to config scratch, which the next step drops concurrently. Takes no lock writers wait for.';
 
-CREATE OR REPLACE FUNCTION racefree._attach_unique_key(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._attach_unique_key(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-  tbl regclass := racefree._table_oid('addUniqueKey', config->>'table');
+  tbl regclass := racefree_internal._table_oid('addUniqueKey', config->>'table');
   key_name name := config->>'name';
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = tbl AND conname = key_name) THEN
@@ -1263,21 +1263,21 @@ BEGIN
   END IF;
 END
 $$;
-COMMENT ON FUNCTION racefree._attach_unique_key(jsonb) IS
+COMMENT ON FUNCTION racefree_internal._attach_unique_key(jsonb) IS
   'Internal, queued by addUniqueKey({ concurrently: true }) after its index build: attaches the unique index as constraint config name (ALTER TABLE ... ADD CONSTRAINT ... UNIQUE USING INDEX), unless an interrupted earlier run already did.';
 
-CREATE OR REPLACE FUNCTION racefree._drop_unique_key(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._drop_unique_key(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-  tbl regclass := racefree._table_oid('dropUniqueKey', config->>'table');
+  tbl regclass := racefree_internal._table_oid('dropUniqueKey', config->>'table');
   key_name name := config->>'name';
-  entry racefree.registry := racefree._registered('addUniqueKey', tbl, key_name);
+  entry racefree.registry := racefree_internal._registered('addUniqueKey', tbl, key_name);
   idx regclass;
 BEGIN
   IF entry.id IS NOT NULL THEN
-    PERFORM racefree._drop_registered(entry);
+    PERFORM racefree_internal._drop_registered(entry);
     RETURN;
   END IF;
   -- A key added before the registry existed (kit before 0005): by its exact name.
@@ -1289,19 +1289,19 @@ BEGIN
     FROM pg_catalog.pg_index AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
    WHERE i.indrelid = tbl AND i.indisunique AND c.relname = key_name;
   IF idx IS NULL THEN
-    PERFORM racefree._config_error('name', key_name, format('dropUniqueKey: no unique key %I on table %s', key_name, tbl));
+    PERFORM racefree_internal._config_error('name', key_name, format('dropUniqueKey: no unique key %I on table %s', key_name, tbl));
   END IF;
   EXECUTE format('DROP INDEX %s', idx);
 END
 $$;
-COMMENT ON FUNCTION racefree._drop_unique_key(jsonb) IS
+COMMENT ON FUNCTION racefree_internal._drop_unique_key(jsonb) IS
   'Internal, called by dropUniqueKey(): drops the constraint or index the registry lists for the key, and its entry; a key added before the registry existed is found by its exact name on the table. RF100 when there is none.';
 
 -- ---------------------------------------------------------------------------
 -- Generated upserts
 
-DROP FUNCTION IF EXISTS racefree._upsert_conflict(jsonb, text, text);
-CREATE OR REPLACE FUNCTION racefree._upsert_conflict(info jsonb, set_list text, changed text, indent text)
+DROP FUNCTION IF EXISTS racefree_internal._upsert_conflict(jsonb, text, text);
+CREATE OR REPLACE FUNCTION racefree_internal._upsert_conflict(info jsonb, set_list text, changed text, indent text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 AS $$
@@ -1312,10 +1312,10 @@ AS $$
       format(E'ON CONFLICT %s DO UPDATE\n%s     SET %I = cur.%I\n%s   WHERE false', info->>'target', indent, info->>'firstKey', info->>'firstKey', indent)
     ELSE format(E'ON CONFLICT %s DO UPDATE\n%s     SET %s\n%s   WHERE %s', info->>'target', indent, set_list, indent, changed) END
 $$;
-COMMENT ON FUNCTION racefree._upsert_conflict(jsonb, text, text, text) IS
+COMMENT ON FUNCTION racefree_internal._upsert_conflict(jsonb, text, text, text) IS
   'Internal: the ON CONFLICT ... DO UPDATE clause of generated upserts. Its WHERE skips the update when no given value IS DISTINCT FROM the stored one (no new row version, no UPDATE trigger); ON CONFLICT locks the row either way.';
 
-CREATE OR REPLACE FUNCTION racefree._upsert_source(kind text, fn name, info jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._upsert_source(kind text, fn name, info jsonb)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 AS $$
@@ -1340,7 +1340,7 @@ DECLARE
   ind text := CASE kind WHEN 'many' THEN '    ' ELSE '' END;
   -- The table as a JSON string: one line, whatever its name holds.
   header text := format(E'-- Generated by racefree addUpsert() (generator %s) for %s.\n#variable_conflict use_column\n',
-                        racefree._generator_version(), to_jsonb(info->>'table'));
+                        racefree_internal._generator_version(), to_jsonb(info->>'table'));
 BEGIN
   SELECT string_agg(format('%I', c->>'name'), ', ') INTO insert_cols FROM jsonb_array_elements(params) AS c;
   SELECT string_agg(format('cur.%I', c->>'name'), ', ') INTO row_cols FROM jsonb_array_elements(cols) AS c;
@@ -1360,7 +1360,7 @@ BEGIN
                                   ELSE format('cur.%I::text IS DISTINCT FROM excluded.%I::text', c->>'name', c->>'name') END),
                       E'\n' || ind || '       OR ')
       INTO set_list, changed FROM jsonb_array_elements(updates) AS c;
-    SELECT string_agg(racefree._upsert_match(c, format('r.%I', c->>'name'), nnd), ' AND ') INTO found_by
+    SELECT string_agg(racefree_internal._upsert_match(c, format('r.%I', c->>'name'), nnd), ' AND ') INTO found_by
       FROM jsonb_array_elements(keys) AS c;
     body := format($body$DECLARE
   r record;
@@ -1419,7 +1419,7 @@ $body$,
          FROM jsonb_array_elements(keys) AS c),
       insert_cols,
       (SELECT string_agg(format('r.%I', c->>'name'), ', ') FROM jsonb_array_elements(params) AS c),
-      racefree._upsert_conflict(info, set_list, changed, ind),
+      racefree_internal._upsert_conflict(info, set_list, changed, ind),
       row_cols,
       found_by || coalesce(' AND (' || (info->>'predicate') || ')', ''),
       missing);
@@ -1435,7 +1435,7 @@ $body$,
                          WHEN c ? 'default' THEN format('coalesce(%s.%I, %s)', arg, c->>'name', c->>'default')
                          ELSE format('%s.%I', arg, c->>'name') END, ', ')
     INTO insert_vals FROM jsonb_array_elements(params) AS c;
-  SELECT string_agg(racefree._upsert_match(c, CASE WHEN c ? 'default' THEN format('%s.key_%s', kind, o)
+  SELECT string_agg(racefree_internal._upsert_match(c, CASE WHEN c ? 'default' THEN format('%s.key_%s', kind, o)
                                                    ELSE format('%s.%I', arg, c->>'name') END, nnd), ' AND ' ORDER BY o)
     INTO found_by FROM jsonb_array_elements(keys) WITH ORDINALITY AS k (c, o);
   found_by := found_by || coalesce(' AND (' || (info->>'predicate') || ')', '');
@@ -1483,23 +1483,23 @@ $body$,
     END IF;
   END IF;
   RETURN upsert.result;$body$,
-      tbl, insert_cols, insert_vals, racefree._upsert_conflict(info, set_list, changed, ind), row_cols, found_by, missing);
+      tbl, insert_cols, insert_vals, racefree_internal._upsert_conflict(info, set_list, changed, ind), row_cols, found_by, missing);
   END IF;
   -- The result (the row and the action) is one variable of the generated row type.
   RETURN header || format(E'<<%s>>\nDECLARE\n  result %s;%s\nBEGIN%s\nEND %s;\n',
     kind, info->>'result', coalesce(key_decl, ''), body, kind);
 END
 $$;
-COMMENT ON FUNCTION racefree._upsert_source(text, name, jsonb) IS
+COMMENT ON FUNCTION racefree_internal._upsert_source(text, name, jsonb) IS
   'Internal: the PL/pgSQL body of a generated upsert (kind ''upsert''), get-or-create (''get_or_create'') or batch upsert (''many'') function, from the description _add_upsert() builds. cur.xmax = 0 in RETURNING tells an insert from an update: the new version of an updated row keeps the row lock ON CONFLICT took, so its xmax is set.';
 
-CREATE OR REPLACE FUNCTION racefree._upsert_describe(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._upsert_describe(config jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE  -- EXPLAIN runs only in volatile functions; it writes nothing
 AS $describe$
 DECLARE
-  tbl regclass := racefree._table_oid('addUpsert', config->>'table');
-  key_cols name[] := racefree._column_names('addUpsert', 'key', tbl, config->'key');
+  tbl regclass := racefree_internal._table_oid('addUpsert', config->>'table');
+  key_cols name[] := racefree_internal._column_names('addUpsert', 'key', tbl, config->'key');
   pred text := config->>'where';
   sch name;
   rel name;
@@ -1524,7 +1524,7 @@ BEGIN
     FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = tbl;
   base := coalesce(config->>'name', rel);
   IF octet_length('get_or_create_' || base) > 63 OR octet_length('upsert_' || base || '_many') > 63 THEN
-    PERFORM racefree._config_error('name', base,
+    PERFORM racefree_internal._config_error('name', base,
       format('addUpsert: get_or_create_%s and upsert_%s_many must fit in 63 bytes; give a shorter option "name"', base, base));
   END IF;
   fns := ARRAY['upsert_' || base, 'get_or_create_' || base, 'upsert_' || base || '_many']::name[];
@@ -1536,13 +1536,13 @@ BEGIN
    WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
      AND a.attname IN ('action', 'racefree_row', 'racefree_ord', 'racefree_solo');
   IF bad IS NOT NULL THEN
-    PERFORM racefree._config_error('table', config->>'table',
+    PERFORM racefree_internal._config_error('table', config->>'table',
       format('addUpsert: table %s has a column named %s, a name the generated functions use for their own output or arguments', tbl, bad));
   END IF;
   SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) INTO bad FROM pg_catalog.pg_attribute AS a
    WHERE a.attrelid = tbl AND a.attname = ANY (key_cols) AND (a.attgenerated <> '' OR a.attidentity = 'a');
   IF bad IS NOT NULL THEN
-    PERFORM racefree._config_error('key', config->>'key',
+    PERFORM racefree_internal._config_error('key', config->>'key',
       format('addUpsert: key column %s of %s is generated, so a caller cannot give it', bad, tbl));
   END IF;
 
@@ -1550,13 +1550,13 @@ BEGIN
     IF jsonb_array_length(config->'update') = 0 THEN
       update_cols := '{}';
     ELSE
-      update_cols := racefree._column_names('addUpsert', 'update', tbl, config->'update');
+      update_cols := racefree_internal._column_names('addUpsert', 'update', tbl, config->'update');
     END IF;
     SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) INTO bad FROM pg_catalog.pg_attribute AS a
      WHERE a.attrelid = tbl AND a.attname = ANY (update_cols)
        AND (a.attname = ANY (key_cols) OR a.attgenerated <> '' OR a.attidentity = 'a');
     IF bad IS NOT NULL THEN
-      PERFORM racefree._config_error('update', config->>'update',
+      PERFORM racefree_internal._config_error('update', config->>'update',
         format('addUpsert: option "update" names %s, which an update cannot change (a key or generated column)', bad));
     END IF;
   ELSE
@@ -1592,7 +1592,7 @@ BEGIN
       INTO described_keys, partial_match
       FROM pg_catalog.pg_index AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
      WHERE i.indrelid = tbl AND i.indisunique;
-    PERFORM racefree._config_error(
+    PERFORM racefree_internal._config_error(
       CASE WHEN pred IS NOT NULL OR partial_match THEN 'where' ELSE 'key' END,
       CASE WHEN pred IS NOT NULL THEN pred ELSE config->>'key' END,
       format('addUpsert: no unique index or constraint of table %s matches ON CONFLICT %s%s; the table''s unique keys: %s%s',
@@ -1604,7 +1604,7 @@ BEGIN
     FROM pg_catalog.pg_index AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
    WHERE i.indexrelid = ANY (arbiters) AND NOT i.indimmediate;
   IF bad IS NOT NULL THEN
-    PERFORM racefree._config_error('key', config->>'key',
+    PERFORM racefree_internal._config_error('key', config->>'key',
       format('addUpsert: the unique key %s of table %s is DEFERRABLE, and ON CONFLICT cannot use a deferrable constraint', bad, tbl));
   END IF;
   SELECT * INTO arbiter FROM pg_catalog.pg_index WHERE indexrelid = arbiters[1];
@@ -1628,7 +1628,7 @@ BEGIN
            'key', a.attname = ANY (key_cols),
            'update', a.attname = ANY (update_cols),
            'composite', t.typtype = 'c' OR (t.typtype = 'd' AND (SELECT b.typtype FROM pg_catalog.pg_type AS b WHERE b.oid = t.typbasetype) = 'c'),
-           'eq', CASE WHEN a.attname = ANY (update_cols) THEN racefree._has_equality(a.atttypid) END,
+           'eq', CASE WHEN a.attname = ANY (update_cols) THEN racefree_internal._has_equality(a.atttypid) END,
            'op', ops.eq,
            'sort', ops.lt,
            'collate', ops.coll)) ORDER BY a.attnum)
@@ -1669,17 +1669,17 @@ BEGIN
 
   PERFORM set_config('search_path', saved_path, true);
   IF (SELECT count(*) FROM jsonb_array_elements(cols) AS c WHERE (c->>'param')::boolean) > current_setting('max_function_args')::int THEN
-    PERFORM racefree._config_error('table', config->>'table',
+    PERFORM racefree_internal._config_error('table', config->>'table',
       format('addUpsert: table %s has %s columns a caller may give, and a function takes at most %s arguments (max_function_args)',
         tbl, (SELECT count(*) FROM jsonb_array_elements(cols) AS c WHERE (c->>'param')::boolean), current_setting('max_function_args')));
   END IF;
   RETURN info;
 END
 $describe$;
-COMMENT ON FUNCTION racefree._upsert_describe(jsonb) IS
+COMMENT ON FUNCTION racefree_internal._upsert_describe(jsonb) IS
   'Internal: checks an addUpsert() configuration against the catalog (RF100 on any problem), confirms with EXPLAIN that ON CONFLICT (key) WHERE (where) infers a unique index of the table, and returns the description the generator renders from: names, conflict target, and each column with its type, captured default, key and update roles and the key index''s operators.';
 
-CREATE OR REPLACE FUNCTION racefree._upsert_install(info jsonb, replace boolean)
+CREATE OR REPLACE FUNCTION racefree_internal._upsert_install(info jsonb, replace boolean)
 RETURNS void
 LANGUAGE plpgsql
 AS $install$
@@ -1705,11 +1705,11 @@ BEGIN
     INTO params, argtypes
     FROM jsonb_array_elements(cols) AS c WHERE (c->>'param')::boolean;
   EXECUTE format('%s %I.%I(%s) RETURNS %s LANGUAGE plpgsql AS %L',
-    create_fn, sch, fns[1], params, info->>'result', racefree._upsert_source('upsert', fns[1], info));
+    create_fn, sch, fns[1], params, info->>'result', racefree_internal._upsert_source('upsert', fns[1], info));
   EXECUTE format('%s %I.%I(%s) RETURNS %s LANGUAGE plpgsql AS %L',
-    create_fn, sch, fns[2], params, info->>'result', racefree._upsert_source('get_or_create', fns[2], info));
+    create_fn, sch, fns[2], params, info->>'result', racefree_internal._upsert_source('get_or_create', fns[2], info));
   EXECUTE format('%s %I.%I(rows jsonb) RETURNS SETOF %s LANGUAGE plpgsql AS %L',
-    create_fn, sch, fns[3], info->>'result', racefree._upsert_source('many', fns[3], info));
+    create_fn, sch, fns[3], info->>'result', racefree_internal._upsert_source('many', fns[3], info));
   EXECUTE format('COMMENT ON FUNCTION %I.%I(%s) IS %L', sch, fns[1], argtypes, format(
     'Upsert into %s: one INSERT ... ON CONFLICT DO UPDATE statement. Arguments left out or NULL are not written: a new row takes the column default, an existing row keeps its value. '
     'An update may change %s, and only when a given value IS DISTINCT FROM the stored one; otherwise nothing is written (no new row version, no UPDATE trigger). '
@@ -1743,15 +1743,15 @@ BEGIN
   END LOOP;
 END
 $install$;
-COMMENT ON FUNCTION racefree._upsert_install(jsonb, boolean) IS
-  'Internal: creates from a description (racefree._upsert_describe) the row type upsert_<name>_result and the functions upsert_<name>(), get_or_create_<name>() and upsert_<name>_many(), commented, revoked from PUBLIC and granted to racefree_user (and the table''s identity sequences, whose nextval() they call); with replace, replaces the functions in place (same names and signatures, new code).';
+COMMENT ON FUNCTION racefree_internal._upsert_install(jsonb, boolean) IS
+  'Internal: creates from a description (racefree_internal._upsert_describe) the row type upsert_<name>_result and the functions upsert_<name>(), get_or_create_<name>() and upsert_<name>_many(), commented, revoked from PUBLIC and granted to racefree_user (and the table''s identity sequences, whose nextval() they call); with replace, replaces the functions in place (same names and signatures, new code).';
 
-CREATE OR REPLACE FUNCTION racefree._add_upsert(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._add_upsert(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-  info jsonb := racefree._upsert_describe(config);
+  info jsonb := racefree_internal._upsert_describe(config);
   sch name := info->>'schema';
   ns oid := (SELECT n.oid FROM pg_catalog.pg_namespace AS n WHERE n.nspname = info->>'schema');
   bad text;
@@ -1765,9 +1765,9 @@ BEGIN
           SELECT format('%I.%I', sch, t.typname) FROM pg_catalog.pg_type AS t
            WHERE t.typnamespace = ns AND t.typname = info->>'resultType') AS x;
   IF bad IS NOT NULL THEN
-    PERFORM racefree._config_error('name', info->>'name', format('addUpsert: %s already exist(s); give option "name" another value', bad));
+    PERFORM racefree_internal._config_error('name', info->>'name', format('addUpsert: %s already exist(s); give option "name" another value', bad));
   END IF;
-  PERFORM racefree._upsert_install(info, false);
+  PERFORM racefree_internal._upsert_install(info, false);
   -- Argument types print schema-qualified with only pg_catalog on the search_path.
   PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
   SELECT jsonb_agg(jsonb_build_object('type', 'function', 'schema', sch, 'name', p.proname,
@@ -1776,36 +1776,36 @@ BEGIN
     FROM pg_catalog.pg_proc AS p
    WHERE p.pronamespace = ns AND p.proname IN (SELECT jsonb_array_elements_text(info->'functions'));
   PERFORM set_config('search_path', saved_path, true);
-  PERFORM racefree._register('addUpsert', (info->>'table')::regclass, info->>'name', config, info,
+  PERFORM racefree_internal._register('addUpsert', (info->>'table')::regclass, info->>'name', config, info,
     objects || jsonb_build_array(jsonb_build_object('type', 'type', 'schema', sch, 'name', info->>'resultType')));
 END
 $$;
-COMMENT ON FUNCTION racefree._add_upsert(jsonb) IS
+COMMENT ON FUNCTION racefree_internal._add_upsert(jsonb) IS
   'Internal, called by the addUpsert() builder: checks the table, key, where, update and name (RF100 on any problem, before any DDL), confirms with EXPLAIN that ON CONFLICT (key) WHERE (where) infers a unique index of the table, then creates upsert_<name>(), get_or_create_<name>() and upsert_<name>_many() in the table''s schema, commented, revoked from PUBLIC and granted to racefree_user, and their result row type upsert_<name>_result, and registers them all.';
 
 
-CREATE OR REPLACE FUNCTION racefree._drop_upsert(config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._drop_upsert(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-  tbl regclass := racefree._table_oid('dropUpsert', config->>'table');
+  tbl regclass := racefree_internal._table_oid('dropUpsert', config->>'table');
   base text := coalesce(config->>'name', (SELECT relname FROM pg_catalog.pg_class WHERE oid = tbl));
-  entry racefree.registry := racefree._registered('addUpsert', tbl, base);
+  entry racefree.registry := racefree_internal._registered('addUpsert', tbl, base);
 BEGIN
   IF entry.id IS NULL THEN
-    PERFORM racefree._config_error('name', base,
+    PERFORM racefree_internal._config_error('name', base,
       format('dropUpsert: no upsert %L of table %s in racefree.registry', base, tbl));
   END IF;
-  PERFORM racefree._drop_registered(entry);
+  PERFORM racefree_internal._drop_registered(entry);
 END
 $$;
-COMMENT ON FUNCTION racefree._drop_upsert(jsonb) IS
+COMMENT ON FUNCTION racefree_internal._drop_upsert(jsonb) IS
   'Internal, called by the dropUpsert() builder: drops the three functions and the row type racefree.registry_objects lists for the upsert of the table (or name), and its entry; RF100 when there is none.';
 -- ---------------------------------------------------------------------------
 -- Regeneration and its check
 
-CREATE OR REPLACE FUNCTION racefree._regenerate_all()
+CREATE OR REPLACE FUNCTION racefree_internal._regenerate_all()
 RETURNS integer
 LANGUAGE plpgsql
 AS $$
@@ -1816,7 +1816,7 @@ DECLARE
 BEGIN
   -- First: it rewrites descriptions of upserts, which the loop below renders from.
   FOR r IN SELECT * FROM racefree.numberings AS n ORDER BY n.counter LOOP
-    PERFORM racefree._numbering_to_trigger(r);
+    PERFORM racefree_internal._numbering_to_trigger(r);
   END LOOP;
   FOR e IN SELECT * FROM racefree.registry AS x ORDER BY x.id LOOP
     IF to_regclass(format('%I.%I', e.table_schema, e.table_name)) IS NULL THEN
@@ -1829,21 +1829,21 @@ BEGIN
         RAISE NOTICE 'racefree: numbering % not regenerated: its racefree.numberings row is gone', e.description->>'counter';
         CONTINUE;
       END IF;
-      PERFORM racefree._numbering_install(r, true);
+      PERFORM racefree_internal._numbering_install(r, true);
     ELSIF e.builder = 'addUpsert' THEN
-      PERFORM racefree._upsert_install(e.description, true);
+      PERFORM racefree_internal._upsert_install(e.description, true);
     END IF;  -- a unique key has no generated code
-    UPDATE racefree.registry AS x SET generator_version = racefree._generator_version(), regenerated_at = now()
-     WHERE x.id = e.id AND x.generator_version IS DISTINCT FROM racefree._generator_version();
+    UPDATE racefree.registry AS x SET generator_version = racefree_internal._generator_version(), regenerated_at = now()
+     WHERE x.id = e.id AND x.generator_version IS DISTINCT FROM racefree_internal._generator_version();
     done := done + 1;
   END LOOP;
   RETURN done;
 END
 $$;
-COMMENT ON FUNCTION racefree._regenerate_all() IS
-  'Internal, the last statement of every kit migration that changes a generator: turns older gapless DEFAULTs into triggers (racefree._numbering_to_trigger), then rewrites every registered generated function from its registry entry with the current generators (same names and signatures, new code; a numbering from its racefree.numberings row, an upsert from the table description captured when addUpsert ran) and records the generator version. Returns the number of entries regenerated.';
+COMMENT ON FUNCTION racefree_internal._regenerate_all() IS
+  'Internal, the last statement of every kit migration that changes a generator: turns older gapless DEFAULTs into triggers (racefree_internal._numbering_to_trigger), then rewrites every registered generated function from its registry entry with the current generators (same names and signatures, new code; a numbering from its racefree.numberings row, an upsert from the table description captured when addUpsert ran) and records the generator version. Returns the number of entries regenerated.';
 
-CREATE OR REPLACE FUNCTION racefree._generated_stale()
+CREATE OR REPLACE FUNCTION racefree_internal._generated_stale()
 RETURNS TABLE (object text, detail text)
 LANGUAGE plpgsql VOLATILE  -- calls _upsert_describe; writes nothing
 -- As the kit's owner: describing a table EXPLAINs an insert into it, which
@@ -1871,17 +1871,17 @@ BEGIN
       CONTINUE WHEN NOT FOUND;
       sig := to_regprocedure(format('%I.%I()', r.table_schema, r.generator));
       actual := (SELECT p.prosrc FROM pg_catalog.pg_proc AS p WHERE p.oid = sig);
-      IF actual IS DISTINCT FROM racefree._numbering_source(r) THEN
+      IF actual IS DISTINCT FROM racefree_internal._numbering_source(r) THEN
         object := format('%I.%I()', r.table_schema, r.generator);
-        detail := format('its source differs from what addNumbering() generates from its registry entry (generator %s, current %s)%s; fix: SELECT racefree._regenerate_all(), which rewrites it from the registry',
-          e.generator_version, racefree._generator_version(), CASE WHEN actual IS NULL THEN ': the function is missing' ELSE '' END);
+        detail := format('its source differs from what addNumbering() generates from its registry entry (generator %s, current %s)%s; fix: SELECT racefree_internal._regenerate_all(), which rewrites it from the registry',
+          e.generator_version, racefree_internal._generator_version(), CASE WHEN actual IS NULL THEN ': the function is missing' ELSE '' END);
         RETURN NEXT;
       END IF;
       CONTINUE;
     END IF;
     BEGIN
       -- The table as registered: the name as given was resolved by the migration's search_path.
-      fresh := racefree._upsert_describe(e.config || jsonb_build_object('table', format('%I.%I', e.table_schema, e.table_name)));
+      fresh := racefree_internal._upsert_describe(e.config || jsonb_build_object('table', format('%I.%I', e.table_schema, e.table_name)));
     EXCEPTION WHEN OTHERS THEN
       object := format('%I.%I', e.table_schema, 'upsert_' || e.name);
       detail := format('addUpsert(%s) no longer fits table %I.%I: %s; fix: a migration that drops the upsert (dropUpsert) and adds it with options that fit',
@@ -1894,7 +1894,7 @@ BEGIN
       SELECT p.prosrc, p.oid INTO actual, sig FROM racefree.registry_objects AS o
         JOIN pg_catalog.pg_proc AS p ON p.oid = to_regprocedure(format('%I.%I(%s)', o.object_schema, o.object_name, o.arguments))
        WHERE o.registry_id = e.id AND o.object_type = 'function' AND o.object_name = fn;
-      expected := racefree._upsert_source(kind, fn::name, fresh);
+      expected := racefree_internal._upsert_source(kind, fn::name, fresh);
       IF actual IS DISTINCT FROM expected THEN
         object := coalesce(sig::text, format('%I.%I', e.table_schema, fn));
         detail := CASE
@@ -1902,15 +1902,15 @@ BEGIN
             'generated by addUpsert() from table %I.%I as it was then; a column default, type or the column list has changed since, and the function still writes the old ones; fix: a new migration with dropUpsert(pgm, %s) then addUpsert(pgm, %s)',
             e.table_schema, e.table_name, jsonb_build_object('table', table_ref, 'name', e.name),
             e.config || jsonb_build_object('table', table_ref))
-          ELSE format('its source differs from what addUpsert() generates from its registry entry (generator %s, current %s)%s; fix: SELECT racefree._regenerate_all(), which rewrites it from the registry',
-            e.generator_version, racefree._generator_version(), CASE WHEN actual IS NULL THEN ': the function is missing' ELSE '' END) END;
+          ELSE format('its source differs from what addUpsert() generates from its registry entry (generator %s, current %s)%s; fix: SELECT racefree_internal._regenerate_all(), which rewrites it from the registry',
+            e.generator_version, racefree_internal._generator_version(), CASE WHEN actual IS NULL THEN ': the function is missing' ELSE '' END) END;
         RETURN NEXT;
       END IF;
     END LOOP;
   END LOOP;
 END
 $$;
-COMMENT ON FUNCTION racefree._generated_stale() IS
+COMMENT ON FUNCTION racefree_internal._generated_stale() IS
   'Internal, read by racefree doctor (check generated_stale): every registered generated function whose source differs from what the current generator makes from its registry entry and the table as it is now, with the fix. Only reads.';
 
 -- ---------------------------------------------------------------------------
@@ -1961,7 +1961,7 @@ BEGIN
     SELECT entry, 'trigger', r.table_schema, g.tgname FROM pg_catalog.pg_trigger AS g
      WHERE g.tgrelid = tbl AND NOT g.tgisinternal
        AND (g.tgfoid = to_regprocedure(format('%I.%I()', r.table_schema, r.generator))
-            OR (g.tgfoid = 'racefree._numbering_explicit()'::regprocedure
+            OR (g.tgfoid = 'racefree_internal._numbering_explicit()'::regprocedure
                 AND g.tgargs = convert_to(r.counter, current_setting('server_encoding')) || '\x00'::bytea))
     UNION ALL
     SELECT entry, 'sequence', r.table_schema, r.sequence_name WHERE r.sequence_name IS NOT NULL
@@ -2000,7 +2000,7 @@ BEGIN
           suffix := suffix || piece;
         END IF;
       END LOOP;
-      scopes := scopes || racefree._numbering_scope(prefix, suffix);
+      scopes := scopes || racefree_internal._numbering_scope(prefix, suffix);
       values_ := values_ || c.value;
     END LOOP;
     DELETE FROM racefree.counters AS x WHERE x.counter = r.counter;
@@ -2029,7 +2029,7 @@ BEGIN
       'update', CASE WHEN target[3] = 'no column' THEN '[]'::jsonb
                      ELSE (SELECT jsonb_agg(coalesce(replace(m[1], '""', '"'), m[2])) FROM regexp_matches(target[3], '"((?:[^"]|"")*)"|([^", ]+)', 'g') AS m) END,
       'name', CASE WHEN base <> (SELECT c2.relname FROM pg_catalog.pg_class AS c2 WHERE c2.oid = to_regclass(header[1])) THEN base END));
-    info := racefree._upsert_describe(config);
+    info := racefree_internal._upsert_describe(config);
     INSERT INTO racefree.registry (builder, table_schema, table_name, name, config, description, generator_version)
     SELECT 'addUpsert', n.nspname, c2.relname, base, config, info, 1
       FROM pg_catalog.pg_class AS c2 JOIN pg_catalog.pg_namespace AS n ON n.oid = c2.relnamespace
@@ -2049,12 +2049,12 @@ $upgrade$;
 
 -- Every registered function, rewritten by the generators above.
 -- A DO block, not a SELECT: psql (racefree sql) would print its result.
-DO $racefree_regenerate$ BEGIN PERFORM racefree._regenerate_all(); END $racefree_regenerate$;
+DO $racefree_regenerate$ BEGIN PERFORM racefree_internal._regenerate_all(); END $racefree_regenerate$;
 
 -- Used only by generator 1's code, which is gone now.
-DROP FUNCTION IF EXISTS racefree._numbering_advance(text, text, text[]);
-DROP FUNCTION IF EXISTS racefree._numbering_parse(jsonb, text, text[]);
-DROP FUNCTION IF EXISTS racefree._numbering_key(text, text[]);
+DROP FUNCTION IF EXISTS racefree_internal._numbering_advance(text, text, text[]);
+DROP FUNCTION IF EXISTS racefree_internal._numbering_parse(jsonb, text, text[]);
+DROP FUNCTION IF EXISTS racefree_internal._numbering_key(text, text[]);
 
 -- ---------------------------------------------------------------------------
 -- Privileges: generator 3's code runs as the numbering's owner, so inserting
@@ -2062,48 +2062,48 @@ DROP FUNCTION IF EXISTS racefree._numbering_key(text, text[]);
 -- revokes what generator 2's code needed from racefree_user). The rest is for
 -- migrations.
 
-REVOKE ALL ON FUNCTION racefree._generator_version() FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._object_name(text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._register(text, regclass, text, jsonb, jsonb, jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._registered(text, regclass, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._drop_registered(racefree.registry) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._partition_key_missing(regclass, name[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._numbering_scope(text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._numbering_parse(jsonb, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._numbering_advance(text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._numbering_explicit() FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._numbering_inline(text, name, name[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._numbering_hook_name(text, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._numbering_digits(int, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._numbering_source(racefree.numberings) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._numbering_install(racefree.numberings, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._numbering_highest(jsonb, regclass, name) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._numbering_seed(racefree.numberings) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._lock_with_retries(regclass, text, jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._numbering_insert_hook(racefree.numberings, name) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._numbering_explicit_hook(racefree.numberings, name) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._numbering_to_trigger(racefree.numberings) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._numbering_config(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._add_numbering(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._online_numbering(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._prepare_numbering(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._retrofit_numbering(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._activate_numbering(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._drop_numbering(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._probe_unique_key(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._register_unique_key(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._add_unique_key(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._prepare_unique_key(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._attach_unique_key(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._drop_unique_key(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._upsert_conflict(jsonb, text, text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._upsert_source(text, name, jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._upsert_describe(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._upsert_install(jsonb, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._add_upsert(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._drop_upsert(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._regenerate_all() FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._generated_stale() FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._generator_version() FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._object_name(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._register(text, regclass, text, jsonb, jsonb, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._registered(text, regclass, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._drop_registered(racefree.registry) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._partition_key_missing(regclass, name[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_scope(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_parse(jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_advance(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_explicit() FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_inline(text, name, name[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_hook_name(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_digits(int, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_source(racefree.numberings) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_install(racefree.numberings, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_highest(jsonb, regclass, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_seed(racefree.numberings) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._lock_with_retries(regclass, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_insert_hook(racefree.numberings, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_explicit_hook(racefree.numberings, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_to_trigger(racefree.numberings) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_config(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._add_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._online_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._prepare_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._retrofit_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._activate_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._drop_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._probe_unique_key(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._register_unique_key(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._add_unique_key(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._prepare_unique_key(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._attach_unique_key(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._drop_unique_key(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._upsert_conflict(jsonb, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._upsert_source(text, name, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._upsert_describe(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._upsert_install(jsonb, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._add_upsert(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._drop_upsert(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._regenerate_all() FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._generated_stale() FROM PUBLIC;
 
 -- racefree doctor's counter check, run as racefree_monitor (sql/monitor.sql).
-GRANT EXECUTE ON FUNCTION racefree._numbering_highest(jsonb, regclass, name) TO racefree_monitor;
+GRANT EXECUTE ON FUNCTION racefree_internal._numbering_highest(jsonb, regclass, name) TO racefree_monitor;

@@ -33,7 +33,7 @@ CREATE INDEX idempotency_keys_created_at_idx ON racefree.idempotency_keys (creat
 -- ---------------------------------------------------------------------------
 -- Internals
 
-CREATE FUNCTION racefree._idempotency_invalid(caller text, scope text, key text)
+CREATE FUNCTION racefree_internal._idempotency_invalid(caller text, scope text, key text)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 AS $$
@@ -57,7 +57,7 @@ BEGIN
     DETAIL = jsonb_build_object('argument', argument)::text;
 END
 $$;
-COMMENT ON FUNCTION racefree._idempotency_invalid(text, text, text) IS
+COMMENT ON FUNCTION racefree_internal._idempotency_invalid(text, text, text) IS
   'Internal: raises RF002 (invalid idempotency key, DETAIL {"argument"}) for the first of scope and key that is not 1 to 255 characters, else for a NULL fingerprint.';
 
 CREATE FUNCTION racefree._idempotency_claim(scope text, key text, fingerprint text, wait_ms integer)
@@ -71,7 +71,7 @@ DECLARE
 BEGIN
   -- One expression on the hot path; the helper only runs to raise.
   IF (char_length(scope) BETWEEN 1 AND 255 AND char_length(key) BETWEEN 1 AND 255 AND fingerprint IS NOT NULL) IS NOT TRUE THEN
-    PERFORM racefree._idempotency_invalid('racefree.idempotency_claim', scope, key);
+    PERFORM racefree_internal._idempotency_invalid('racefree.idempotency_claim', scope, key);
   END IF;
   IF wait_ms IS NOT NULL THEN
     IF wait_ms < 1 THEN
@@ -141,7 +141,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
   IF (char_length(scope) BETWEEN 1 AND 255 AND char_length(key) BETWEEN 1 AND 255) IS NOT TRUE THEN
-    PERFORM racefree._idempotency_invalid('racefree.idempotency_complete', scope, key);
+    PERFORM racefree_internal._idempotency_invalid('racefree.idempotency_complete', scope, key);
   END IF;
   -- Only the claim of this very transaction: a claim another transaction
   -- committed without completing is not anyone's to fill in.
@@ -201,7 +201,7 @@ COMMENT ON FUNCTION racefree.idempotency_prune(interval, integer) IS
 -- Privileges: services claim and complete keys through racefree_user;
 -- pruning, which deletes every scope's keys, is racefree_admin's.
 
-REVOKE ALL ON FUNCTION racefree._idempotency_invalid(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._idempotency_invalid(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._idempotency_claim(text, text, text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree.idempotency_claim(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree.idempotency_complete(text, text, jsonb) FROM PUBLIC;

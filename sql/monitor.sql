@@ -8,7 +8,7 @@
 -- which scopes hold claims never completed and since when: never a key or a
 -- stored response.
 
-GRANT USAGE ON SCHEMA racefree TO racefree_monitor;
+GRANT USAGE ON SCHEMA racefree, racefree_internal TO racefree_monitor;
 GRANT SELECT ON racefree.numberings, racefree.counters, racefree.registry,
   racefree.registry_objects, racefree.api TO racefree_monitor;
 -- The kit lane's table exists whenever a kit migration runs (node-pg-migrate
@@ -25,7 +25,7 @@ GRANT SELECT (scope, created_at, completed_at) ON racefree.idempotency_keys TO r
 
 -- Rendering a generated function again to compare it reads the table as
 -- the migration saw it (EXPLAIN checks the migrator's privileges, not the
--- monitor's): racefree._generated_stale() is SECURITY DEFINER for that.
-GRANT EXECUTE ON FUNCTION racefree._generated_stale() TO racefree_monitor;
+-- monitor's): racefree_internal._generated_stale() is SECURITY DEFINER for that.
+GRANT EXECUTE ON FUNCTION racefree_internal._generated_stale() TO racefree_monitor;
 -- racefree doctor's counter check scans numbers back into scopes (sql/generated.sql grants the scan itself).
-GRANT EXECUTE ON FUNCTION racefree._numbering_scope(text, text) TO racefree_monitor;
+GRANT EXECUTE ON FUNCTION racefree_internal._numbering_scope(text, text) TO racefree_monitor;

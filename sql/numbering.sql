@@ -72,7 +72,7 @@ COMMENT ON FUNCTION racefree.current_value(text, text) IS
 -- ---------------------------------------------------------------------------
 -- Configuration errors, shared by every builder's installer
 
-CREATE FUNCTION racefree._config_error(option text, value text, message text)
+CREATE FUNCTION racefree_internal._config_error(option text, value text, message text)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
@@ -83,7 +83,7 @@ BEGIN
     DETAIL = jsonb_build_object('option', option, 'value', value)::text;
 END
 $$;
-COMMENT ON FUNCTION racefree._config_error(text, text, text) IS
+COMMENT ON FUNCTION racefree_internal._config_error(text, text, text) IS
   'Internal: raises RF100 (racefree configuration error) with DETAIL {"option", "value"}, which the TypeScript client maps to RacefreeConfigError.';
 
 -- ---------------------------------------------------------------------------
@@ -107,7 +107,7 @@ COMMENT ON VIEW racefree.counter_status IS
 
 REVOKE ALL ON FUNCTION racefree.next_value(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree.current_value(text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._config_error(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._config_error(text, text, text) FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION racefree.next_value(text, text) TO racefree_admin;
 GRANT EXECUTE ON FUNCTION racefree.current_value(text, text) TO racefree_admin;

@@ -13,7 +13,7 @@
 -- ---------------------------------------------------------------------------
 -- Shared checks
 
-CREATE FUNCTION racefree._table_oid(builder text, tbl text)
+CREATE FUNCTION racefree_internal._table_oid(builder text, tbl text)
 RETURNS regclass
 LANGUAGE plpgsql STABLE
 AS $$
@@ -21,15 +21,15 @@ DECLARE
   rel regclass := to_regclass(tbl);
 BEGIN
   IF rel IS NULL OR (SELECT c.relkind FROM pg_catalog.pg_class AS c WHERE c.oid = rel) NOT IN ('r', 'p') THEN
-    PERFORM racefree._config_error('table', tbl, format('%s: table %s does not exist', builder, tbl));
+    PERFORM racefree_internal._config_error('table', tbl, format('%s: table %s does not exist', builder, tbl));
   END IF;
   RETURN rel;
 END
 $$;
-COMMENT ON FUNCTION racefree._table_oid(text, text) IS
+COMMENT ON FUNCTION racefree_internal._table_oid(text, text) IS
   'Internal: resolves a builder''s table option (quoted, search_path rules) to a table or partitioned table; RF100 when there is none.';
 
-CREATE FUNCTION racefree._column_names(builder text, option text, tbl regclass, columns jsonb)
+CREATE FUNCTION racefree_internal._column_names(builder text, option text, tbl regclass, columns jsonb)
 RETURNS name[]
 LANGUAGE plpgsql STABLE
 AS $$
@@ -38,36 +38,36 @@ DECLARE
   col text;
 BEGIN
   IF jsonb_typeof(columns) IS DISTINCT FROM 'array' OR jsonb_array_length(columns) = 0 THEN
-    PERFORM racefree._config_error(option, columns::text,
+    PERFORM racefree_internal._config_error(option, columns::text,
       format('%s: option "%s" must name at least one column', builder, option));
   END IF;
   FOR col IN SELECT jsonb_array_elements_text(columns) LOOP
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
                     WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped) THEN
-      PERFORM racefree._config_error(option, col, format('%s: column %I does not exist in table %s', builder, col, tbl));
+      PERFORM racefree_internal._config_error(option, col, format('%s: column %I does not exist in table %s', builder, col, tbl));
     END IF;
     IF col = ANY (names) THEN
-      PERFORM racefree._config_error(option, col, format('%s: option "%s" names column %I twice', builder, option, col));
+      PERFORM racefree_internal._config_error(option, col, format('%s: option "%s" names column %I twice', builder, option, col));
     END IF;
     names := names || col::name;
   END LOOP;
   RETURN names;
 END
 $$;
-COMMENT ON FUNCTION racefree._column_names(text, text, regclass, jsonb) IS
+COMMENT ON FUNCTION racefree_internal._column_names(text, text, regclass, jsonb) IS
   'Internal: checks that a builder option is a non-empty JSON array of distinct columns of the table; RF100 otherwise.';
 
 -- ---------------------------------------------------------------------------
 -- Unique keys
 
-CREATE FUNCTION racefree._assert_no_duplicates(config jsonb)
+CREATE FUNCTION racefree_internal._assert_no_duplicates(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
   builder text := coalesce(config->>'builder', 'addUniqueKey');
-  tbl regclass := racefree._table_oid(builder, config->>'table');
-  cols name[] := racefree._column_names(builder, 'columns', tbl, config->'columns');
+  tbl regclass := racefree_internal._table_oid(builder, config->>'table');
+  cols name[] := racefree_internal._column_names(builder, 'columns', tbl, config->'columns');
   pred text := config->>'where';
   nulls_not_distinct boolean := coalesce((config->>'nullsNotDistinct')::boolean, false);
   target text;
@@ -98,7 +98,7 @@ BEGIN
     IF pred IS NULL THEN
       RAISE;
     END IF;
-    PERFORM racefree._config_error('where', pred,
+    PERFORM racefree_internal._config_error('where', pred,
       format('%s: option "where" is not a condition on %s: %s', builder, tbl, SQLERRM));
   END;
   IF total > 0 THEN
@@ -111,13 +111,13 @@ BEGIN
   END IF;
 END
 $$;
-COMMENT ON FUNCTION racefree._assert_no_duplicates(jsonb) IS
+COMMENT ON FUNCTION racefree_internal._assert_no_duplicates(jsonb) IS
   'Internal, queued by addUniqueKey() before any DDL: raises RF101 when rows of the table share a value of the key columns (within the partial key''s WHERE; NULLs count only with nullsNotDistinct). DETAIL is JSON {table, columns, groups: up to 10 of {values, count}, total: number of groups}. Takes no lock of its own; RF100 for an unknown table or column or a bad where.';
 
 -- ---------------------------------------------------------------------------
 -- Generated upserts
 
-CREATE FUNCTION racefree._has_equality(typ regtype)
+CREATE FUNCTION racefree_internal._has_equality(typ regtype)
 RETURNS boolean
 LANGUAGE plpgsql STABLE
 AS $$
@@ -126,10 +126,10 @@ DECLARE
 BEGIN
   SELECT * INTO t FROM pg_catalog.pg_type WHERE oid = typ;
   IF t.typtype = 'd' THEN
-    RETURN racefree._has_equality(t.typbasetype);
+    RETURN racefree_internal._has_equality(t.typbasetype);
   ELSIF t.typcategory = 'A' AND t.typelem <> 0 THEN
     -- Array = resolves for any element type and fails only when it runs: ask the element.
-    RETURN racefree._has_equality(t.typelem);
+    RETURN racefree_internal._has_equality(t.typelem);
   ELSIF t.typtype = 'c' THEN
     RETURN false;  -- the same holds for record =
   END IF;
@@ -139,10 +139,10 @@ EXCEPTION WHEN undefined_function THEN
   RETURN false;
 END
 $$;
-COMMENT ON FUNCTION racefree._has_equality(regtype) IS
+COMMENT ON FUNCTION racefree_internal._has_equality(regtype) IS
   'Internal: whether values of the type can be compared with IS DISTINCT FROM. json, xml, point and composite columns cannot; generated upserts compare those as text.';
 
-CREATE FUNCTION racefree._upsert_match(col jsonb, ref text, nulls_not_distinct boolean)
+CREATE FUNCTION racefree_internal._upsert_match(col jsonb, ref text, nulls_not_distinct boolean)
 RETURNS text
 LANGUAGE sql IMMUTABLE
 AS $$
@@ -153,14 +153,14 @@ AS $$
               ELSE format('%s %s %s', lhs, col->>'op', ref) END
     FROM (SELECT format('cur.%I', col->>'name') || coalesce(' COLLATE ' || (col->>'collate'), '') AS lhs) AS l
 $$;
-COMMENT ON FUNCTION racefree._upsert_match(jsonb, text, boolean) IS
+COMMENT ON FUNCTION racefree_internal._upsert_match(jsonb, text, boolean) IS
   'Internal: SQL text comparing one key column of the row cur with a value, as the key''s unique index compares them.';
 
 -- ---------------------------------------------------------------------------
 -- Privileges: the installers run as the migrating role; nothing here is for services.
 
-REVOKE ALL ON FUNCTION racefree._table_oid(text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._column_names(text, text, regclass, jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._assert_no_duplicates(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._has_equality(regtype) FROM PUBLIC;
-REVOKE ALL ON FUNCTION racefree._upsert_match(jsonb, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._table_oid(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._column_names(text, text, regclass, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._assert_no_duplicates(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._has_equality(regtype) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._upsert_match(jsonb, text, boolean) FROM PUBLIC;

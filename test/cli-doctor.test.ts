@@ -61,7 +61,7 @@ test('finds every planted problem, one finding each, and exits 1', async (t) => 
     await c.query(`CREATE OR REPLACE FUNCTION racefree.current_value(counter text, scope text DEFAULT '')
                    RETURNS bigint LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
                    AS $$ SELECT 42::bigint $$`);
-    await c.query(`DROP FUNCTION racefree._config_error(text, text, text)`);
+    await c.query(`DROP FUNCTION racefree_internal._config_error(text, text, text)`);
     await c.query(`CREATE FUNCTION racefree.extra() RETURNS int LANGUAGE sql AS 'SELECT 1'`);
     // invalid_index: a unique index built concurrently over duplicates is left INVALID
     await c.query(`CREATE TABLE dup (v int); INSERT INTO dup VALUES (1), (1)`);
@@ -91,7 +91,7 @@ test('finds every planted problem, one finding each, and exits 1', async (t) => 
       'migrations user migration 0003_pending',
       'migrations user migration 0000_gone',
       'drift racefree.current_value(text,text)',
-      'drift racefree._config_error(text,text,text)',
+      'drift racefree_internal._config_error(text,text,text)',
       'drift racefree.extra()',
       'invalid_index public.dup_v',
       `counter_behind public.assessment [${year}]`,
@@ -108,7 +108,7 @@ test('finds every planted problem, one finding each, and exits 1', async (t) => 
   t.regex(detail('migrations', 'user migration 0003')!, /pending/);
   t.regex(detail('migrations', 'user migration 0000')!, /applied, but no such migration/);
   t.regex(detail('drift', 'racefree.current_value')!, /differs/);
-  t.regex(detail('drift', 'racefree._config_error')!, /missing/);
+  t.regex(detail('drift', 'racefree_internal._config_error')!, /missing/);
   t.regex(detail('counter_behind', 'public.assessment')!, /counter at 1, but .* already holds sequence number 3/);
   t.regex(detail('counter_behind', 'public.ticket')!, /counter at 1, .* sequence number 2.*setval/);
   t.regex(detail('idempotency_incomplete', 'racefree.idempotency_keys')!, /^2 key\(s\) claimed but never completed, oldest created \d{4}-/);

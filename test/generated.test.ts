@@ -161,7 +161,7 @@ test('adversarial values: 64 connections inserting values full of separators and
   // Gapless per rendered scope: the numbers of one prefix are exactly 1..n.
   const gaps = await sql(`
     SELECT p.scope, count(*)::int AS n, max(p.seq)::int AS top
-      FROM adv, LATERAL racefree._numbering_parse((SELECT parts FROM racefree.numberings WHERE counter = 'public.adv'), n) AS p
+      FROM adv, LATERAL racefree_internal._numbering_parse((SELECT parts FROM racefree.numberings WHERE counter = 'public.adv'), n) AS p
      GROUP BY p.scope HAVING count(*) <> max(p.seq) OR count(*) <> count(DISTINCT p.seq)`);
   t.deepEqual(gaps, []);
 });
@@ -282,7 +282,7 @@ test('the registry records the configuration, the generator version and every ob
            (SELECT array_agg(o.object_type || ' ' || o.object_name || '(' || o.arguments || ')' ORDER BY o.object_type, o.object_name)
               FROM racefree.registry_objects AS o WHERE o.registry_id = r.id) AS objects
       FROM racefree.registry AS r WHERE r.table_name = 'reg' ORDER BY r.builder`);
-  const [{ version }] = await sql(`SELECT racefree._generator_version() AS version`);
+  const [{ version }] = await sql(`SELECT racefree_internal._generator_version() AS version`);
   t.deepEqual(entries, [
     {
       builder: 'addNumbering',
@@ -372,8 +372,8 @@ test('doctor generated_stale: found after ALTER COLUMN SET DEFAULT, gone after t
   const edited = await stale();
   t.is(edited.length, 1);
   t.is(edited[0]?.object, 'public.generate_hand_number()');
-  t.regex(edited[0]!.detail, /fix: SELECT racefree\._regenerate_all\(\)/);
-  await sql('SELECT racefree._regenerate_all()');
+  t.regex(edited[0]!.detail, /fix: SELECT racefree_internal\._regenerate_all\(\)/);
+  await sql('SELECT racefree_internal._regenerate_all()');
   t.deepEqual(await stale(), []);
   t.deepEqual(await sql(`INSERT INTO hand DEFAULT VALUES RETURNING n`), [{ n: 'H-1' }]);
   t.deepEqual(await sql(`INSERT INTO hand DEFAULT VALUES RETURNING n`), [{ n: 'H-2' }]);

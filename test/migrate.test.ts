@@ -88,7 +88,7 @@ test('migrate up, status, down N, up again (every builder has a working down)', 
   const dir = await userMigrations(ASSESSMENTS);
   // The template already holds the kit lane: only the user's migrations run.
   t.deepEqual(await migrate({ databaseUrl: url(), dir }), { kit: [], user: ['0001_assessments', '0002_assessment-numbers'] });
-  const version = await withClient(url(), async (c) => (await c.query('SELECT racefree._generator_version() AS v')).rows[0].v);
+  const version = await withClient(url(), async (c) => (await c.query('SELECT racefree_internal._generator_version() AS v')).rows[0].v);
   t.deepEqual(await migrationStatus({ databaseUrl: url(), dir }), {
     kit: { applied: KIT, pending: [] },
     user: { applied: ['0001_assessments', '0002_assessment-numbers'], pending: [] },

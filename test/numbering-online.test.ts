@@ -53,13 +53,13 @@ test('the set-based scan finds the same scopes and values as the per-row parse, 
     ('INV9'), ('INV0012'), ('INV'), ('0042-2612'), ('12345-2601'), ('17-261'), ('T7-2025-010'), ('T7-2025-009'), ('T-1-2026-001'),
     ('T7-2025-x'), ('3/ab.x'), ('40/ab.x'), ('5/c/d.x'), ('a.b*261203(9)'), ('a.b*261203(10)'), ('aXb*261203(99)'), ('a.b*250103(3)'), ('{x}07{'), ('{x}7{'), (NULL), ('')`);
   for (const template of templates) {
-    const [{ parts }] = await sql(`SELECT (racefree._numbering_template($1)->'parts')::text AS parts`, [template]);
+    const [{ parts }] = await sql(`SELECT (racefree_internal._numbering_template($1)->'parts')::text AS parts`, [template]);
     const before = await sql(
-      `SELECT p.scope, max(p.seq)::text AS seq FROM scan_kinds AS t, LATERAL racefree._numbering_parse($1, t.n) AS p
+      `SELECT p.scope, max(p.seq)::text AS seq FROM scan_kinds AS t, LATERAL racefree_internal._numbering_parse($1, t.n) AS p
         WHERE t.n !~ '[^\\x01-\\x7f]' GROUP BY 1 ORDER BY 1`,
       [parts],
     );
-    const after = await sql(`SELECT scope, seq::text FROM racefree._numbering_highest($1, 'scan_kinds', 'n') ORDER BY 1`, [parts]);
+    const after = await sql(`SELECT scope, seq::text FROM racefree_internal._numbering_highest($1, 'scan_kinds', 'n') ORDER BY 1`, [parts]);
     t.deepEqual(after, before, template);
     t.true(after.length > 0, template);
   }

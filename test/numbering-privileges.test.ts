@@ -94,7 +94,7 @@ test.serial('a gapless number is taken only by inserting: the generator is a tri
       (await admin.query(`SELECT attname FROM pg_attrdef JOIN pg_attribute ON attrelid = adrelid AND attnum = adnum WHERE adrelid = 'pv_gl'::regclass`)).rows,
       [{ attname: 'id' }],
     );
-    for (const fn of ['racefree._numbering_explicit()', 'racefree._numbering_advance(text, text)', 'racefree.next_value(text, text)']) {
+    for (const fn of ['racefree_internal._numbering_explicit()', 'racefree_internal._numbering_advance(text, text)', 'racefree.next_value(text, text)']) {
       t.false((await admin.query(`SELECT has_function_privilege('racefree_user', $1, 'EXECUTE') AS ok`, [fn])).rows[0].ok, fn);
     }
     await withAppRole(url(), ['racefree_user'], async (app) => {
@@ -116,8 +116,8 @@ test.serial('a gapless number is taken only by inserting: the generator is a tri
         await admin.query('ROLLBACK');
         await as.query('ROLLBACK');
         for (const call of [
-          `SELECT racefree._numbering_advance('public.pv_gl', 'G-500000')`,
-          `SELECT racefree._numbering_explicit()`,
+          `SELECT racefree_internal._numbering_advance('public.pv_gl', 'G-500000')`,
+          `SELECT racefree_internal._numbering_explicit()`,
           `SELECT racefree.next_value('public.pv_gl')`,
         ]) {
           await t.throwsAsync(as.query(call), { code: '42501' }, call);
@@ -127,7 +127,7 @@ test.serial('a gapless number is taken only by inserting: the generator is a tri
         // A table the role may not INSERT into: none of its numbers at all.
         await t.throwsAsync(as.query('INSERT INTO pv_secret DEFAULT VALUES'), { code: '42501' });
         await t.throwsAsync(as.query('SELECT generate_pv_secret_number()'), { code: '0A000' });
-        await t.throwsAsync(as.query(`SELECT racefree._numbering_advance('public.pv_secret', 'S-999')`), { code: '42501' });
+        await t.throwsAsync(as.query(`SELECT racefree_internal._numbering_advance('public.pv_secret', 'S-999')`), { code: '42501' });
         t.is(await counter('public.pv_secret'), 0);
 
         // What a service does: numbered inserts, explicit numbers, NULL, rollbacks, upserts.

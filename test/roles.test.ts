@@ -93,8 +93,8 @@ test.serial('racefree_monitor writes nothing and reads no key or stored response
         `SELECT key, response FROM racefree.idempotency_keys`,
         `SELECT * FROM upsert_profiles(email => 'm@x')`,
         `INSERT INTO tickets DEFAULT VALUES`,
-        `SELECT racefree._regenerate_all()`,
-        `SELECT racefree._numbering_advance('public.assessment', 'ASM-2026-999')`,
+        `SELECT racefree_internal._regenerate_all()`,
+        `SELECT racefree_internal._numbering_advance('public.assessment', 'ASM-2026-999')`,
       ];
       for (const sql of attempts) {
         const error = await c.query(sql).then(
@@ -211,8 +211,8 @@ test.serial("an application role takes numbers only by inserting: counters by na
         `SELECT racefree.next_value('public.anything-new')`,
         `SELECT racefree.current_value('public.invoice', '["INV-acme-", ""]')`,
         `SELECT * FROM racefree.counter_status`,
-        `SELECT racefree._numbering_advance('public.assessment', 'ASM-2026-999999')`,
-        `SELECT racefree._numbering_scope('a', 'b')`,
+        `SELECT racefree_internal._numbering_advance('public.assessment', 'ASM-2026-999999')`,
+        `SELECT racefree_internal._numbering_scope('a', 'b')`,
       ]) {
         const error = await c.query(sql).then(
           () => undefined,

@@ -15,7 +15,7 @@ interface Parsed {
 async function parseTemplate(template: string): Promise<Parsed> {
   return withClient(url(), async (c) => {
     try {
-      return (await c.query<{ p: Parsed }>('SELECT racefree._numbering_template($1) AS p', [template])).rows[0]!.p;
+      return (await c.query<{ p: Parsed }>('SELECT racefree_internal._numbering_template($1) AS p', [template])).rows[0]!.p;
     } catch (error) {
       throw wrapError(error);
     }

@@ -42,7 +42,7 @@ export async function publicExecuteFindings(client: ClientBase): Promise<DoctorF
   const { rows } = await client.query<{ signature: string }>(`
     SELECT p.oid::regprocedure::text AS signature
       FROM pg_catalog.pg_proc AS p
-     WHERE (p.pronamespace = pg_catalog.to_regnamespace('racefree') OR p.oid IN (${generated}))
+     WHERE (p.pronamespace IN (pg_catalog.to_regnamespace('racefree'), pg_catalog.to_regnamespace('racefree_internal')) OR p.oid IN (${generated}))
        AND pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE')
      ORDER BY 1`);
   return rows.map((r) => ({

@@ -31,7 +31,9 @@ interface Behind {
 export async function counterFindings(client: ClientBase): Promise<DoctorFinding[]> {
   if (!(await relationExists(client, 'racefree.numberings'))) return [];
   // A kit before the scan existed: its pending migration is a finding of its own.
-  const { rows: scan } = await client.query<{ ok: boolean }>(`SELECT to_regprocedure('racefree._numbering_highest(jsonb, regclass, name)') IS NOT NULL AS ok`);
+  const { rows: scan } = await client.query<{ ok: boolean }>(
+    `SELECT to_regprocedure('racefree_internal._numbering_highest(jsonb, regclass, name)') IS NOT NULL AS ok`,
+  );
   if (!scan[0]?.ok) return [];
   const { rows: numberings } = await client.query<Numbering>(`
     SELECT counter, table_schema, table_name, column_name, parts, mode, sequence_name
@@ -57,9 +59,9 @@ export async function counterFindings(client: ClientBase): Promise<DoctorFinding
   return findings;
 }
 
-/** Scopes whose highest existing number is above the counter: the retrofit's own scan (racefree._numbering_highest). */
+/** Scopes whose highest existing number is above the counter: the retrofit's own scan (racefree_internal._numbering_highest). */
 async function behind(client: ClientBase, n: Numbering, table: string): Promise<Behind[]> {
-  const highest = 'SELECT h.scope, h.seq AS highest FROM racefree._numbering_highest($1::jsonb, $2::regclass, $3) AS h';
+  const highest = 'SELECT h.scope, h.seq AS highest FROM racefree_internal._numbering_highest($1::jsonb, $2::regclass, $3) AS h';
   // A missing counter row, or a sequence never used, counts as 0.
   const [current, params] =
     n.mode === 'gapless'

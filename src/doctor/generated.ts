@@ -13,6 +13,6 @@ import type { DoctorFinding } from './finding.js';
 export async function generatedStaleFindings(client: ClientBase): Promise<DoctorFinding[]> {
   // Before kit migration 0005 there is no registry, and the migrations check says so.
   if (!(await relationExists(client, 'racefree.registry'))) return [];
-  const { rows } = await client.query<{ object: string; detail: string }>('SELECT object, detail FROM racefree._generated_stale()');
+  const { rows } = await client.query<{ object: string; detail: string }>('SELECT object, detail FROM racefree_internal._generated_stale()');
   return rows.map((r) => ({ check: 'generated_stale', object: r.object, detail: r.detail }));
 }

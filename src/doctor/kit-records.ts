@@ -34,16 +34,17 @@ const matches = (text: string, re: RegExp): string[] => [...text.matchAll(re)].m
 /**
  * What each kit migration's Up section creates and no later one drops: its
  * objects tell whether it ran. (A migration that only re-creates objects an
- * earlier one made counts as run once they exist.)
+ * earlier one made counts as run once they exist.) Functions count by name in
+ * either kit schema: kit migration 0061 moved racefree._* to racefree_internal.
  */
 async function installs(migrations: readonly string[]): Promise<Installs[]> {
   const ups = await Promise.all(migrations.map(upSection));
   return ups.map((up, i) => {
     const later = ups.slice(i + 1).join('\n');
-    const droppedFunctions = new Set(matches(later, /^DROP FUNCTION (?:IF EXISTS )?racefree\.(\w+)\(/gm));
+    const droppedFunctions = new Set(matches(later, /^DROP FUNCTION (?:IF EXISTS )?racefree(?:_internal)?\.(\w+)\(/gm));
     const droppedTables = new Set(matches(later, /^DROP TABLE (?:IF EXISTS )?racefree\.(\w+)/gm));
     return {
-      functions: matches(up, /^CREATE (?:OR REPLACE )?FUNCTION racefree\.(\w+)\(/gm).filter((f) => !droppedFunctions.has(f)),
+      functions: matches(up, /^CREATE (?:OR REPLACE )?FUNCTION racefree(?:_internal)?\.(\w+)\(/gm).filter((f) => !droppedFunctions.has(f)),
       tables: matches(up, /^CREATE TABLE (?:IF NOT EXISTS )?racefree\.(\w+)/gm).filter((t) => !droppedTables.has(t)),
     };
   });
@@ -96,7 +97,7 @@ async function unrecorded(client: pg.ClientBase, names: readonly string[], table
   for (const [i, name] of names.entries()) {
     const { functions, tables } = created[i]!;
     const { rows } = await client.query<{ ok: boolean }>(
-      `SELECT (SELECT count(DISTINCT p.proname) FROM pg_proc p WHERE p.pronamespace = 'racefree'::regnamespace AND p.proname = ANY ($1))
+      `SELECT (SELECT count(DISTINCT p.proname) FROM pg_proc p WHERE p.pronamespace IN (to_regnamespace('racefree'), to_regnamespace('racefree_internal')) AND p.proname = ANY ($1))
                 = cardinality(ARRAY(SELECT DISTINCT unnest($1::text[])))
           AND (SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'racefree'::regnamespace AND c.relname = ANY ($2))
                 = cardinality($2::text[]) AS ok`,

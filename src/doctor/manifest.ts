@@ -35,10 +35,10 @@ const FINGERPRINTS_SQL = `
                        p.provolatile, p.prosecdef, coalesce(p.proconfig::text, ''), p.prosrc)) AS fingerprint
     FROM pg_catalog.pg_proc AS p
     JOIN pg_catalog.pg_language AS l ON l.oid = p.prolang
-   WHERE p.pronamespace = pg_catalog.to_regnamespace('racefree')
+   WHERE p.pronamespace IN (pg_catalog.to_regnamespace('racefree'), pg_catalog.to_regnamespace('racefree_internal'))
    ORDER BY 1`;
 
-/** Fingerprints of the functions in schema `racefree` of the connected database. */
+/** Fingerprints of the functions in the kit's schemas (`racefree`, `racefree_internal`) of the connected database. */
 export async function functionFingerprints(client: ClientBase): Promise<FunctionFingerprints> {
   await client.query('SET search_path = pg_catalog, pg_temp');
   const { rows } = await client.query<{ signature: string; fingerprint: string }>(FINGERPRINTS_SQL);

@@ -219,7 +219,7 @@ async function runLane(
     noLock: true,
     logger: { debug: () => undefined, info: say, warn: say, error: () => undefined },
   };
-  // What a step waits for (racefree._lock_with_retries) reaches the person running it.
+  // What a step waits for (racefree_internal._lock_with_retries) reaches the person running it.
   const onNotice = (notice: { message?: string }) => {
     if (notice.message?.startsWith('waiting: ')) say(notice.message);
   };

@@ -45,7 +45,7 @@ export function requireColumns(builder: string, option: string, value: unknown):
 }
 
 /**
- * The table as quoted SQL text, for `racefree._table_oid()`. Its parts must be
+ * The table as quoted SQL text, for `racefree_internal._table_oid()`. Its parts must be
  * non-empty here: an empty quoted name ("") is a syntax error, not a table.
  * @internal
  */
@@ -80,7 +80,7 @@ export function optionalString(builder: string, option: string, value: unknown):
 }
 
 /**
- * The name `racefree._object_name(base, suffix)` gives in SQL, for the DDL a
+ * The name `racefree_internal._object_name(base, suffix)` gives in SQL, for the DDL a
  * builder must write itself (CREATE INDEX CONCURRENTLY runs in no function):
  * base || suffix when it fits 63 bytes, else base cut to fit with 8 hex
  * digits of md5(base || suffix) before the suffix. The installer checks that

@@ -120,7 +120,7 @@ export function addNumbering(pgm: MigrationBuilder, options: AddNumberingOptions
  * The online retrofit, one statement per step, each its own transaction:
  * every step is safe to run again, so a run interrupted anywhere is finished
  * by the next one. Each step reads the configuration the SQL API checks and
- * builds (racefree._numbering_config), plus the unique key's names and the step.
+ * builds (racefree_internal._numbering_config), plus the unique key's names and the step.
  */
 function retrofitOnline(
   pgm: MigrationBuilder,
@@ -152,14 +152,14 @@ function retrofitOnline(
     });
   const config = (step?: string) => `(${configSql} || ${quoteLiteral(extra(step))}::jsonb)`;
   pgm.noTransaction();
-  pgm.sql(`SELECT racefree._prepare_numbering(${config()})`);
+  pgm.sql(`SELECT racefree_internal._prepare_numbering(${config()})`);
   pgm.sql(`DROP INDEX CONCURRENTLY IF EXISTS ${key.scratchIndex}`);
   // Explicit-number triggers first: from here every number written moves the counters.
-  pgm.sql(`SELECT racefree._add_numbering(${config('install')})`);
-  pgm.sql(`SELECT racefree._retrofit_numbering(${config()})`);
+  pgm.sql(`SELECT racefree_internal._add_numbering(${config('install')})`);
+  pgm.sql(`SELECT racefree_internal._retrofit_numbering(${config()})`);
   // No number is generated before the key exists; then one short lock attaches it and starts generating.
   pgm.sql(`CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ${quoteIdent(name)} ON ${table} (${quoteIdent(column)})`);
-  pgm.sql(`SELECT racefree._activate_numbering(${config()})`);
+  pgm.sql(`SELECT racefree_internal._activate_numbering(${config()})`);
 }
 
 function lockOption(option: string, value: unknown, concurrently: boolean, min: number): number | undefined {

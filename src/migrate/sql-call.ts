@@ -17,10 +17,10 @@ export function builderCall(fn: BuilderFunction, args: Readonly<Record<string, S
   return `SELECT ${builderExpression(fn, args)}`;
 }
 
-/** `racefree.<fn>(arg => value, …)`, as in {@link builderCall}. @internal */
+/** `racefree.<fn>(arg => value, …)`, as in {@link builderCall}; the internal `_*_config` ones are in racefree_internal. @internal */
 export function builderExpression(fn: BuilderFunction, args: Readonly<Record<string, SqlArgument>>): string {
   const list = Object.entries(args).flatMap(([name, value]) => (value === undefined ? [] : [`${quoteIdent(name)} => ${render(value)}`]));
-  return `racefree.${fn}(${list.join(', ')})`;
+  return `${fn.startsWith('_') ? 'racefree_internal' : 'racefree'}.${fn}(${list.join(', ')})`;
 }
 
 function render(value: Exclude<SqlArgument, undefined>): string {
@@ -32,10 +32,10 @@ function render(value: Exclude<SqlArgument, undefined>): string {
 
 /**
  * The table as the SQL API's `tbl regclass` argument. Resolved by
- * racefree._table_oid, so an unknown table is RF100 naming it, as for a
+ * racefree_internal._table_oid, so an unknown table is RF100 naming it, as for a
  * caller of the SQL API who passes `'missing'::regclass` it is 42P01.
  * @internal
  */
 export function tableArgument(builder: string, quotedTable: string): { sql: string } {
-  return { sql: `racefree._table_oid(${quoteLiteral(builder)}, ${quoteLiteral(quotedTable)})` };
+  return { sql: `racefree_internal._table_oid(${quoteLiteral(builder)}, ${quoteLiteral(quotedTable)})` };
 }

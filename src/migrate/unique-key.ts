@@ -86,7 +86,7 @@ export function addUniqueKey(pgm: MigrationBuilder, options: AddUniqueKeyOptions
   }
   // CREATE INDEX CONCURRENTLY cannot run inside a function: the steps are
   // queued one by one, each given the configuration the SQL API checks and
-  // builds (racefree._unique_key_config), under the name written here.
+  // builds (racefree_internal._unique_key_config), under the name written here.
   const name = options.name === undefined ? defaultName(options.table, columns) : requireIdentifier(B, 'name', options.name);
   columns.forEach((c) => requireIdentifier(B, 'columns', c));
   const schema = typeof options.table === 'object' ? options.table.schema : undefined;
@@ -98,14 +98,14 @@ export function addUniqueKey(pgm: MigrationBuilder, options: AddUniqueKeyOptions
   pgm.noTransaction();
   // Each step can be interrupted (a killed migrator, a lost connection) and
   // the migration then stays unrecorded; every step is safe to run again.
-  pgm.sql(`SELECT racefree._prepare_unique_key(${config})`);
+  pgm.sql(`SELECT racefree_internal._prepare_unique_key(${config})`);
   pgm.sql(`DROP INDEX CONCURRENTLY IF EXISTS ${scratchIndex}`);
   pgm.sql(
     `CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ${quoteIdent(name)} ON ${table} (${list})` +
       `${nullsNotDistinct ? ' NULLS NOT DISTINCT' : ''}${where === undefined ? '' : ` WHERE (${where})`}`,
   );
-  if (where === undefined) pgm.sql(`SELECT racefree._attach_unique_key(${config})`);
-  pgm.sql(`SELECT racefree._register_unique_key(${config})`);
+  if (where === undefined) pgm.sql(`SELECT racefree_internal._attach_unique_key(${config})`);
+  pgm.sql(`SELECT racefree_internal._register_unique_key(${config})`);
 }
 
 /**
@@ -129,7 +129,7 @@ export function dropUniqueKey(pgm: MigrationBuilder, options: DropUniqueKeyOptio
 /**
  * The default name, `<table>_<columns>_key`, for the concurrent path alone,
  * which must write the name into its CREATE INDEX statement when the
- * migration is queued. Elsewhere racefree._unique_key_name() names the key;
+ * migration is queued. Elsewhere racefree_internal._unique_key_name() names the key;
  * test/sql-api.test.ts checks that the two agree.
  */
 function defaultName(table: TableRef, columns: readonly string[]): string {

@@ -42,7 +42,7 @@ export interface CatalogType {
 }
 
 // Plain functions only (no aggregates, procedures or trigger functions), no
-// extension members, and none of the kit's internals (`racefree._*`).
+// extension members, and none of the kit's internals (`racefree_internal._*`, and `racefree._idempotency_claim`, the client's own).
 const FUNCTIONS_SQL = `
 SELECT n.nspname AS schema, p.proname AS name, obj_description(p.oid, 'pg_proc') AS comment,
        p.proretset AS "returnsSet", p.prorettype::int AS "returnType", p.pronargdefaults AS defaults,

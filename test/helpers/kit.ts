@@ -9,6 +9,7 @@ import { copyFile, cp, mkdir, readdir, readFile, rm, symlink, writeFile } from '
 import path from 'node:path';
 
 import { runner } from 'node-pg-migrate';
+import type pg from 'pg';
 
 import { root } from './cli.js';
 import { withClient } from './db.js';
@@ -19,13 +20,13 @@ export const KIT = readdirSync(path.join(root, 'migrations'))
   .map((f) => f.slice(0, -4))
   .sort();
 
-/** Everything the kit installs in schema racefree (functions with source, comment and grants; relations), but its lane table. */
+/** Everything the kit installs in its schemas (functions with source, comment and grants; relations), but its lane table. */
 export async function kitObjects(dbUrl: string): Promise<{ functions: unknown[]; relations: unknown[] }> {
   return withClient(dbUrl, async (c) => ({
     functions: (
       await c.query(`SELECT p.oid::regprocedure::text AS name, pg_get_functiondef(p.oid) AS def,
                             obj_description(p.oid, 'pg_proc') AS comment, p.proacl::text AS acl
-                       FROM pg_proc AS p WHERE p.pronamespace = 'racefree'::regnamespace ORDER BY 1`)
+                       FROM pg_proc AS p WHERE p.pronamespace IN (to_regnamespace('racefree'), to_regnamespace('racefree_internal')) ORDER BY 1`)
     ).rows,
     relations: (
       await c.query(`SELECT c.relname, c.relkind, obj_description(c.oid, 'pg_class') AS comment, c.relacl::text AS acl,
@@ -86,20 +87,45 @@ export async function kitDir(last: string, extra: string[] = [], options: { asRe
   return dir;
 }
 
+/**
+ * This package's builders call racefree_internal._table_oid (kit migration
+ * 0061); a kit before 0061 has it as racefree._table_oid, which the user's
+ * builders of that time called. On such a database the user lane runs with
+ * an alias in racefree_internal, dropped right after, so the kit lane the
+ * database recorded is the old kit's alone.
+ */
+const OLD_KIT_ALIAS = `
+  CREATE SCHEMA racefree_internal;
+  CREATE FUNCTION racefree_internal._table_oid(builder text, tbl text) RETURNS regclass
+    LANGUAGE sql STABLE AS 'SELECT racefree._table_oid(builder, tbl)'`;
+
 /** Run one lane's pending migrations from `dir`, as `racefree migrate` does. */
 export async function lane(dbUrl: string, dir: string, kit: boolean): Promise<void> {
   await withClient(dbUrl, async (client) => {
     // What racefree migrate up marks its session with, which the kit migrations' guard requires.
     await client.query(`SET racefree.migrate_session = 'upgrade test'`);
-    await runner({
-      dbClient: client,
-      dir,
-      migrationsSchema: kit ? 'racefree' : 'public',
-      migrationsTable: kit ? 'kit_migrations' : 'pgmigrations',
-      createMigrationsSchema: true,
-      direction: 'up',
-      noLock: true,
-      logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
-    });
+    const { rows } = await client.query<{ alias: boolean }>(
+      `SELECT to_regnamespace('racefree_internal') IS NULL AND to_regprocedure('racefree._table_oid(text, text)') IS NOT NULL AS alias`,
+    );
+    const alias = !kit && rows[0]!.alias;
+    if (alias) await client.query(OLD_KIT_ALIAS);
+    try {
+      await runLane(client, dir, kit);
+    } finally {
+      if (alias) await client.query('DROP SCHEMA racefree_internal CASCADE');
+    }
+  });
+}
+
+async function runLane(client: pg.Client, dir: string, kit: boolean): Promise<void> {
+  await runner({
+    dbClient: client,
+    dir,
+    migrationsSchema: kit ? 'racefree' : 'public',
+    migrationsTable: kit ? 'kit_migrations' : 'pgmigrations',
+    createMigrationsSchema: true,
+    direction: 'up',
+    noLock: true,
+    logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
   });
 }

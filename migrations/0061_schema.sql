@@ -1,0 +1,2973 @@
+-- racefree kit migration 0061: the internals (racefree._*) move to schema racefree_internal, so \df racefree.* lists the public functions only; racefree._idempotency_claim stays, since running clients call it by that name.
+-- A frozen copy of the changes to sql/schema.sql, of the functions of sql/upsert.sql, sql/numbering.sql, sql/builders.sql and sql/idempotency.sql, and of sql/generated.sql, as released; change behaviour with a new migration.
+
+-- Up Migration
+-- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).
+DO $racefree_guard$
+BEGIN
+  IF coalesce(current_setting('racefree.migrate_session', true), '') = '' THEN
+    RAISE EXCEPTION 'racefree kit migrations are applied by racefree migrate up, or with psql by the script racefree sql writes'
+      USING ERRCODE = '55000',
+            DETAIL = 'psql -f on a kit migration file runs its Up and Down sections alike and installs nothing.',
+            HINT = 'racefree sql --out racefree.sql && psql -v ON_ERROR_STOP=1 -f racefree.sql';
+  END IF;
+END
+$racefree_guard$;
+-- racefree_internal: the kit's internals (the builders' installers, the
+-- generators and the checks they share), apart from the public functions so
+-- that \df racefree.* lists only what users call. USAGE lets the roles reach
+-- the few internals granted to them; every other one is revoked from PUBLIC.
+CREATE SCHEMA IF NOT EXISTS racefree_internal;
+COMMENT ON SCHEMA racefree_internal IS
+  'racefree''s internals: the installers, generators and checks behind the public functions of schema racefree. Not an API: names and arguments change between kit versions.';
+GRANT USAGE ON SCHEMA racefree_internal TO racefree_user;
+
+-- sql/monitor.sql: doctor calls racefree_internal._numbering_highest and
+-- _generated_stale. Any other role that could reach the kit's schema (a
+-- migrating role granted USAGE by hand, say) keeps reaching the internals.
+GRANT USAGE ON SCHEMA racefree_internal TO racefree_monitor;
+DO $$
+DECLARE
+  grantee regrole;
+BEGIN
+  FOR grantee IN SELECT a.grantee FROM pg_catalog.pg_namespace AS n, aclexplode(n.nspacl) AS a
+                  WHERE n.nspname = 'racefree' AND a.privilege_type = 'USAGE' AND a.grantee <> 0 AND a.grantee <> n.nspowner
+                  ORDER BY 1 LOOP
+    EXECUTE format('GRANT USAGE ON SCHEMA racefree_internal TO %s', grantee);
+  END LOOP;
+END
+$$;
+-- ALTER FUNCTION ... SET SCHEMA keeps each function's oid, so its grants,
+-- comment and the triggers that call it stay; the bodies that call one by
+-- name are replaced below.
+DO $$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid FROM pg_catalog.pg_proc AS p
+            WHERE p.pronamespace = 'racefree'::regnamespace AND starts_with(p.proname, '_') AND p.proname <> '_idempotency_claim'
+            ORDER BY p.proname, p.oid LOOP
+    EXECUTE format('ALTER FUNCTION %s SET SCHEMA racefree_internal', f);
+  END LOOP;
+END
+$$;
+
+-- From sql/upsert.sql: its functions, now calling racefree_internal.
+-- racefree upserts and unique keys: the checks the installers behind
+-- addUniqueKey() and addUpsert() share. The installers and the upsert
+-- generator are in generated.sql.
+--
+-- A unique key is added only after the table is shown to hold no duplicates
+-- for it (RF101 lists them otherwise), so a migration never half-fails on
+-- CREATE UNIQUE INDEX. addUpsert() generates, in the table's schema,
+-- upsert_<t>(), get_or_create_<t>() and upsert_<t>_many(): each write is one
+-- INSERT ... ON CONFLICT statement on a conflict target that PostgreSQL itself
+-- confirmed when the migration ran, so a wrong key fails the migration rather
+-- than the first request in production (42P10).
+
+-- ---------------------------------------------------------------------------
+-- Shared checks
+
+CREATE OR REPLACE FUNCTION racefree_internal._table_oid(builder text, tbl text)
+RETURNS regclass
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  rel regclass := to_regclass(tbl);
+BEGIN
+  IF rel IS NULL OR (SELECT c.relkind FROM pg_catalog.pg_class AS c WHERE c.oid = rel) NOT IN ('r', 'p') THEN
+    PERFORM racefree_internal._config_error('table', tbl, format('%s: table %s does not exist', builder, tbl));
+  END IF;
+  RETURN rel;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._table_oid(text, text) IS
+  'Internal: resolves a builder''s table option (quoted, search_path rules) to a table or partitioned table; RF100 when there is none.';
+CREATE OR REPLACE FUNCTION racefree_internal._column_names(builder text, option text, tbl regclass, columns jsonb)
+RETURNS name[]
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  names name[] := '{}';
+  col text;
+BEGIN
+  IF jsonb_typeof(columns) IS DISTINCT FROM 'array' OR jsonb_array_length(columns) = 0 THEN
+    PERFORM racefree_internal._config_error(option, columns::text,
+      format('%s: option "%s" must name at least one column', builder, option));
+  END IF;
+  FOR col IN SELECT jsonb_array_elements_text(columns) LOOP
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                    WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped) THEN
+      PERFORM racefree_internal._config_error(option, col, format('%s: column %I does not exist in table %s', builder, col, tbl));
+    END IF;
+    IF col = ANY (names) THEN
+      PERFORM racefree_internal._config_error(option, col, format('%s: option "%s" names column %I twice', builder, option, col));
+    END IF;
+    names := names || col::name;
+  END LOOP;
+  RETURN names;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._column_names(text, text, regclass, jsonb) IS
+  'Internal: checks that a builder option is a non-empty JSON array of distinct columns of the table; RF100 otherwise.';
+-- ---------------------------------------------------------------------------
+-- Unique keys
+
+CREATE OR REPLACE FUNCTION racefree_internal._assert_no_duplicates(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  builder text := coalesce(config->>'builder', 'addUniqueKey');
+  tbl regclass := racefree_internal._table_oid(builder, config->>'table');
+  cols name[] := racefree_internal._column_names(builder, 'columns', tbl, config->'columns');
+  pred text := config->>'where';
+  nulls_not_distinct boolean := coalesce((config->>'nullsNotDistinct')::boolean, false);
+  target text;
+  list text;
+  filter text;
+  total bigint;
+  groups jsonb;
+BEGIN
+  SELECT format('%I.%I', n.nspname, c.relname) INTO target
+    FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = tbl;
+  SELECT string_agg(format('%I', col), ', ') INTO list FROM unnest(cols) AS col;
+  -- Rows with a NULL in the key never collide unless NULLS NOT DISTINCT; rows
+  -- outside a partial key's predicate are not in the index at all.
+  SELECT CASE WHEN nulls_not_distinct THEN 'true' ELSE string_agg(format('%I IS NOT NULL', col), ' AND ') END
+    INTO filter FROM unnest(cols) AS col;
+  IF pred IS NOT NULL THEN
+    filter := format('%s AND (%s)', filter, pred);
+  END IF;
+  BEGIN
+    EXECUTE format($q$
+      SELECT count(*), coalesce(jsonb_agg(jsonb_build_object('values', vals, 'count', n) ORDER BY rn) FILTER (WHERE rn <= 10), '[]')
+        FROM (SELECT vals, n, row_number() OVER (ORDER BY n DESC, vals) AS rn
+                FROM (SELECT jsonb_build_array(%s) AS vals, count(*) AS n
+                        FROM %s AS t WHERE %s GROUP BY %s HAVING count(*) > 1) AS g) AS r$q$,
+      (SELECT string_agg(format('%I::text', col), ', ') FROM unnest(cols) AS col), tbl, filter, list)
+      INTO total, groups;
+  EXCEPTION WHEN syntax_error_or_access_rule_violation THEN
+    IF pred IS NULL THEN
+      RAISE;
+    END IF;
+    PERFORM racefree_internal._config_error('where', pred,
+      format('%s: option "where" is not a condition on %s: %s', builder, tbl, SQLERRM));
+  END;
+  IF total > 0 THEN
+    RAISE EXCEPTION USING
+      ERRCODE = 'RF101',
+      MESSAGE = format('%s: %s holds %s group(s) of rows with the same (%s)%s; nothing was changed',
+        builder, target, total, list, CASE WHEN pred IS NULL THEN '' ELSE format(' WHERE %s', pred) END),
+      DETAIL = jsonb_build_object('table', target, 'columns', to_jsonb(cols), 'groups', groups, 'total', total)::text,
+      HINT = 'Remove or merge the duplicate rows (DETAIL lists up to 10 groups), then run the migration again.';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._assert_no_duplicates(jsonb) IS
+  'Internal, queued by addUniqueKey() before any DDL: raises RF101 when rows of the table share a value of the key columns (within the partial key''s WHERE; NULLs count only with nullsNotDistinct). DETAIL is JSON {table, columns, groups: up to 10 of {values, count}, total: number of groups}. Takes no lock of its own; RF100 for an unknown table or column or a bad where.';
+-- ---------------------------------------------------------------------------
+-- Generated upserts
+
+CREATE OR REPLACE FUNCTION racefree_internal._has_equality(typ regtype)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  t pg_catalog.pg_type;
+BEGIN
+  SELECT * INTO t FROM pg_catalog.pg_type WHERE oid = typ;
+  IF t.typtype = 'd' THEN
+    RETURN racefree_internal._has_equality(t.typbasetype);
+  ELSIF t.typcategory = 'A' AND t.typelem <> 0 THEN
+    -- Array = resolves for any element type and fails only when it runs: ask the element.
+    RETURN racefree_internal._has_equality(t.typelem);
+  ELSIF t.typtype = 'c' THEN
+    RETURN false;  -- the same holds for record =
+  END IF;
+  EXECUTE format('SELECT NULL::%s IS DISTINCT FROM NULL::%s', typ, typ);
+  RETURN true;
+EXCEPTION WHEN undefined_function THEN
+  RETURN false;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._has_equality(regtype) IS
+  'Internal: whether values of the type can be compared with IS DISTINCT FROM. json, xml, point and composite columns cannot; generated upserts compare those as text.';
+CREATE OR REPLACE FUNCTION racefree_internal._upsert_match(col jsonb, ref text, nulls_not_distinct boolean)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+  -- The key index's own equality operator and collation, so the read-back
+  -- finds exactly the row ON CONFLICT found.
+  SELECT CASE WHEN nulls_not_distinct
+              THEN format('(%s %s %s OR (cur.%I IS NULL AND %s IS NULL))', lhs, col->>'op', ref, col->>'name', ref)
+              ELSE format('%s %s %s', lhs, col->>'op', ref) END
+    FROM (SELECT format('cur.%I', col->>'name') || coalesce(' COLLATE ' || (col->>'collate'), '') AS lhs) AS l
+$$;
+COMMENT ON FUNCTION racefree_internal._upsert_match(jsonb, text, boolean) IS
+  'Internal: SQL text comparing one key column of the row cur with a value, as the key''s unique index compares them.';
+
+-- From sql/numbering.sql: its functions, now calling racefree_internal.
+-- ---------------------------------------------------------------------------
+-- Public functions
+
+CREATE OR REPLACE FUNCTION racefree.next_value(counter text, scope text DEFAULT '')
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  INSERT INTO racefree.counters AS c (counter, scope, value)
+  VALUES (next_value.counter, next_value.scope, 1)
+  ON CONFLICT ON CONSTRAINT counters_pkey
+  DO UPDATE SET value = c.value + 1, updated_at = now()
+  RETURNING c.value
+$$;
+COMMENT ON FUNCTION racefree.next_value(text, text) IS
+  'Next gapless value of counter within scope (1, 2, 3, ...). One statement: locks the counter row until the calling transaction ends, so concurrent callers queue instead of colliding, and a rollback returns the value (no gaps). Under READ COMMITTED callers never fail; under REPEATABLE READ or SERIALIZABLE a concurrent caller gets 40001 (retry the transaction). Errors: 23502/23514 when counter is NULL or empty.';
+CREATE OR REPLACE FUNCTION racefree.current_value(counter text, scope text DEFAULT '')
+RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT coalesce(
+    (SELECT c.value FROM racefree.counters AS c
+      WHERE c.counter = current_value.counter AND c.scope = current_value.scope),
+    0)
+$$;
+COMMENT ON FUNCTION racefree.current_value(text, text) IS
+  'Last value next_value() handed out for counter within scope, as this transaction sees it; 0 when never used. Takes no lock.';
+-- ---------------------------------------------------------------------------
+-- Configuration errors, shared by every builder's installer
+
+CREATE OR REPLACE FUNCTION racefree_internal._config_error(option text, value text, message text)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  RAISE EXCEPTION USING
+    ERRCODE = 'RF100',
+    MESSAGE = message,
+    DETAIL = jsonb_build_object('option', option, 'value', value)::text;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._config_error(text, text, text) IS
+  'Internal: raises RF100 (racefree configuration error) with DETAIL {"option", "value"}, which the TypeScript client maps to RacefreeConfigError.';
+
+-- From sql/builders.sql: its functions, now calling racefree_internal.
+-- racefree builders as SQL: the one entry point of addNumbering(),
+-- addUniqueKey(), addUpsert() and their drops, for the TypeScript builders
+-- and for any migration tool that runs SQL (Alembic, Flyway, psql).
+--
+--   SELECT racefree.add_numbering('assessments', 'assessment_number', 'ASM-{YYYY}-{seq:3}', name => 'assessment');
+--   SELECT racefree.add_unique_key('assessments', ARRAY['appointment_id']);
+--   SELECT racefree.add_upsert('assessments', key => ARRAY['appointment_id']);
+--
+-- Each function checks its arguments (RF100 naming the option and value),
+-- converts them to the configuration the installers in generated.sql read,
+-- and calls them; the installers check the catalog, still before any DDL.
+-- Errors name the builders' options: tbl is "table", col "column",
+-- time_zone "timeZone", date_column "dateColumn", nulls_not_distinct
+-- "nullsNotDistinct".
+
+-- ---------------------------------------------------------------------------
+-- Argument checks
+
+CREATE OR REPLACE FUNCTION racefree_internal._require_text(builder text, option text, value text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+  IF value IS NULL OR value = '' THEN
+    PERFORM racefree_internal._config_error(option, value, format('%s: option "%s" must be a non-empty string', builder, option));
+  END IF;
+  RETURN value;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._require_text(text, text, text) IS
+  'Internal: RF100 when a builder option is NULL or empty; else the value.';
+CREATE OR REPLACE FUNCTION racefree_internal._require_names(builder text, option text, names name[])
+RETURNS name[]
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+  -- Emptiness, duplicates and unknown columns are racefree_internal._column_names's to judge.
+  IF array_ndims(names) > 1 THEN
+    PERFORM racefree_internal._config_error(option, names::text, format('%s: option "%s" must be a one-dimensional array', builder, option));
+  END IF;
+  IF array_position(names, NULL) IS NOT NULL OR array_position(names, '') IS NOT NULL THEN
+    PERFORM racefree_internal._config_error(option, names::text,
+      format('%s: option "%s" must hold column names, not NULL or empty ones: %s', builder, option, names));
+  END IF;
+  RETURN names;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._require_names(text, text, name[]) IS
+  'Internal: RF100 when a builder''s column list holds a NULL or an empty name, or is not one-dimensional; else the list.';
+CREATE OR REPLACE FUNCTION racefree_internal._require_table(builder text, tbl regclass)
+RETURNS text
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+  IF tbl IS NULL THEN
+    PERFORM racefree_internal._config_error('table', NULL, format('%s: option "table" (tbl) must be a table, not NULL', builder));
+  END IF;
+  -- Schema-qualified and quoted: the installers resolve it with to_regclass().
+  RETURN (SELECT format('%I.%I', n.nspname, c.relname)
+            FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = tbl);
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._require_table(text, regclass) IS
+  'Internal: RF100 when a builder''s table is NULL; else the table as quoted schema.name text, as the installers read it.';
+-- ---------------------------------------------------------------------------
+-- Numbering templates
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_template(template text)
+RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+  -- The one parser of numbering templates; the TypeScript builder passes the text through.
+  max_width constant int := 18;       -- a bigint has 19 digits; wider padding is a typo, not a plan
+  max_length constant int := 255;     -- numbers live in a unique index: a longer template is a mistake
+  quoted text := to_jsonb(template)::text;
+  parts jsonb := '[]'::jsonb;
+  lit text := '';
+  n int := char_length(template);
+  i int := 1;
+  ch text;
+  close_at int;
+  open_at int;
+  token text;
+  m text[];
+  part jsonb;
+  a jsonb;
+  b jsonb;
+  seqs bigint;
+  dates text[];
+  cols text[];
+  has_year boolean;
+  seq_at bigint;
+BEGIN
+  IF template IS NULL OR template = '' THEN
+    PERFORM racefree_internal._config_error('template', template, 'addNumbering: option "template" must be a non-empty string');
+  END IF;
+  IF n > max_length THEN
+    PERFORM racefree_internal._config_error('template', template,
+      format('addNumbering: template %s is %s characters long; a template holds at most %s', quoted, n, max_length));
+  END IF;
+  WHILE i <= n LOOP
+    ch := substr(template, i, 1);
+    IF ch = '{' AND substr(template, i + 1, 1) = '{' THEN
+      lit := lit || '{';
+      i := i + 2;
+    ELSIF ch = '}' AND substr(template, i + 1, 1) = '}' THEN
+      lit := lit || '}';
+      i := i + 2;
+    ELSIF ch = '}' THEN
+      PERFORM racefree_internal._config_error('template', template,
+        format('addNumbering: template %s has an unmatched "}" at position %s (write "}}" for a literal brace)', quoted, i));
+    ELSIF ch = '{' THEN
+      close_at := strpos(substr(template, i + 1), '}');
+      open_at := strpos(substr(template, i + 1), '{');
+      IF close_at = 0 OR (open_at > 0 AND open_at < close_at) THEN
+        PERFORM racefree_internal._config_error('template', template,
+          format('addNumbering: template %s has an unclosed "{" at position %s (write "{{" for a literal brace)', quoted, i));
+      END IF;
+      IF lit <> '' THEN
+        parts := parts || jsonb_build_object('literal', lit);
+        lit := '';
+      END IF;
+      token := substr(template, i + 1, close_at - 1);
+      m := regexp_match(token, '^seq(?::(.*))?$');
+      IF token IN ('YYYY', 'YY', 'MM', 'DD') THEN
+        part := jsonb_build_object('date', token);
+      ELSIF m IS NOT NULL THEN
+        IF m[1] IS NULL THEN
+          part := jsonb_build_object('seq', 1);
+        ELSIF m[1] !~ '^[0-9]+$' THEN
+          PERFORM racefree_internal._config_error('template', template,
+            format('addNumbering: template %s has {%s}: the width after "seq:" must be a whole number from 1 to %s', quoted, token, max_width));
+        ELSIF m[1]::numeric < 1 OR m[1]::numeric > max_width THEN
+          PERFORM racefree_internal._config_error('template', template,
+            format('addNumbering: template %s has {%s}: the width must be from 1 to %s', quoted, token, max_width));
+        ELSE
+          part := jsonb_build_object('seq', m[1]::int);
+        END IF;
+      ELSIF token ~ '^[A-Za-z_][A-Za-z0-9_$]*$' AND upper(token) NOT IN ('YYYY', 'YY', 'MM', 'DD') THEN
+        part := jsonb_build_object('column', token);
+      ELSE
+        PERFORM racefree_internal._config_error('template', template,
+          format('addNumbering: template %s has an unknown token {%s}: use {YYYY}, {YY}, {MM}, {DD}, {seq}, {seq:N} or {column_name}', quoted, token));
+      END IF;
+      parts := parts || part;
+      i := i + close_at + 1;
+    ELSE
+      lit := lit || ch;
+      i := i + 1;
+    END IF;
+  END LOOP;
+  IF lit <> '' THEN
+    parts := parts || jsonb_build_object('literal', lit);
+  END IF;
+
+  seqs := (SELECT count(*) FROM jsonb_array_elements(parts) AS p WHERE p ? 'seq');
+  IF seqs <> 1 THEN
+    PERFORM racefree_internal._config_error('template', template, format('addNumbering: template %s %s', quoted,
+      CASE WHEN seqs = 0 THEN 'has no {seq} token' ELSE format('has %s {seq} tokens; it needs exactly one', seqs) END));
+  END IF;
+  dates := ARRAY(SELECT p->>'date' FROM jsonb_array_elements(parts) WITH ORDINALITY AS e (p, o) WHERE p ? 'date' ORDER BY o);
+  SELECT d INTO token FROM unnest(dates) WITH ORDINALITY AS u (d, o) GROUP BY d HAVING count(*) > 1 ORDER BY min(o) LIMIT 1;
+  IF FOUND THEN
+    PERFORM racefree_internal._config_error('template', template, format('addNumbering: template %s repeats {%s}', quoted, token));
+  END IF;
+  has_year := 'YYYY' = ANY (dates) OR 'YY' = ANY (dates);
+  IF 'MM' = ANY (dates) AND NOT has_year THEN
+    PERFORM racefree_internal._config_error('template', template,
+      format('addNumbering: template %s has {MM} without a year ({YYYY} or {YY}): numbers of different years would collide', quoted));
+  END IF;
+  IF 'DD' = ANY (dates) AND NOT 'MM' = ANY (dates) THEN
+    PERFORM racefree_internal._config_error('template', template,
+      format('addNumbering: template %s has {DD} without {MM}: numbers of different months would collide', quoted));
+  END IF;
+  cols := ARRAY(SELECT p->>'column' FROM jsonb_array_elements(parts) WITH ORDINALITY AS e (p, o) WHERE p ? 'column' ORDER BY o);
+  IF cardinality(cols) <> (SELECT count(DISTINCT c) FROM unnest(cols) AS c) THEN
+    PERFORM racefree_internal._config_error('template', template, format('addNumbering: template %s names the same column twice', quoted));
+  END IF;
+  -- A column value next to a variable-width field makes numbers of different
+  -- scopes spell the same text (tenant 1 + seq 23 = tenant 12 + seq 3).
+  FOR i IN 0 .. jsonb_array_length(parts) - 1 LOOP
+    a := parts->i;
+    CONTINUE WHEN NOT (a ? 'column' OR a ? 'seq');
+    FOR j IN i + 1 .. jsonb_array_length(parts) - 1 LOOP
+      b := parts->j;
+      EXIT WHEN b ? 'literal' AND b->>'literal' ~ '[^0-9]';
+      IF (b ? 'column' OR b ? 'seq') AND (a ? 'column' OR b ? 'column') THEN
+        PERFORM racefree_internal._config_error('template', template,
+          format('addNumbering: template %s needs literal text with a non-digit between %s and %s', quoted,
+                 racefree_internal._numbering_token(a), racefree_internal._numbering_token(b)));
+      END IF;
+    END LOOP;
+  END LOOP;
+  -- Column values may hold any text, so the {seq} of a number is found only
+  -- from the side without them: two open sides make one text readable as two
+  -- (scope, seq) pairs ({a}-{seq}-{b}: a='x', b='1-y', seq 5 and a='x-5', b='y', seq 1).
+  SELECT o INTO seq_at FROM jsonb_array_elements(parts) WITH ORDINALITY AS e (p, o) WHERE p ? 'seq';
+  IF EXISTS (SELECT FROM jsonb_array_elements(parts) WITH ORDINALITY AS e (p, o) WHERE p ? 'column' AND o < seq_at)
+     AND EXISTS (SELECT FROM jsonb_array_elements(parts) WITH ORDINALITY AS e (p, o) WHERE p ? 'column' AND o > seq_at) THEN
+    PERFORM racefree_internal._config_error('template', template,
+      format('addNumbering: template %s has column tokens on both sides of {seq}; put them all before it or all after it', quoted));
+  END IF;
+  RETURN jsonb_build_object(
+    'parts', parts,
+    'reset', CASE WHEN 'DD' = ANY (dates) THEN 'daily' WHEN 'MM' = ANY (dates) THEN 'monthly'
+                  WHEN has_year THEN 'yearly' ELSE 'never' END,
+    'columns', to_jsonb(cols));
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_template(text) IS
+  'Internal: parses a numbering template such as ASM-{YYYY}-{seq:3} into {parts, reset, columns}: parts of {literal}, {date: YYYY|YY|MM|DD}, {column}, {seq: width}; reset never, yearly, monthly or daily (the finest date token). RF100 naming the template and what is wrong with it: no {seq} or two, unbalanced or unknown tokens, a width outside 1 to 18, over 255 characters, repeated or incomplete dates, a column twice, column tokens on both sides of {seq} or next to another variable field.';
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_token(part jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+  SELECT CASE WHEN part ? 'column' THEN format('{%s}', part->>'column')
+              WHEN part ? 'seq' THEN CASE WHEN (part->>'seq')::int = 1 THEN '{seq}' ELSE format('{seq:%s}', part->>'seq') END
+              WHEN part ? 'date' THEN format('{%s}', part->>'date')
+              ELSE part->>'literal' END
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_token(jsonb) IS
+  'Internal: a parsed template part written back as template text, for error messages.';
+-- ---------------------------------------------------------------------------
+-- Numbering
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_config(tbl regclass, col name, template text, mode text DEFAULT 'gapless',
+                                           time_zone text DEFAULT 'UTC', date_column name DEFAULT NULL, name text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  tbl_text text := racefree_internal._require_table('addNumbering', _numbering_config.tbl);
+  numbering text;
+  generator text;
+  parsed jsonb;
+BEGIN
+  PERFORM racefree_internal._require_text('addNumbering', 'column', _numbering_config.col);
+  numbering := racefree_internal._require_text('addNumbering', 'name', coalesce(_numbering_config.name, _numbering_config.col));
+  generator := 'generate_' || numbering || '_number';
+  IF octet_length(generator) > 63 THEN
+    PERFORM racefree_internal._config_error('name', numbering,
+      format('addNumbering: option "name" %s makes %s, %s bytes; PostgreSQL names hold at most 63',
+             to_jsonb(numbering), generator, octet_length(generator)));
+  END IF;
+  IF _numbering_config.mode IS NULL OR _numbering_config.mode NOT IN ('gapless', 'fast') THEN
+    PERFORM racefree_internal._config_error('mode', _numbering_config.mode,
+      format('addNumbering: option "mode" must be ''gapless'' or ''fast'', not %s', coalesce(to_jsonb(_numbering_config.mode)::text, 'NULL')));
+  END IF;
+  PERFORM racefree_internal._require_text('addNumbering', 'timeZone', _numbering_config.time_zone);
+  IF _numbering_config.date_column IS NOT NULL THEN
+    PERFORM racefree_internal._require_text('addNumbering', 'dateColumn', _numbering_config.date_column);
+  END IF;
+  parsed := racefree_internal._numbering_template(_numbering_config.template);
+  IF _numbering_config.date_column IS NOT NULL AND parsed->>'reset' = 'never' THEN
+    PERFORM racefree_internal._config_error('dateColumn', _numbering_config.date_column,
+      format('addNumbering: option "dateColumn" is set but template %s has no date token', to_jsonb(_numbering_config.template)));
+  END IF;
+  -- The table, the columns, the time zone and which modes a template allows
+  -- are the installer's to check, before its first DDL statement.
+  RETURN jsonb_strip_nulls(jsonb_build_object(
+    'name', numbering, 'table', tbl_text, 'column', _numbering_config.col, 'template', _numbering_config.template,
+    'parts', parsed->'parts', 'reset', parsed->>'reset', 'mode', _numbering_config.mode,
+    'timeZone', _numbering_config.time_zone, 'dateColumn', _numbering_config.date_column));
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_config(regclass, name, text, text, text, name, text) IS
+  'Internal: add_numbering''s arguments checked (RF100 naming the option) and converted to the installer''s configuration; the online retrofit''s steps (addNumbering with concurrently) read the same.';
+CREATE OR REPLACE FUNCTION racefree.add_numbering(tbl regclass, col name, template text, mode text DEFAULT 'gapless',
+                                       time_zone text DEFAULT 'UTC', date_column name DEFAULT NULL, name text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  PERFORM racefree_internal._add_numbering(racefree_internal._numbering_config(add_numbering.tbl, add_numbering.col, add_numbering.template,
+    add_numbering.mode, add_numbering.time_zone, add_numbering.date_column, add_numbering.name));
+END
+$$;
+COMMENT ON FUNCTION racefree.add_numbering(regclass, name, text, text, text, name, text) IS
+  'Numbers column col of table tbl race-free (addNumbering). Creates generate_<name>_number() (name defaults to col) in the table''s schema, as the column DEFAULT or, when the template uses row values or date_column is set, as a BEFORE INSERT trigger; adds a unique constraint when the column has none; starts the counters after the numbers already there. template: {YYYY} {YY} {MM} {DD}, exactly one {seq} or {seq:N}, {column}, {{ and }}. mode: gapless (committed numbers 1..n per period and scope) or fast (a sequence: never waits, gaps). time_zone: the IANA zone dates are read in. date_column: dates numbers by that column instead of the transaction start. Every bad argument is RF100 naming the option, before any DDL; run it in the migration''s transaction.';
+CREATE OR REPLACE FUNCTION racefree.drop_numbering(tbl regclass, col name, name text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  tbl_text text := racefree_internal._require_table('dropNumbering', drop_numbering.tbl);
+BEGIN
+  PERFORM racefree_internal._require_text('dropNumbering', 'column', drop_numbering.col);
+  PERFORM racefree_internal._drop_numbering(jsonb_build_object(
+    'table', tbl_text, 'column', drop_numbering.col,
+    'name', racefree_internal._require_text('dropNumbering', 'name', coalesce(drop_numbering.name, drop_numbering.col))));
+END
+$$;
+COMMENT ON FUNCTION racefree.drop_numbering(regclass, name, text) IS
+  'Undoes add_numbering with the same tbl, col and name (dropNumbering). Drops the generator, the column DEFAULT, the triggers, the sequence, the unique constraint it added, and the numbering''s counters. RF100 when there is no such numbering.';
+-- ---------------------------------------------------------------------------
+-- Unique keys
+
+CREATE OR REPLACE FUNCTION racefree_internal._unique_key_config(tbl regclass, columns name[], "where" text DEFAULT NULL,
+                                            nulls_not_distinct boolean DEFAULT false, name text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  tbl_text text := racefree_internal._require_table('addUniqueKey', _unique_key_config.tbl);
+  key_name text := _unique_key_config.name;
+BEGIN
+  PERFORM racefree_internal._column_names('addUniqueKey', 'columns', _unique_key_config.tbl,
+    to_jsonb(racefree_internal._require_names('addUniqueKey', 'columns', _unique_key_config.columns)));
+  IF _unique_key_config."where" = '' THEN
+    PERFORM racefree_internal._config_error('where', '', 'addUniqueKey: option "where" must be a non-empty condition, or NULL for a key on every row');
+  END IF;
+  IF _unique_key_config.nulls_not_distinct IS NULL THEN
+    PERFORM racefree_internal._config_error('nullsNotDistinct', NULL, 'addUniqueKey: option "nullsNotDistinct" must be true or false');
+  END IF;
+  IF key_name IS NULL THEN
+    key_name := racefree_internal._unique_key_name(_unique_key_config.tbl, _unique_key_config.columns);
+  END IF;
+  PERFORM racefree_internal._require_text('addUniqueKey', 'name', key_name);
+  IF octet_length(key_name) > 63 THEN
+    PERFORM racefree_internal._config_error('name', key_name,
+      format('addUniqueKey: option "name" is %s bytes; PostgreSQL names hold at most 63', octet_length(key_name)));
+  END IF;
+  RETURN jsonb_strip_nulls(jsonb_build_object(
+    'table', tbl_text, 'columns', to_jsonb(_unique_key_config.columns), 'name', key_name,
+    'where', _unique_key_config."where", 'nullsNotDistinct', _unique_key_config.nulls_not_distinct));
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._unique_key_config(regclass, name[], text, boolean, text) IS
+  'Internal: checks the arguments of racefree.add_unique_key (RF100) and returns the configuration the unique-key installers read ({table, columns, name, where, nullsNotDistinct}); name defaults to racefree_internal._unique_key_name(). addUniqueKey({ concurrently: true }) passes it to each of its steps.';
+CREATE OR REPLACE FUNCTION racefree_internal._unique_key_name(tbl regclass, columns name[])
+RETURNS text
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  base text := (SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = tbl) || '_' || array_to_string(columns, '_');
+BEGIN
+  -- PostgreSQL's own default for UNIQUE (a, b), cut by characters to fit.
+  WHILE octet_length(base || '_key') > 63 LOOP
+    base := left(base, -1);
+  END LOOP;
+  RETURN base || '_key';
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._unique_key_name(regclass, name[]) IS
+  'Internal: the default name of a unique key, <table>_<columns>_key (PostgreSQL''s own for UNIQUE (a, b)), the beginning cut by characters to fit 63 bytes.';
+CREATE OR REPLACE FUNCTION racefree.add_unique_key(tbl regclass, columns name[], "where" text DEFAULT NULL,
+                                        nulls_not_distinct boolean DEFAULT false, name text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  PERFORM racefree_internal._add_unique_key(racefree_internal._unique_key_config(add_unique_key.tbl, add_unique_key.columns,
+    add_unique_key."where", add_unique_key.nulls_not_distinct, add_unique_key.name));
+END
+$$;
+COMMENT ON FUNCTION racefree.add_unique_key(regclass, name[], text, boolean, text) IS
+  'Adds a unique key on columns of tbl, or RF101 listing existing duplicates (addUniqueKey). Locks the table against writers (SHARE) until the transaction ends, raises RF101 listing up to 10 groups of duplicates (nothing changed), else adds a UNIQUE constraint, or with "where" a partial unique index. nulls_not_distinct: NULLs count as equal. name defaults to <table>_<columns>_key. Every bad argument is RF100 naming the option, before any DDL. To build without blocking writers, use addUniqueKey({ concurrently: true }).';
+CREATE OR REPLACE FUNCTION racefree.drop_unique_key(tbl regclass, columns name[] DEFAULT NULL, name text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  tbl_text text := racefree_internal._require_table('dropUniqueKey', drop_unique_key.tbl);
+  key_name text := drop_unique_key.name;
+BEGIN
+  IF key_name IS NULL THEN
+    IF drop_unique_key.columns IS NULL THEN
+      PERFORM racefree_internal._config_error('columns', NULL, 'dropUniqueKey: give option "name", or "columns" for the default name');
+    END IF;
+    key_name := racefree_internal._unique_key_name(drop_unique_key.tbl, racefree_internal._require_names('dropUniqueKey', 'columns', drop_unique_key.columns));
+  END IF;
+  PERFORM racefree_internal._drop_unique_key(jsonb_build_object('table', tbl_text,
+    'name', racefree_internal._require_text('dropUniqueKey', 'name', key_name)));
+END
+$$;
+COMMENT ON FUNCTION racefree.drop_unique_key(regclass, name[], text) IS
+  'Undoes add_unique_key (dropUniqueKey). Drops the constraint or unique index named name, or by default <table>_<columns>_key, of tbl. RF100 when there is none.';
+-- ---------------------------------------------------------------------------
+-- Upserts
+
+CREATE OR REPLACE FUNCTION racefree.add_upsert(tbl regclass, key name[], "where" text DEFAULT NULL, update name[] DEFAULT NULL,
+                                    name text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  tbl_text text := racefree_internal._require_table('addUpsert', add_upsert.tbl);
+BEGIN
+  PERFORM racefree_internal._require_names('addUpsert', 'key', add_upsert.key);
+  PERFORM racefree_internal._require_names('addUpsert', 'update', add_upsert.update);
+  IF add_upsert."where" = '' THEN
+    PERFORM racefree_internal._config_error('where', '', 'addUpsert: option "where" must be a non-empty condition, or NULL for a key on every row');
+  END IF;
+  IF add_upsert.name IS NOT NULL THEN
+    PERFORM racefree_internal._require_text('addUpsert', 'name', add_upsert.name);
+  END IF;
+  -- Key columns, update columns, the conflict target and the names' length
+  -- are the installer's to check, before its first DDL statement.
+  PERFORM racefree_internal._add_upsert(jsonb_strip_nulls(jsonb_build_object(
+    'table', tbl_text, 'key', to_jsonb(add_upsert.key), 'where', add_upsert."where",
+    'update', to_jsonb(add_upsert.update),
+    'name', coalesce(add_upsert.name, (SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = add_upsert.tbl)))));
+END
+$$;
+COMMENT ON FUNCTION racefree.add_upsert(regclass, name[], text, name[], text) IS
+  'Generates upsert functions for a unique key of tbl (addUpsert). Creates upsert_<name>(), get_or_create_<name>() and upsert_<name>_many() (name defaults to the table''s) and their row type upsert_<name>_result in the table''s schema: one INSERT ... ON CONFLICT (key) statement each. key: the columns of a unique constraint or index of tbl; "where": for a partial unique key, a condition implying the index''s own; update: the columns an update may change (default: every column a caller may give except key, identity and primary key columns; ARRAY[]::name[] never updates). The conflict target is confirmed by PostgreSQL''s ON CONFLICT inference; every bad argument is RF100 naming the option, before any DDL.';
+CREATE OR REPLACE FUNCTION racefree.drop_upsert(tbl regclass, name text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  tbl_text text := racefree_internal._require_table('dropUpsert', drop_upsert.tbl);
+BEGIN
+  IF drop_upsert.name IS NOT NULL THEN
+    PERFORM racefree_internal._require_text('dropUpsert', 'name', drop_upsert.name);
+  END IF;
+  PERFORM racefree_internal._drop_upsert(jsonb_strip_nulls(jsonb_build_object('table', tbl_text, 'name', drop_upsert.name)));
+END
+$$;
+COMMENT ON FUNCTION racefree.drop_upsert(regclass, text) IS
+  'Undoes add_upsert (dropUpsert). Drops the three generated functions and their row type for tbl (or name). RF100 when they are not registered.';
+
+-- From sql/idempotency.sql: its functions, now calling racefree_internal.
+-- ---------------------------------------------------------------------------
+-- Internals
+
+CREATE OR REPLACE FUNCTION racefree_internal._idempotency_invalid(caller text, scope text, key text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+  argument text := CASE WHEN scope IS NULL OR char_length(scope) NOT BETWEEN 1 AND 255 THEN 'scope'
+                        WHEN key IS NULL OR char_length(key) NOT BETWEEN 1 AND 255 THEN 'key'
+                        ELSE 'fingerprint' END;
+  len int := char_length(CASE argument WHEN 'scope' THEN scope ELSE key END);
+BEGIN
+  IF argument = 'fingerprint' THEN
+    RAISE EXCEPTION USING
+      ERRCODE = 'RF002',
+      MESSAGE = format('%s: fingerprint must not be NULL', caller),
+      DETAIL = jsonb_build_object('argument', argument)::text;
+  END IF;
+  -- The value itself is left out: it may be megabytes of someone's header.
+  RAISE EXCEPTION USING
+    ERRCODE = 'RF002',
+    MESSAGE = format('%s: %s must be 1 to 255 characters, got %s', caller, argument,
+                     coalesce(len::text || ' characters', 'NULL')),
+    DETAIL = jsonb_build_object('argument', argument)::text;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._idempotency_invalid(text, text, text) IS
+  'Internal: raises RF002 (invalid idempotency key, DETAIL {"argument"}) for the first of scope and key that is not 1 to 255 characters, else for a NULL fingerprint.';
+CREATE OR REPLACE FUNCTION racefree._idempotency_claim(scope text, key text, fingerprint text, wait_ms integer)
+RETURNS TABLE (status text, response jsonb)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  previous text;
+  stored_fingerprint text;
+BEGIN
+  -- One expression on the hot path; the helper only runs to raise.
+  IF (char_length(scope) BETWEEN 1 AND 255 AND char_length(key) BETWEEN 1 AND 255 AND fingerprint IS NOT NULL) IS NOT TRUE THEN
+    PERFORM racefree_internal._idempotency_invalid('racefree.idempotency_claim', scope, key);
+  END IF;
+  IF wait_ms IS NOT NULL THEN
+    IF wait_ms < 1 THEN
+      -- lock_timeout = 0 would mean waiting for ever.
+      RAISE EXCEPTION USING ERRCODE = '22023',
+        MESSAGE = format('racefree._idempotency_claim: wait_ms must be >= 1, got %s', wait_ms);
+    END IF;
+    previous := current_setting('lock_timeout');
+    PERFORM set_config('lock_timeout', wait_ms::text, true);
+  END IF;
+  LOOP
+    -- Waits while another transaction holds an uncommitted claim of this key.
+    INSERT INTO racefree.idempotency_keys (scope, key, fingerprint, claimed_by)
+    VALUES (_idempotency_claim.scope, _idempotency_claim.key, _idempotency_claim.fingerprint, pg_current_xact_id())
+    ON CONFLICT ON CONSTRAINT idempotency_keys_pkey DO NOTHING;
+    IF FOUND THEN
+      status := 'claimed';
+      EXIT;
+    END IF;
+    -- A committed claim exists. At READ COMMITTED this statement takes a new
+    -- snapshot, which sees it.
+    SELECT k.fingerprint, k.response INTO stored_fingerprint, response
+      FROM racefree.idempotency_keys AS k
+     WHERE k.scope = _idempotency_claim.scope AND k.key = _idempotency_claim.key;
+    IF FOUND THEN
+      IF stored_fingerprint <> _idempotency_claim.fingerprint THEN
+        -- Names scope and key only: the stored response may belong to someone else.
+        RAISE EXCEPTION USING
+          ERRCODE = 'RF001',
+          MESSAGE = format('racefree.idempotency_claim: key %L in scope %L was already used with a different request',
+                           _idempotency_claim.key, _idempotency_claim.scope),
+          DETAIL = jsonb_build_object('scope', _idempotency_claim.scope, 'key', _idempotency_claim.key)::text,
+          HINT = 'Use a new idempotency key for a different request.';
+      END IF;
+      status := 'replayed';
+      EXIT;
+    END IF;
+    -- Pruned between the conflict and the read: the key is free again.
+  END LOOP;
+  IF wait_ms IS NOT NULL THEN
+    -- The caller's work runs under its own lock_timeout again. After a
+    -- timeout the transaction is aborted and ends with its setting anyway.
+    PERFORM set_config('lock_timeout', previous, true);
+  END IF;
+  RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION racefree._idempotency_claim(text, text, text, integer) IS
+  'Internal: racefree.idempotency_claim(); with wait_ms, lock_timeout is wait_ms for the claim only and then restored (the TypeScript client''s db.once() uses this: one round trip instead of three). Errors: as racefree.idempotency_claim(), and 22023 when wait_ms < 1.';
+-- ---------------------------------------------------------------------------
+-- Public functions
+
+CREATE OR REPLACE FUNCTION racefree.idempotency_claim(scope text, key text, fingerprint text)
+RETURNS TABLE (status text, response jsonb)
+LANGUAGE sql VOLATILE
+AS $$
+  SELECT c.status, c.response FROM racefree._idempotency_claim($1, $2, $3, NULL) AS c
+$$;
+COMMENT ON FUNCTION racefree.idempotency_claim(text, text, text) IS
+  'Claims (scope, key) for the calling transaction. Returns one row: status ''claimed'' (this transaction owns the key: do the work, then call racefree.idempotency_complete() in the same transaction) or ''replayed'' with the response an earlier, committed transaction stored. While another transaction holds an uncommitted claim of the key, waits for it to end (bounded by lock_timeout, 55P03): if it commits, replays its response; if it rolls back, claims the key. Run it at READ COMMITTED: under REPEATABLE READ or SERIALIZABLE a duplicate of a concurrent claim gets 40001. Keys and scopes are compared byte for byte (NFC and NFD forms differ). Errors: RF001 when the key was claimed with a different fingerprint (names scope and key, never the stored response); RF002 when scope or key is NULL, empty or longer than 255 characters, or fingerprint is NULL.';
+CREATE OR REPLACE FUNCTION racefree.idempotency_complete(scope text, key text, response jsonb)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF (char_length(scope) BETWEEN 1 AND 255 AND char_length(key) BETWEEN 1 AND 255) IS NOT TRUE THEN
+    PERFORM racefree_internal._idempotency_invalid('racefree.idempotency_complete', scope, key);
+  END IF;
+  -- Only the claim of this very transaction: a claim another transaction
+  -- committed without completing is not anyone's to fill in.
+  UPDATE racefree.idempotency_keys AS k
+     SET response = idempotency_complete.response, completed_at = clock_timestamp()
+   WHERE k.scope = idempotency_complete.scope AND k.key = idempotency_complete.key
+     AND k.completed_at IS NULL AND k.claimed_by = pg_current_xact_id();
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '55000',
+      MESSAGE = format('racefree.idempotency_complete: key %L in scope %L has no claim of this transaction awaiting a response',
+                       idempotency_complete.key, idempotency_complete.scope),
+      HINT = 'Call racefree.idempotency_claim() in the same transaction first, and complete a claim once.';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION racefree.idempotency_complete(text, text, jsonb) IS
+  'Stores the response of a key claimed by racefree.idempotency_claim() in the same transaction; later claims of the key replay it once this transaction commits. Errors: 55000 when the key has no claim of this transaction awaiting a response (not claimed, claimed by another transaction, or already completed); RF002 for an invalid scope or key.';
+CREATE OR REPLACE FUNCTION racefree.idempotency_prune(older_than interval, batch integer DEFAULT 1000)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  deleted bigint;
+BEGIN
+  IF older_than IS NULL OR older_than < interval '0' THEN
+    RAISE EXCEPTION USING ERRCODE = '22023',
+      MESSAGE = format('racefree.idempotency_prune: older_than must be an interval >= 0, got %s', coalesce(older_than::text, 'NULL'));
+  END IF;
+  IF batch IS NULL OR batch < 1 THEN
+    RAISE EXCEPTION USING ERRCODE = '22023',
+      MESSAGE = format('racefree.idempotency_prune: batch must be >= 1, got %s', coalesce(batch::text, 'NULL'));
+  END IF;
+  -- SKIP LOCKED: a row someone else has locked is left for the next call, so
+  -- prune never queues behind a claim, a completion or another prune.
+  WITH doomed AS (
+    SELECT k.scope, k.key
+      FROM racefree.idempotency_keys AS k
+     WHERE k.created_at < now() - older_than AND k.completed_at IS NOT NULL
+     ORDER BY k.created_at
+     LIMIT batch
+       FOR UPDATE SKIP LOCKED
+  )
+  DELETE FROM racefree.idempotency_keys AS k
+   USING doomed AS d
+   WHERE k.scope = d.scope AND k.key = d.key;
+  GET DIAGNOSTICS deleted = ROW_COUNT;
+  RETURN deleted;
+END
+$$;
+COMMENT ON FUNCTION racefree.idempotency_prune(interval, integer) IS
+  'Deletes up to batch completed keys claimed more than older_than ago and returns how many it deleted; call it again (each call in its own transaction) until it returns 0. Rows locked by others are skipped (SKIP LOCKED), and in-flight claims are invisible to it, so it never waits for requests; a claim of a key being deleted at that moment waits for this one statement. Keys claimed but never completed are kept (racefree doctor reports them). Errors: 22023 when older_than is NULL or negative, or batch is NULL or < 1.';
+
+-- sql/generated.sql
+-- racefree generated code: the registry of what the builders created, the
+-- generators that render it, and the routine that re-renders it.
+--
+-- Applied after every other sql/ file, and written to run again: every kit
+-- migration that changes a generator is a frozen copy of this file, and its
+-- last statement, racefree_internal._regenerate_all(), rewrites every registered
+-- function from its registry entry in the migration's own transaction. A
+-- database migrated with an older kit and a fresh one built from the same
+-- user migrations then hold byte-identical generated functions.
+--
+-- Generated code is rendered from named parts with format('%I' / '%L');
+-- nothing is edited as text afterwards, so defaults, predicates and names
+-- reach the generated functions byte for byte.
+
+-- ---------------------------------------------------------------------------
+-- The registry
+
+CREATE TABLE IF NOT EXISTS racefree.registry (
+  id                bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  builder           text        NOT NULL CHECK (builder IN ('addNumbering', 'addUniqueKey', 'addUpsert')),
+  table_schema      name        NOT NULL,
+  table_name        name        NOT NULL,
+  name              text        NOT NULL,
+  config            jsonb       NOT NULL,
+  description       jsonb,
+  generator_version integer     NOT NULL,
+  created_at        timestamptz NOT NULL DEFAULT now(),
+  regenerated_at    timestamptz,
+  UNIQUE (builder, table_schema, table_name, name)
+);
+COMMENT ON TABLE racefree.registry IS
+  'One row per builder call (addNumbering, addUniqueKey, addUpsert): its table, name, the configuration as given, the description the generator renders from (captured when the builder ran), and the generator version of its code. Drop, doctor and regeneration read it.';
+
+CREATE TABLE IF NOT EXISTS racefree.registry_objects (
+  registry_id   bigint NOT NULL REFERENCES racefree.registry (id) ON DELETE CASCADE,
+  object_type   text   NOT NULL CHECK (object_type IN ('function', 'trigger', 'type', 'sequence', 'index', 'constraint')),
+  object_schema name   NOT NULL,
+  object_name   name   NOT NULL,
+  arguments     text   NOT NULL DEFAULT '',
+  PRIMARY KEY (registry_id, object_type, object_schema, object_name, arguments)
+);
+COMMENT ON TABLE racefree.registry_objects IS
+  'Every object a registered builder call created: functions (arguments = their identity arguments), triggers and constraints (on the entry''s table), types, sequences and indexes, by exact name.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._generator_version()
+RETURNS integer
+LANGUAGE sql IMMUTABLE
+AS $$ SELECT 5 $$;
+COMMENT ON FUNCTION racefree_internal._generator_version() IS
+  'Internal: the version of the kit''s generators. A kit migration that changes generated code raises it and ends with racefree_internal._regenerate_all(). Version 1 is the code of kit migrations 0002 and 0003, version 2 that of 0005, version 3 that of 0051; version 4 (0060) fills every gapless numbering by a BEFORE INSERT trigger; version 5 (0061) calls the internals in racefree_internal.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._object_name(base text, suffix text)
+RETURNS name
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+  cut text := base;
+  tag text := '_' || left(md5(base || suffix), 8);
+BEGIN
+  IF octet_length(base || suffix) <= 63 THEN
+    RETURN base || suffix;
+  END IF;
+  -- Too long for a name: cut it, and keep it distinct from other cut names
+  -- with a hash of the whole name.
+  WHILE octet_length(cut || tag || suffix) > 63 LOOP
+    cut := left(cut, -1);
+  END LOOP;
+  RETURN cut || tag || suffix;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._object_name(text, text) IS
+  'Internal: the name base || suffix when it fits in 63 bytes; otherwise base cut to fit with 8 hex digits of md5(base || suffix) before the suffix, so names that share a long beginning stay distinct. Only the builders call it; drop and doctor read names from racefree.registry_objects.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._register(builder text, tbl regclass, name text, config jsonb, description jsonb, objects jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  id bigint;
+BEGIN
+  INSERT INTO racefree.registry AS r (builder, table_schema, table_name, name, config, description, generator_version)
+  SELECT _register.builder, n.nspname, c.relname, _register.name, _register.config, _register.description,
+         racefree_internal._generator_version()
+    FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+   WHERE c.oid = tbl
+  RETURNING r.id INTO id;
+  INSERT INTO racefree.registry_objects (registry_id, object_type, object_schema, object_name, arguments)
+  SELECT id, o->>'type', o->>'schema', o->>'name', coalesce(o->>'arguments', '')
+    FROM jsonb_array_elements(objects) AS o;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._register(text, regclass, text, jsonb, jsonb, jsonb) IS
+  'Internal: records a builder call in racefree.registry with the current generator version, and the objects it created (a JSON array of {type, schema, name, arguments}) in racefree.registry_objects.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._registered(builder text, tbl regclass, name text)
+RETURNS racefree.registry
+LANGUAGE sql STABLE
+AS $$
+  SELECT r.*
+    FROM racefree.registry AS r
+    JOIN pg_catalog.pg_class AS c ON c.relname = r.table_name
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace AND n.nspname = r.table_schema
+   WHERE c.oid = _registered.tbl AND r.builder = _registered.builder AND r.name = _registered.name
+$$;
+COMMENT ON FUNCTION racefree_internal._registered(text, regclass, text) IS
+  'Internal: the registry entry of a builder call on a table by its name; all columns NULL when there is none.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._drop_registered(entry racefree.registry)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  o racefree.registry_objects;
+  tbl text := format('%I.%I', entry.table_schema, entry.table_name);
+BEGIN
+  -- Triggers and constraints first, then what they use.
+  FOR o IN SELECT * FROM racefree.registry_objects AS x WHERE x.registry_id = entry.id
+            ORDER BY array_position(ARRAY['trigger', 'constraint', 'index', 'function', 'type', 'sequence'], x.object_type), x.object_name LOOP
+    EXECUTE CASE o.object_type
+      WHEN 'trigger' THEN format('DROP TRIGGER %I ON %s', o.object_name, tbl)
+      WHEN 'constraint' THEN format('ALTER TABLE %s DROP CONSTRAINT %I', tbl, o.object_name)
+      WHEN 'index' THEN format('DROP INDEX %I.%I', o.object_schema, o.object_name)
+      WHEN 'function' THEN format('DROP FUNCTION %I.%I(%s)', o.object_schema, o.object_name, o.arguments)
+      WHEN 'type' THEN format('DROP TYPE %I.%I', o.object_schema, o.object_name)
+      WHEN 'sequence' THEN format('DROP SEQUENCE %I.%I', o.object_schema, o.object_name) END;
+  END LOOP;
+  DELETE FROM racefree.registry AS r WHERE r.id = entry.id;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._drop_registered(racefree.registry) IS
+  'Internal: drops every object racefree.registry_objects lists for the entry (triggers and constraints first) and removes the entry.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._partition_key_missing(tbl regclass, cols name[])
+RETURNS text
+LANGUAGE sql STABLE
+AS $$
+  -- A unique key on a partitioned table must contain every partition key column.
+  SELECT string_agg(CASE WHEN k.attnum = 0 THEN 'an expression' ELSE format('%I', a.attname) END, ', ' ORDER BY k.o)
+    FROM pg_catalog.pg_partitioned_table AS p,
+         unnest(p.partattrs::int2[]) WITH ORDINALITY AS k (attnum, o)
+    LEFT JOIN pg_catalog.pg_attribute AS a ON a.attrelid = _partition_key_missing.tbl AND a.attnum = k.attnum
+   WHERE p.partrelid = _partition_key_missing.tbl AND (k.attnum = 0 OR a.attname <> ALL (cols))
+$$;
+COMMENT ON FUNCTION racefree_internal._partition_key_missing(regclass, name[]) IS
+  'Internal: for a partitioned table, the partition key columns a unique key on cols lacks (PostgreSQL requires them all); NULL when none is missing or the table is not partitioned.';
+
+-- ---------------------------------------------------------------------------
+-- Numbering: reading numbers back, and the explicit-number triggers
+--
+-- A number is prefix || seq || suffix, each side rendered from its parts. The
+-- counter's scope is that rendered rest of the number: the period (date
+-- tokens joined by '-') when the template has no column token, since the
+-- rest is then a function of the period alone; otherwise the JSON array
+-- [prefix, suffix]. The template rules (column tokens on one side of {seq}
+-- only, separated from it by literal text with a non-digit) make the split of
+-- a number into prefix, seq and suffix unique, so two rows can be handed the
+-- same number only by the same counter, which never hands out a value twice.
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_scope(prefix text, suffix text)
+RETURNS text
+LANGUAGE sql STABLE
+-- The text of jsonb_build_array(prefix, suffix), built from to_json (the
+-- same escaping), so the planner can inline it into the generated code.
+AS $$ SELECT '[' || to_json(prefix)::text || ', ' || to_json(suffix)::text || ']' $$;
+COMMENT ON FUNCTION racefree_internal._numbering_scope(text, text) IS
+  'Internal: the counters.scope of a numbering whose template has column tokens: the rendered text before and after {seq}, as a JSON array (unambiguous whatever the text holds).';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_parse(parts jsonb, number text)
+RETURNS TABLE (scope text, seq bigint)
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+  pattern text := '';
+  part jsonb;
+  i int;
+  m text[];
+  seq_at int;
+  prefix text := '';
+  suffix text := '';
+  periods text[] := '{}'::text[];
+  has_columns boolean := false;
+BEGIN
+  -- One group per part, in order.
+  FOR part, i IN SELECT e, o FROM jsonb_array_elements(parts) WITH ORDINALITY AS x (e, o) LOOP
+    pattern := pattern || '(' || CASE
+      WHEN part ? 'literal' THEN regexp_replace(part->>'literal', '([.^$*+?()\[\]{}|\\-])', '\\\1', 'g')
+      WHEN part ? 'date' THEN CASE part->>'date' WHEN 'YYYY' THEN '\d{4}' ELSE '\d{2}' END
+      WHEN part ? 'column' THEN '.*'
+      ELSE '\d{1,18}' END || ')';
+    IF part ? 'seq' THEN
+      seq_at := i;
+    END IF;
+  END LOOP;
+  m := regexp_match(number, '^' || pattern || '$');
+  IF m IS NULL THEN
+    RETURN;
+  END IF;
+  FOR part, i IN SELECT e, o FROM jsonb_array_elements(parts) WITH ORDINALITY AS x (e, o) LOOP
+    IF i < seq_at THEN
+      prefix := prefix || m[i];
+    ELSIF i > seq_at THEN
+      suffix := suffix || m[i];
+    END IF;
+    IF part ? 'date' THEN
+      periods := periods || m[i];
+    ELSIF part ? 'column' THEN
+      has_columns := true;
+    END IF;
+  END LOOP;
+  seq := m[seq_at]::bigint;
+  scope := CASE WHEN has_columns THEN racefree_internal._numbering_scope(prefix, suffix) ELSE array_to_string(periods, '-') END;
+  RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_parse(jsonb, text) IS
+  'Internal: reads a number back into (counter scope, sequence value) by the template parts alone; no row when it is not in the template''s format. The template rules make the split unique, so this is the scope and value that would generate exactly this text.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_advance(counter text, number text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r racefree.numberings;
+  p record;
+  last bigint;
+BEGIN
+  SELECT * INTO r FROM racefree.numberings AS n WHERE n.counter = _numbering_advance.counter;
+  IF NOT FOUND OR number IS NULL THEN
+    RETURN;
+  END IF;
+  SELECT * INTO p FROM racefree_internal._numbering_parse(r.parts, number);
+  IF p.seq IS NULL THEN
+    RETURN;  -- not in the template's format: it cannot collide with a generated number
+  END IF;
+  IF r.mode = 'gapless' THEN
+    INSERT INTO racefree.counters AS c (counter, scope, value)
+    VALUES (r.counter, p.scope, p.seq)
+    ON CONFLICT ON CONSTRAINT counters_pkey
+    DO UPDATE SET value = excluded.value, updated_at = now()
+    WHERE c.value < excluded.value;
+  ELSE
+    -- A sequence not yet used hands out last_value itself next.
+    EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %I.%I',
+                   r.table_schema, r.sequence_name) INTO last;
+    IF p.seq > last THEN
+      -- ALTER SEQUENCE blocks nextval() until this transaction ends, so the
+      -- read-then-setval below cannot move the sequence backwards.
+      EXECUTE format('ALTER SEQUENCE %I.%I NO CYCLE', r.table_schema, r.sequence_name);
+      EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %I.%I',
+                     r.table_schema, r.sequence_name) INTO last;
+      IF p.seq > last THEN
+        PERFORM setval(format('%I.%I', r.table_schema, r.sequence_name)::regclass, p.seq);
+      END IF;
+    END IF;
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_advance(text, text) IS
+  'Internal: moves a numbering''s counter past an explicitly written number (the scope the number''s own text names), so later generated numbers never collide with it. Gapless: locks the counter row. Fast: briefly blocks the sequence (ALTER SEQUENCE) when the number is ahead of it.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_explicit()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r racefree.numberings;
+  number text;
+BEGIN
+  SELECT * INTO r FROM racefree.numberings AS n WHERE n.counter = TG_ARGV[0];
+  EXECUTE format('SELECT ($1).%I::text', r.column_name) INTO number USING NEW;
+  PERFORM racefree_internal._numbering_advance(r.counter, number);
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_explicit() IS
+  'Internal trigger (argument: the numbering''s counter): fires only when a row brings its own number (beside a fast numbering''s DEFAULT, on UPDATE, and during an online retrofit before it generates), and moves the counter past it.';
+
+-- ---------------------------------------------------------------------------
+-- Numbering: the generator
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_inline(mode text, date_column name, scope_columns name[])
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+-- A column DEFAULT is callable on its own, without inserting: only fast mode,
+-- which allows gaps, may take its numbers that way.
+AS $$ SELECT mode = 'fast' AND date_column IS NULL AND cardinality(scope_columns) = 0 $$;
+COMMENT ON FUNCTION racefree_internal._numbering_inline(text, name, name[]) IS
+  'Internal: whether a numbering is an SQL column DEFAULT the planner inlines (fast mode, no date column, no scope columns), with an explicit-number trigger beside it; every other numbering, every gapless one among them, is a BEFORE INSERT trigger, so its numbers are taken only by inserting.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_hook_name(name text, inline boolean)
+RETURNS name
+LANGUAGE sql IMMUTABLE
+AS $$ SELECT racefree_internal._object_name('racefree_' || name, CASE WHEN inline THEN '_explicit' ELSE '_number' END) $$;
+COMMENT ON FUNCTION racefree_internal._numbering_hook_name(text, boolean) IS
+  'Internal: the name of a numbering''s BEFORE INSERT trigger: racefree_<name>_explicit beside an inlined DEFAULT, racefree_<name>_number for the generator trigger (cut to 63 bytes by racefree_internal._object_name).';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_digits(width int, n text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+  -- At least width digits, never truncated (lpad would cut 1000 to 100), and
+  -- n evaluated once, so it may be nextval() in a plain SQL expression.
+  SELECT CASE WHEN width > 1 THEN format('translate(format(%L, %s), '' '', ''0'')', '%' || width || 's', n)
+              ELSE format('%s::text', n) END
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_digits(int, text) IS
+  'Internal: the SQL expression of {seq:width} for the number expression n: at least width digits, zero-padded, growing past them, n evaluated once.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_source(r racefree.numberings)
+RETURNS text
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  tbl regclass := to_regclass(format('%I.%I', r.table_schema, r.table_name));
+  -- Fast and without row values: a plain SQL expression, inlined into the INSERT.
+  inline boolean := racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns);
+  dated boolean := jsonb_path_exists(r.parts, '$[*].date');
+  date_type regtype;
+  seq_at int;
+  width int;
+  d text;            -- the numbering date (timestamp)
+  dv text;           -- what date tokens read: the variable d, or the expression itself when inlined
+  period text;       -- the period key
+  prefix text;       -- the number before {seq}
+  suffix text;       -- the number after {seq}
+  scope text;        -- the counter's scope
+  checks text := '';
+  marker text := 'racefree.n_' || md5(r.counter);
+  c name;
+  -- Names as a JSON string: one line, whatever they hold.
+  header text := format(E'-- Generated by racefree addNumbering() (generator %s) for %s.\n', racefree_internal._generator_version(),
+                        to_jsonb(format('%I.%I.%I', r.table_schema, r.table_name, r.column_name)));
+  -- The counter's next value, bound to this numbering's own counter.
+  -- (indent, counter, scope expression)
+  take text := $t$
+%1$sINSERT INTO racefree.counters AS c (counter, scope, value)
+%1$sVALUES (%2$L, %3$s, 1)
+%1$sON CONFLICT ON CONSTRAINT counters_pkey
+%1$sDO UPDATE SET value = c.value + 1, updated_at = now()
+%1$sRETURNING c.value INTO n;$t$;
+BEGIN
+  IF r.date_column IS NOT NULL THEN
+    SELECT a.atttypid::regtype INTO date_type FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid = tbl AND a.attname = r.date_column AND a.attnum > 0 AND NOT a.attisdropped;
+  END IF;
+  d := CASE
+    WHEN r.date_column IS NULL THEN format('(now() AT TIME ZONE %L)', r.time_zone)
+    WHEN date_type = 'timestamp with time zone'::regtype THEN format('(NEW.%I AT TIME ZONE %L)', r.date_column, r.time_zone)
+    ELSE format('NEW.%I::timestamp', r.date_column) END;
+  dv := CASE WHEN inline THEN d ELSE 'd' END;
+  SELECT o INTO seq_at FROM jsonb_array_elements(r.parts) WITH ORDINALITY AS e (p, o) WHERE p ? 'seq';
+  width := (r.parts->(seq_at - 1)->>'seq')::int;
+  SELECT coalesce(string_agg(format('to_char(%s, %L)', dv, p->>'date'), ' || ''-'' || ' ORDER BY o), '''''')
+    INTO period FROM jsonb_array_elements(r.parts) WITH ORDINALITY AS e (p, o) WHERE p ? 'date';
+  SELECT coalesce(string_agg(x.expr, ' || ' ORDER BY x.o) FILTER (WHERE x.o < seq_at), ''''''),
+         coalesce(string_agg(x.expr, ' || ' ORDER BY x.o) FILTER (WHERE x.o > seq_at), '''''')
+    INTO prefix, suffix
+    FROM (SELECT o, CASE
+                 WHEN p ? 'literal' THEN format('%L', p->>'literal')
+                 WHEN p ? 'date' THEN format('to_char(%s, %L)', dv, p->>'date')
+                 ELSE format('NEW.%I::text', p->>'column') END AS expr
+            FROM jsonb_array_elements(r.parts) WITH ORDINALITY AS e (p, o) WHERE NOT p ? 'seq') AS x;
+
+  IF inline THEN
+    -- SQL, so the planner inlines it into the INSERT: as cheap as a
+    -- hand-written DEFAULT expression. set_config returns the number, and
+    -- tells the explicit-number trigger that it was generated.
+    RETURN header || format('SELECT set_config(%L, %s, true)', marker,
+      concat_ws(' || ', nullif(prefix, ''''''),
+                racefree_internal._numbering_digits(width, format('nextval(%L::regclass)', format('%I.%I', r.table_schema, r.sequence_name))),
+                nullif(suffix, '''''')));
+  END IF;
+
+  -- A BEFORE INSERT trigger: it sees the row (scope columns, the date
+  -- column), and, unlike a DEFAULT, cannot be called without inserting, so a
+  -- gapless number is taken only by a row that may be inserted.
+  FOREACH c IN ARRAY r.scope_columns LOOP
+    checks := checks || format($c$
+  IF NEW.%I IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'not_null_violation', SCHEMA = %L, TABLE = %L, COLUMN = %L,
+      MESSAGE = %L;
+  END IF;$c$, c, r.table_schema, r.table_name, c,
+      format('null value in column "%s" of relation "%s" violates numbering %s: the column is part of the number''s scope',
+        c, r.table_name, r.name));
+  END LOOP;
+  IF r.date_column IS NOT NULL THEN
+    checks := checks || format($c$
+  IF NEW.%I IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'not_null_violation', SCHEMA = %L, TABLE = %L, COLUMN = %L,
+      MESSAGE = %L;
+  END IF;$c$, r.date_column, r.table_schema, r.table_name, r.date_column,
+      format('null value in column "%s" of relation "%s" violates numbering %s: the column dates the number',
+        r.date_column, r.table_name, r.name));
+  END IF;
+  IF dated THEN
+    checks := checks || format(E'\n  d := %s;', d);
+  END IF;
+  IF r.date_column IS NOT NULL THEN
+    -- Date tokens are fixed-width (a 4-digit year), which keeps numbers unambiguous.
+    checks := checks || format($y$
+  IF d >= '10000-01-01' THEN
+    RAISE EXCEPTION USING ERRCODE = 'datetime_field_overflow', COLUMN = %L,
+      MESSAGE = %L;
+  END IF;$y$, r.date_column, format('numbering %s dates numbers by years of 4 digits; %s is past 9999', r.name, r.date_column));
+  END IF;
+  IF cardinality(r.scope_columns) > 0 AND r.mode = 'gapless' THEN
+    -- The rendered rest of the number is the scope: computed once.
+    scope := format(E'\n    prefix := %s;\n    suffix := %s;', prefix, suffix);
+    prefix := 'prefix';
+    suffix := 'suffix';
+  END IF;
+  RETURN header || format($b$%sBEGIN%s
+  IF NEW.%I IS NULL THEN%s
+    NEW.%I := %s;
+  ELSE
+    PERFORM racefree_internal._numbering_advance(%L, NEW.%I);
+  END IF;
+  RETURN NEW;
+END
+$b$,
+     'DECLARE' || nullif(concat(CASE WHEN dated THEN E'\n  d timestamp;' END,
+                                CASE WHEN r.mode = 'gapless' THEN E'\n  n bigint;' END,
+                                CASE WHEN scope IS NOT NULL THEN E'\n  prefix text;\n  suffix text;' END), '') || E'\n',
+     checks, r.column_name,
+     CASE WHEN r.mode = 'gapless'
+          THEN concat(scope, format(take, '    ', r.counter, CASE WHEN scope IS NOT NULL THEN 'racefree_internal._numbering_scope(prefix, suffix)' ELSE period END))
+          ELSE '' END,
+     r.column_name,
+     concat_ws(' || ', nullif(prefix, ''''''),
+               racefree_internal._numbering_digits(width, CASE WHEN r.mode = 'gapless' THEN 'n'
+                 ELSE format('nextval(%L::regclass)', format('%I.%I', r.table_schema, r.sequence_name)) END),
+               nullif(suffix, '''''')),
+     r.counter, r.column_name);
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_source(racefree.numberings) IS
+  'Internal: the source of a numbering''s generate_<name>_number(), rendered from its racefree.numberings row with its counter (gapless) or sequence (fast) as constants: in fast mode without row values an SQL DEFAULT the planner inlines (racefree_internal._numbering_inline); else, every gapless numbering among them, a BEFORE INSERT trigger function.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_install(r racefree.numberings, replace boolean)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  inline boolean := racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns);
+BEGIN
+  -- The counter is written by the generated code itself, as the numbering's
+  -- owner: inserting roles need no privilege on racefree.counters. The fast
+  -- DEFAULT is plain SQL so the planner can inline it (SECURITY DEFINER
+  -- would forbid that): inserting roles use its sequence (granted below).
+  EXECUTE format('CREATE %sFUNCTION %I.%I() RETURNS %s AS %L',
+    CASE WHEN replace THEN 'OR REPLACE ' ELSE '' END, r.table_schema, r.generator,
+    CASE WHEN inline THEN 'text LANGUAGE sql VOLATILE'
+         ELSE 'trigger LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp' END,
+    racefree_internal._numbering_source(r));
+  EXECUTE format('COMMENT ON FUNCTION %I.%I() IS %L', r.table_schema, r.generator, CASE WHEN inline THEN format(
+      'Next %s number for %I.%I.%I, formatted as %s (%s mode, %s reset, dates in %s). Used as the column DEFAULT. %s',
+      r.name, r.table_schema, r.table_name, r.column_name, r.template, r.mode, r.reset, r.time_zone,
+      'Takes a sequence value: never waits, unique, gaps possible; the count goes on across periods (dates are a label).')
+    ELSE format(
+      'BEFORE INSERT trigger: fills %I.%I.%I with the next %s number, formatted as %s (%s mode, %s reset, dates from %s in %s, scope %s). A row that brings its own number moves the counter past it. %s',
+      r.table_schema, r.table_name, r.column_name, r.name, r.template, r.mode, r.reset, coalesce(r.date_column, 'the transaction start'),
+      r.time_zone, coalesce(nullif(array_to_string(r.scope_columns, ', '), ''), 'none'),
+      CASE r.mode WHEN 'gapless' THEN 'Locks the scope''s counter row until the transaction ends: numbers are 1..n per scope and period, and a rollback returns its number. Numbers are taken only by inserting (a trigger function cannot be called on its own); racefree.next_value takes one by name (racefree_admin).'
+      ELSE 'Takes a value of the numbering''s one sequence: never waits, unique, gaps possible; the count goes on across periods and scopes (dates and column values are a label).' END) END);
+  EXECUTE format('REVOKE ALL ON FUNCTION %I.%I() FROM PUBLIC', r.table_schema, r.generator);
+  -- A trigger function needs no EXECUTE to fire; granted anyway, so that a
+  -- service calling it directly is told it is a trigger (0A000), not to ask
+  -- for a grant that would not help.
+  EXECUTE format('GRANT EXECUTE ON FUNCTION %I.%I() TO racefree_user', r.table_schema, r.generator);
+  -- The fast DEFAULT is inlined into the INSERT (no SECURITY DEFINER), so the
+  -- inserting role calls nextval itself: racefree_user may, which lets it
+  -- skip numbers of a fast numbering (gaps, which fast mode allows), never
+  -- reset or read them back.
+  IF r.sequence_name IS NOT NULL THEN
+    EXECUTE format('GRANT USAGE ON SEQUENCE %I.%I TO racefree_user', r.table_schema, r.sequence_name);
+  END IF;
+  -- racefree doctor compares the counter with the column, and reads a fast
+  -- counter's sequence (pg_sequences shows NULL to roles without SELECT on it).
+  -- The role arrives with kit migration 0050; sql/ applied by hand may lack it.
+  IF to_regrole('racefree_monitor') IS NOT NULL THEN
+    EXECUTE format('GRANT SELECT (%I) ON %I.%I TO racefree_monitor', r.column_name, r.table_schema, r.table_name);
+    IF r.sequence_name IS NOT NULL THEN
+      EXECUTE format('GRANT SELECT ON SEQUENCE %I.%I TO racefree_monitor', r.table_schema, r.sequence_name);
+    END IF;
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_install(racefree.numberings, boolean) IS
+  'Internal: creates (or, with replace, replaces in place: same name, same signature) a numbering''s generate_<name>_number() from its racefree.numberings row, commented, revoked from PUBLIC and granted to racefree_user (and a fast numbering''s sequence for its inlined DEFAULT); lets racefree_monitor read the numbered column and a fast numbering''s sequence. Trigger functions (every gapless numbering, and fast ones with row values) are SECURITY DEFINER (search_path pinned), bound to their own counter; the fast DEFAULT is inlinable SQL.';
+
+-- ---------------------------------------------------------------------------
+-- Numbering: the retrofit scan, and the lock steps of an online retrofit
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_highest(parts jsonb, tbl regclass, col name)
+RETURNS TABLE (scope text, seq bigint)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  -- One regex for the whole template, compiled once for the scan; [0-9],
+  -- not \d, which matches other scripts' digits that ::bigint rejects.
+  pattern text := '';
+  seq_at int;
+  has_columns boolean := parts @? '$[*] ? (exists(@.column))';
+  fixed_before int := 0;   -- characters before {seq}, when no column token makes them vary
+  fixed_after int := 0;
+  widths int[] := '{}'::int[];
+  offsets int[] := '{}'::int[];   -- of each date token: from the start before {seq}; after it, -(1 + from {seq})
+  part jsonb;
+  i int;
+  w int;
+  seq_expr text;
+  scope_expr text;
+BEGIN
+  FOR part, i IN SELECT e, o::int FROM jsonb_array_elements(parts) WITH ORDINALITY AS x (e, o) LOOP
+    IF part ? 'seq' THEN
+      seq_at := i;
+      pattern := pattern || CASE WHEN has_columns THEN ')([0-9]{1,18})(' ELSE '[0-9]{1,18}' END;
+      CONTINUE;
+    END IF;
+    w := CASE WHEN part ? 'literal' THEN length(part->>'literal') WHEN part ? 'date' THEN CASE part->>'date' WHEN 'YYYY' THEN 4 ELSE 2 END END;
+    pattern := pattern || CASE
+      WHEN part ? 'literal' THEN regexp_replace(part->>'literal', '([.^$*+?()\[\]{}|\\-])', '\\\1', 'g')
+      WHEN part ? 'date' THEN format('[0-9]{%s}', w)
+      ELSE '.*' END;
+    IF part ? 'date' THEN
+      widths := widths || w;
+      offsets := offsets || CASE WHEN seq_at IS NULL THEN fixed_before ELSE -(fixed_after + 1) END;
+    END IF;
+    IF seq_at IS NULL THEN
+      fixed_before := fixed_before + coalesce(w, 0);
+    ELSE
+      fixed_after := fixed_after + coalesce(w, 0);
+    END IF;
+  END LOOP;
+  IF has_columns THEN
+    -- Column tokens vary in width: three groups, before {seq}, {seq}, after it.
+    RETURN QUERY EXECUTE format(
+      'SELECT racefree_internal._numbering_scope(m.g[1], m.g[3]), max(m.g[2]::bigint) FROM %s AS t, regexp_match(t.%I::text, %L) AS m (g) WHERE m.g IS NOT NULL GROUP BY 1',
+      tbl, col, '^(' || pattern || ')$');
+    RETURN;
+  END IF;
+  -- Every other part has a fixed width: {seq} and the dates are substrings at known places.
+  seq_expr := format('substr(t.%I::text, %s, length(t.%I::text) - %s)::bigint', col, fixed_before + 1, col, fixed_before + fixed_after);
+  SELECT coalesce(string_agg(CASE WHEN d.d_at >= 0 THEN format('substr(t.%I::text, %s, %s)', col, d.d_at + 1, d.d_width)
+                                  ELSE format('substr(t.%I::text, length(t.%I::text) - %s, %s)', col, col, fixed_after + d.d_at, d.d_width) END,
+                             ' || ''-'' || ' ORDER BY d.k), '''''')
+    INTO scope_expr FROM unnest(offsets, widths) WITH ORDINALITY AS d (d_at, d_width, k);
+  RETURN QUERY EXECUTE format('SELECT %s, max(%s) FROM %s AS t WHERE t.%I::text ~ %L GROUP BY 1',
+    scope_expr, seq_expr, tbl, col, '^' || pattern || '$');
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_highest(jsonb, regclass, name) IS
+  'Internal: the highest sequence value per counter scope among the numbers in tbl.col that are in the template''s format: one set-based query, the template compiled into one regex, {seq} and the dates read at their fixed places (three regex groups when column tokens make the places vary). The same scopes and values as racefree_internal._numbering_parse. The retrofit and racefree doctor (counter_behind) both read it.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_seed(r racefree.numberings)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  h record;
+  seq regclass := CASE WHEN r.mode = 'fast' THEN format('%I.%I', r.table_schema, r.sequence_name)::regclass END;
+  last bigint;
+BEGIN
+  FOR h IN SELECT * FROM racefree_internal._numbering_highest(r.parts, format('%I.%I', r.table_schema, r.table_name)::regclass, r.column_name) LOOP
+    IF r.mode = 'gapless' THEN
+      INSERT INTO racefree.counters AS c (counter, scope, value) VALUES (r.counter, h.scope, h.seq)
+      ON CONFLICT ON CONSTRAINT counters_pkey DO UPDATE SET value = excluded.value, updated_at = now()
+      WHERE c.value < excluded.value;
+    ELSIF h.seq > 0 THEN
+      -- As racefree_internal._numbering_advance does: ALTER SEQUENCE holds off nextval()
+      -- and other advances until this transaction ends, so the sequence never moves back.
+      EXECUTE format('ALTER SEQUENCE %s NO CYCLE', seq);
+      EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s', seq) INTO last;
+      IF h.seq > last THEN
+        PERFORM setval(seq, h.seq);
+      END IF;
+    END IF;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_seed(racefree.numberings) IS
+  'Internal: moves a numbering''s counters (gapless) or sequence (fast) past the highest number of each scope already in its column (racefree_internal._numbering_highest); never moves one back, so it can run while writers advance them too.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._lock_with_retries(tbl regclass, lock_mode text, config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  attempts int := coalesce((config->>'lockRetries')::int, 20) + 1;
+  timeout_ms int := coalesce((config->>'lockTimeoutMs')::int, 100);
+  step text := coalesce(config->>'stepName', 'addNumbering');
+  saved text := current_setting('lock_timeout');
+  holders text;
+  more int;
+  pause_ms int;
+BEGIN
+  IF lock_mode NOT IN ('SHARE ROW EXCLUSIVE', 'ACCESS EXCLUSIVE') THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('racefree_internal._lock_with_retries: lock mode %L is not one the retrofit takes', lock_mode);
+  END IF;
+  FOR attempt IN 1 .. attempts LOOP
+    BEGIN
+      -- Writers queue behind a waiting lock request: it waits only this long.
+      PERFORM set_config('lock_timeout', timeout_ms || 'ms', true);
+      EXECUTE format('LOCK TABLE %s IN %s MODE', tbl, lock_mode);
+      PERFORM set_config('lock_timeout', saved, true);
+      RETURN;
+    EXCEPTION WHEN lock_not_available THEN
+      -- The failed attempt rolled back: this transaction holds no lock on tbl while it waits.
+      SELECT string_agg(format('pid %s (%s, %s lock: %s)', h.pid, coalesce(h.state, 'unknown'), h.mode, left(coalesce(h.query, ''), 100)),
+                        '; ' ORDER BY h.pid) FILTER (WHERE h.k <= 3),
+             count(*) FILTER (WHERE h.k > 3)
+        INTO holders, more
+        FROM (SELECT l.pid, l.mode, a.state, a.query, row_number() OVER (ORDER BY l.pid) AS k
+                FROM pg_catalog.pg_locks AS l LEFT JOIN pg_catalog.pg_stat_activity AS a ON a.pid = l.pid
+               WHERE l.locktype = 'relation' AND l.relation = tbl AND l.granted AND l.pid <> pg_backend_pid()) AS h;
+      IF more > 0 THEN
+        holders := format('%s and %s more session(s)', holders, more);
+      END IF;
+      IF attempt = attempts THEN
+        RAISE EXCEPTION USING
+          ERRCODE = 'lock_not_available',
+          MESSAGE = format('%s: could not lock %s in %s mode in %s attempts of %s ms: held by %s; this step changed nothing',
+            step, tbl, lock_mode, attempts, timeout_ms, coalesce(holders, 'sessions that have ended since')),
+          HINT = 'End or wait out the sessions holding the table, or raise lockRetries or lockTimeoutMs, then run the migration again: it goes on from the last step done.';
+      END IF;
+      pause_ms := least(2000, 25 * 2 ^ least(attempt, 7))::int;
+      pause_ms := pause_ms / 2 + (random() * pause_ms / 2)::int;
+      RAISE NOTICE USING MESSAGE = format('waiting: %s needs a %s lock on %s, held by %s (attempt %s of %s, next in %s ms)',
+        step, lock_mode, tbl, coalesce(holders, 'a session that has ended since'), attempt, attempts, pause_ms);
+      PERFORM pg_sleep(pause_ms / 1000.0);
+    END;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._lock_with_retries(regclass, text, jsonb) IS
+  'Internal, the lock of each catalog step of an online retrofit: LOCK TABLE tbl in lock_mode under a short lock_timeout (config lockTimeoutMs, default 100), so writers queue behind the request for at most that long; on timeout it holds nothing, prints a NOTICE ''waiting: ...'' naming the sessions that hold the table, sleeps with exponential backoff and jitter (25 ms doubling, at most 2 s) and tries again, config lockRetries times (default 20); then 55P03 naming them. The lock, once taken, is held to the end of the calling transaction.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_insert_hook(r racefree.numberings, trigger_name name)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  IF racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns) THEN
+    EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I SET DEFAULT %I.%I()', r.table_schema, r.table_name, r.column_name, r.table_schema, r.generator);
+    EXECUTE format($t$CREATE OR REPLACE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW
+      WHEN (NEW.%I IS DISTINCT FROM current_setting(%L, true))
+      EXECUTE FUNCTION racefree_internal._numbering_explicit(%L)$t$,
+      trigger_name, r.table_schema, r.table_name, r.column_name, 'racefree.n_' || md5(r.counter), r.counter);
+  ELSE
+    EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW EXECUTE FUNCTION %I.%I()',
+      trigger_name, r.table_schema, r.table_name, r.table_schema, r.generator);
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_insert_hook(racefree.numberings, name) IS
+  'Internal: makes inserts generate the numbering''s numbers: generate_<name>_number() as the column DEFAULT plus the explicit-number trigger trigger_name (fast mode without row values), or the generator as BEFORE INSERT trigger trigger_name. CREATE OR REPLACE TRIGGER, so it also turns the explicit-only trigger of an online retrofit into the final one.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_explicit_hook(r racefree.numberings, trigger_name name)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  EXECUTE format($t$CREATE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW WHEN (NEW.%I IS NOT NULL)
+      EXECUTE FUNCTION racefree_internal._numbering_explicit(%L)$t$,
+    trigger_name, r.table_schema, r.table_name, r.column_name, r.counter);
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_explicit_hook(racefree.numberings, name) IS
+  'Internal: the BEFORE INSERT trigger trigger_name of an online retrofit between its install and activate steps: numbers written explicitly move the counter, none is generated. racefree_internal._numbering_insert_hook replaces it under the same name.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_to_trigger(r racefree.numberings)
+RETURNS boolean
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  tbl regclass := to_regclass(format('%I.%I', r.table_schema, r.table_name));
+  fn regprocedure := to_regprocedure(format('%I.%I()', r.table_schema, r.generator));
+  entry bigint := (SELECT x.id FROM racefree.registry AS x WHERE x.builder = 'addNumbering' AND x.description->>'counter' = r.counter);
+  hook name := racefree_internal._numbering_hook_name(r.name, false);
+  active boolean;
+  old name;
+BEGIN
+  -- Generators 1 to 3 made a gapless numbering without row values a column
+  -- DEFAULT, which any role granted EXECUTE could call without inserting.
+  IF tbl IS NULL OR fn IS NULL OR entry IS NULL OR racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns)
+     OR (SELECT p.prorettype FROM pg_catalog.pg_proc AS p WHERE p.oid = fn) = 'pg_catalog.trigger'::pg_catalog.regtype THEN
+    RETURN false;
+  END IF;
+  -- No DEFAULT yet: an online retrofit stopped before its activate step, which generates nothing until then.
+  active := EXISTS (SELECT FROM pg_catalog.pg_attrdef AS d
+                      JOIN pg_catalog.pg_depend AS p ON p.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND p.objid = d.oid
+                     WHERE d.adrelid = tbl AND p.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.refobjid = fn);
+  IF active THEN
+    EXECUTE format('ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT', tbl, r.column_name);
+  END IF;
+  -- The explicit-number INSERT trigger beside the DEFAULT: the new trigger does its work.
+  FOR old IN SELECT o.object_name FROM racefree.registry_objects AS o
+               JOIN pg_catalog.pg_trigger AS g ON g.tgrelid = tbl AND g.tgname = o.object_name
+              WHERE o.registry_id = entry AND o.object_type = 'trigger' AND g.tgtype::int & 4 <> 0 LOOP
+    EXECUTE format('DROP TRIGGER %I ON %s', old, tbl);
+    DELETE FROM racefree.registry_objects AS o WHERE o.registry_id = entry AND o.object_type = 'trigger' AND o.object_name = old;
+  END LOOP;
+  -- The return type changes: no CREATE OR REPLACE.
+  EXECUTE format('DROP FUNCTION %s', fn);
+  PERFORM racefree_internal._numbering_install(r, false);
+  IF active THEN
+    PERFORM racefree_internal._numbering_insert_hook(r, hook);
+  ELSE
+    PERFORM racefree_internal._numbering_explicit_hook(r, hook);
+  END IF;
+  INSERT INTO racefree.registry_objects (registry_id, object_type, object_schema, object_name)
+  VALUES (entry, 'trigger', r.table_schema, hook);
+  -- Upserts of the table captured the DEFAULT in their description: a NULL now gets its number from the trigger.
+  UPDATE racefree.registry AS u
+     SET description = jsonb_set(u.description, '{columns}',
+           (SELECT jsonb_agg(CASE WHEN c->>'name' = r.column_name AND c->>'default' = format('%I.%I()', r.table_schema, r.generator)
+                                  THEN c - 'default' ELSE c END ORDER BY k)
+              FROM jsonb_array_elements(u.description->'columns') WITH ORDINALITY AS x (c, k)))
+   WHERE u.builder = 'addUpsert' AND u.table_schema = r.table_schema AND u.table_name = r.table_name
+     AND u.description->'columns' @> jsonb_build_array(jsonb_build_object('name', r.column_name, 'default', format('%I.%I()', r.table_schema, r.generator)));
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_to_trigger(racefree.numberings) IS
+  'Internal, run by racefree_internal._regenerate_all before it rewrites anything: turns a gapless numbering that an older generator made a column DEFAULT (with an explicit-number trigger) into generator 4''s BEFORE INSERT trigger racefree_<name>_number, in the state it was in (generating, or an online retrofit not yet activated: explicit numbers only), updates racefree.registry_objects, and drops the DEFAULT from the descriptions of the table''s generated upserts. False, changing nothing, for any other numbering.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_config(config jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+AS $$ SELECT config - ARRAY['parts', 'reset', 'step', 'key'] $$;
+COMMENT ON FUNCTION racefree_internal._numbering_config(jsonb) IS
+  'Internal: the builder options of an addNumbering() call as racefree.registry keeps them: the configuration without what the builder derives (parts, reset, the unique key''s names) and the online step.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._add_numbering(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $install$
+#variable_conflict use_variable
+DECLARE
+  name text := config->>'name';
+  tbl regclass;
+  sch name;
+  rel name;
+  ns oid;
+  col name := config->>'column';
+  mode text := config->>'mode';
+  tz text := config->>'timeZone';
+  date_col name := config->>'dateColumn';
+  parts jsonb := config->'parts';
+  scope_cols name[];
+  counter text;
+  generator name;
+  seq name;
+  typ regtype;
+  typmod int;
+  date_type regtype;
+  needed int;
+  added name;
+  triggers name[];
+  taken text;
+  r racefree.numberings;
+  objects jsonb;
+  -- An online retrofit (addNumbering({ concurrently: true })) calls this twice:
+  -- step 'check' only checks; step 'install' installs without the DEFAULT.
+  step text := config->>'step';
+  online boolean := step IS NOT NULL;
+  registered racefree.registry;
+BEGIN
+  -- Everything is checked before the first DDL statement; the migration's
+  -- transaction rolls back on any error, so nothing is half-created.
+  tbl := to_regclass(config->>'table');
+  IF online AND tbl IS NOT NULL THEN
+    -- Installed by an interrupted earlier run of the same migration: adopted.
+    registered := racefree_internal._registered('addNumbering', tbl, name);
+    IF registered.config = racefree_internal._numbering_config(config)
+       AND EXISTS (SELECT FROM racefree.registry_objects AS o JOIN pg_trigger AS g ON g.tgrelid = tbl AND g.tgname = o.object_name
+                    WHERE o.registry_id = registered.id AND o.object_type = 'trigger') THEN
+      RETURN;
+    END IF;
+  END IF;
+  IF tbl IS NULL OR (SELECT relkind FROM pg_class WHERE oid = tbl) NOT IN ('r', 'p') THEN
+    PERFORM racefree_internal._config_error('table', config->>'table',
+      format('addNumbering: table %s does not exist', config->>'table'));
+  END IF;
+  SELECT n.nspname, c.relname, n.oid INTO sch, rel, ns
+    FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = tbl;
+
+  SELECT a.atttypid::regtype, a.atttypmod INTO typ, typmod FROM pg_attribute AS a
+   WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+  IF typ IS NULL THEN
+    PERFORM racefree_internal._config_error('column', col,
+      format('addNumbering: column %I does not exist in table %I.%I', col, sch, rel));
+  END IF;
+  IF typ NOT IN ('text'::regtype, 'character varying'::regtype) THEN
+    PERFORM racefree_internal._config_error('column', col,
+      format('addNumbering: column %I.%I.%I is %s; a numbered column must be text or varchar', sch, rel, col, typ));
+  END IF;
+  -- The shortest number the template makes: literals, fixed-width dates, {seq} at its width.
+  SELECT coalesce(sum(CASE WHEN p ? 'literal' THEN length(p->>'literal')
+                           WHEN p ? 'date' THEN CASE p->>'date' WHEN 'YYYY' THEN 4 ELSE 2 END
+                           WHEN p ? 'seq' THEN (p->>'seq')::int ELSE 0 END), 0)
+    INTO needed FROM jsonb_array_elements(parts) AS p;
+  IF typ = 'character varying'::regtype AND typmod > 0 AND needed > typmod - 4 THEN
+    PERFORM racefree_internal._config_error('column', col,
+      format('addNumbering: column %I.%I.%I is varchar(%s), but template %s makes numbers of at least %s characters (more once {seq} outgrows its digits, or with longer column values); the column needs at least varchar(%s), or make it text',
+        sch, rel, col, typmod - 4, config->>'template', needed, needed));
+  END IF;
+  IF EXISTS (SELECT FROM pg_attrdef WHERE adrelid = tbl
+              AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = tbl AND attname = col)) THEN
+    PERFORM racefree_internal._config_error('column', col,
+      format('addNumbering: column %I.%I.%I already has a DEFAULT; drop it first so the numbering owns the column', sch, rel, col));
+  END IF;
+
+  SELECT coalesce(array_agg(p->>'column' ORDER BY o), '{}') INTO scope_cols
+    FROM jsonb_array_elements(parts) WITH ORDINALITY AS e(p, o) WHERE p ? 'column';
+  FOR i IN 1 .. cardinality(scope_cols) LOOP
+    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = tbl AND attname = scope_cols[i]
+                    AND attnum > 0 AND NOT attisdropped) THEN
+      PERFORM racefree_internal._config_error('template', config->>'template',
+        format('addNumbering: template token {%s} names no column of table %I.%I', scope_cols[i], sch, rel));
+    END IF;
+  END LOOP;
+
+  IF date_col IS NOT NULL THEN
+    SELECT a.atttypid::regtype INTO date_type FROM pg_attribute AS a
+     WHERE a.attrelid = tbl AND a.attname = date_col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF date_type IS NULL THEN
+      PERFORM racefree_internal._config_error('dateColumn', date_col,
+        format('addNumbering: dateColumn %I does not exist in table %I.%I', date_col, sch, rel));
+    END IF;
+    IF date_type NOT IN ('date'::regtype, 'timestamp without time zone'::regtype, 'timestamp with time zone'::regtype) THEN
+      PERFORM racefree_internal._config_error('dateColumn', date_col,
+        format('addNumbering: dateColumn %I.%I.%I is %s; it must be date, timestamp or timestamptz', sch, rel, date_col, date_type));
+    END IF;
+  END IF;
+
+  IF mode NOT IN ('gapless', 'fast') THEN
+    PERFORM racefree_internal._config_error('mode', mode, format('addNumbering: option "mode" must be ''gapless'' or ''fast'', not %L', mode));
+  END IF;
+
+  BEGIN
+    PERFORM now() AT TIME ZONE tz;
+  EXCEPTION WHEN invalid_parameter_value THEN
+    PERFORM racefree_internal._config_error('timeZone', tz, format('addNumbering: unknown time zone %L', tz));
+  END;
+
+  counter := sch || '.' || name;
+  generator := 'generate_' || name || '_number';
+  IF octet_length(generator) > 63 THEN
+    PERFORM racefree_internal._config_error('name', name,
+      format('addNumbering: %I is longer than 63 bytes', generator));
+  END IF;
+  IF EXISTS (SELECT FROM racefree.numberings AS n WHERE n.counter = counter)
+     OR EXISTS (SELECT FROM pg_proc WHERE proname = generator AND pronamespace = ns) THEN
+    PERFORM racefree_internal._config_error('name', name,
+      format('addNumbering: a numbering named %L already exists in schema %I (function %I.%I)', name, sch, sch, generator));
+  END IF;
+  IF EXISTS (SELECT FROM racefree.numberings AS n WHERE n.table_schema = sch AND n.table_name = rel AND n.column_name = col) THEN
+    PERFORM racefree_internal._config_error('column', col,
+      format('addNumbering: column %I.%I.%I is already numbered', sch, rel, col));
+  END IF;
+
+  -- A unique constraint makes the column's uniqueness a fact, not a hope.
+  IF online THEN
+    -- Built CONCURRENTLY under this name by a later step, unless the table
+    -- already has a unique index of that name on the column.
+    added := racefree_internal._object_name(rel || '_' || col, '_key');
+    IF config->'key'->>'name' IS DISTINCT FROM added THEN
+      PERFORM racefree_internal._config_error('table', config->>'table',
+        format('addNumbering: the builder named the unique key %s, the installer %I; name the table exactly as PostgreSQL does', config->'key'->>'name', added));
+    END IF;
+    IF EXISTS (SELECT FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid
+                WHERE i.indrelid = tbl AND c.relname = added AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
+                  AND i.indexprs IS NULL AND i.indnkeyatts = 1
+                  AND i.indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = tbl AND attname = col)) THEN
+      added := NULL;
+    END IF;
+    IF (SELECT relkind FROM pg_class WHERE oid = tbl) = 'p' THEN
+      PERFORM racefree_internal._config_error('concurrently', 'true',
+        format('addNumbering: %I.%I is partitioned, and PostgreSQL cannot build an index on a partitioned table concurrently; number it without concurrently, or each partition', sch, rel));
+    END IF;
+  ELSIF NOT EXISTS (
+    SELECT FROM pg_index AS i
+     WHERE i.indrelid = tbl AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+       AND i.indnkeyatts = 1
+       AND i.indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = tbl AND attname = col)) THEN
+    added := racefree_internal._object_name(rel || '_' || col, '_key');
+    IF racefree_internal._partition_key_missing(tbl, ARRAY[col]) IS NOT NULL THEN
+      PERFORM racefree_internal._config_error('table', config->>'table',
+        format('addNumbering: %I.%I is partitioned and %I.%I is not unique: a unique constraint on a partitioned table must include the partition key (%s); number each partition, or add a unique key that includes %I and the partition key',
+          sch, rel, rel, col, racefree_internal._partition_key_missing(tbl, ARRAY[col]), col));
+    END IF;
+  END IF;
+  triggers := ARRAY[racefree_internal._numbering_hook_name(name, racefree_internal._numbering_inline(mode, date_col, scope_cols)),
+                    racefree_internal._object_name('racefree_' || name, '_update')];
+  IF mode = 'fast' THEN
+    seq := racefree_internal._object_name(name, '_number_seq');
+  END IF;
+  SELECT string_agg(x, ', ') INTO taken FROM (
+    SELECT format('trigger %I', t.tgname) AS x FROM pg_trigger AS t WHERE t.tgrelid = tbl AND t.tgname = ANY (triggers)
+    UNION ALL
+    SELECT format('%I.%I', sch, c.relname) FROM pg_class AS c WHERE c.relnamespace = ns AND c.relname IN (seq, added)
+    UNION ALL
+    SELECT format('constraint %I', k.conname) FROM pg_constraint AS k WHERE k.conrelid = tbl AND k.conname = added) AS t;
+  IF taken IS NOT NULL THEN
+    PERFORM racefree_internal._config_error('name', name, format('addNumbering: %s already exist(s); give option "name" another value', taken));
+  END IF;
+
+  IF step = 'check' THEN
+    RETURN;
+  END IF;
+  IF online THEN
+    -- Online: only the explicit-number triggers go in here, under a lock
+    -- taken briefly, with retries; the scan follows without a lock.
+    PERFORM racefree_internal._lock_with_retries(tbl, 'SHARE ROW EXCLUSIVE', config || '{"stepName": "addNumbering (install)"}');
+  ELSE
+    -- No writer may slip a row in between the retrofit scan and the new default.
+    EXECUTE format('LOCK TABLE %I.%I IN SHARE ROW EXCLUSIVE MODE', sch, rel);
+    IF added IS NOT NULL THEN
+      -- Before any DDL: the unique constraint below would fail on these with a bare 23505.
+      PERFORM racefree_internal._assert_no_duplicates(jsonb_build_object(
+        'builder', 'addNumbering', 'table', format('%I.%I', sch, rel), 'columns', jsonb_build_array(col)));
+    END IF;
+  END IF;
+
+  IF mode = 'fast' THEN
+    EXECUTE format('CREATE SEQUENCE %I.%I AS bigint MINVALUE 1 CACHE 1 OWNED BY %I.%I.%I', sch, seq, sch, rel, col);
+    EXECUTE format('COMMENT ON SEQUENCE %I.%I IS %L', sch, seq,
+      format('racefree fast numbering %s of %I.%I.%I', name, sch, rel, col));
+  END IF;
+  INSERT INTO racefree.numberings (counter, name, table_schema, table_name, column_name, template, parts, mode,
+                                   time_zone, date_column, scope_columns, reset, generator, sequence_name, added_constraint)
+  VALUES (counter, name, sch, rel, col, config->>'template', parts, mode,
+          tz, date_col, scope_cols, config->>'reset', generator, seq, added)
+  RETURNING * INTO r;
+  PERFORM racefree_internal._numbering_install(r, false);
+
+  IF online THEN
+    -- Until racefree_internal._activate_numbering: numbers written explicitly move the counter, none is generated.
+    PERFORM racefree_internal._numbering_explicit_hook(r, triggers[1]);
+  ELSE
+    PERFORM racefree_internal._numbering_insert_hook(r, triggers[1]);
+  END IF;
+  -- An explicit number written by UPDATE moves the counter too.
+  EXECUTE format($t$CREATE TRIGGER %I BEFORE UPDATE OF %I ON %I.%I FOR EACH ROW
+    WHEN (NEW.%I IS DISTINCT FROM OLD.%I)
+    EXECUTE FUNCTION racefree_internal._numbering_explicit(%L)$t$,
+    triggers[2], col, sch, rel, col, col, counter);
+  IF added IS NOT NULL AND NOT online THEN
+    EXECUTE format('ALTER TABLE %I.%I ADD CONSTRAINT %I UNIQUE (%I)', sch, rel, added, col);
+  END IF;
+
+  objects := jsonb_build_array(
+    jsonb_build_object('type', 'function', 'schema', sch, 'name', generator),
+    jsonb_build_object('type', 'trigger', 'schema', sch, 'name', triggers[1]),
+    jsonb_build_object('type', 'trigger', 'schema', sch, 'name', triggers[2]));
+  IF seq IS NOT NULL THEN
+    objects := objects || jsonb_build_object('type', 'sequence', 'schema', sch, 'name', seq);
+  END IF;
+  IF added IS NOT NULL THEN
+    objects := objects || jsonb_build_object('type', 'constraint', 'schema', sch, 'name', added);
+  END IF;
+  PERFORM racefree_internal._register('addNumbering', tbl, name, racefree_internal._numbering_config(config), jsonb_build_object('counter', counter), objects);
+
+  -- Retrofit: continue after the numbers the table already holds (online: a step of its own).
+  IF NOT online THEN
+    PERFORM racefree_internal._numbering_seed(r);
+  END IF;
+END
+$install$;
+COMMENT ON FUNCTION racefree_internal._add_numbering(jsonb) IS
+  'Internal, called by the addNumbering() migration builder: checks the configuration (RF100 on any problem, before any DDL), raises RF101 when the column holds duplicates and has no unique key yet, then creates generate_<name>_number() as a BEFORE INSERT trigger (or, fast mode without row values, the column DEFAULT), the explicit-number triggers, a unique constraint if missing, registers them all in racefree.registry, and starts the counters after the numbers already in the table (racefree_internal._numbering_seed), all under one SHARE ROW EXCLUSIVE lock. config step (addNumbering({ concurrently: true })): ''check'' only checks; ''install'' takes its lock with racefree_internal._lock_with_retries and installs only the explicit-number triggers, the function and the registry entry, leaving the scan, the DEFAULT and the unique key to the later steps; either returns at once when an interrupted run of the same configuration installed it.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._online_numbering(config jsonb)
+RETURNS racefree.numberings
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  tbl regclass := racefree_internal._table_oid('addNumbering', config->>'table');
+  entry racefree.registry := racefree_internal._registered('addNumbering', tbl, config->>'name');
+  r racefree.numberings;
+BEGIN
+  SELECT n.* INTO r FROM racefree.numberings AS n WHERE n.counter = entry.description->>'counter';
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = '55000',
+      MESSAGE = format('addNumbering: numbering %L of table %s is not installed; its install step must run first', config->>'name', tbl);
+  END IF;
+  RETURN r;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._online_numbering(jsonb) IS
+  'Internal: the racefree.numberings row of the numbering an online retrofit step works on (config as the builder made it); 55000 when its install step has not run.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._prepare_numbering(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  -- RF100 for any bad option; returns at once for a numbering an interrupted run installed.
+  PERFORM racefree_internal._add_numbering(config || '{"step": "check"}');
+  -- The unique key as addUniqueKey({ concurrently: true }) prepares it: RF101
+  -- on duplicates, a leftover VALID index of that name adopted, an INVALID one
+  -- moved aside for the DROP INDEX CONCURRENTLY that follows.
+  PERFORM racefree_internal._prepare_unique_key(config->'key');
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._prepare_numbering(jsonb) IS
+  'Internal, the first step of addNumbering({ concurrently: true }): checks the configuration (RF100) and prepares its unique key as addUniqueKey({ concurrently: true }) does (config key: RF101 on duplicate numbers, listing up to 10 groups; what an interrupted run left is adopted or moved aside). Changes nothing else and takes no lock writers wait for.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._retrofit_numbering(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  -- No table lock: rows committed before the install step are in this scan's
+  -- snapshot (that step waited for every writer), later ones fired its trigger.
+  PERFORM racefree_internal._numbering_seed(racefree_internal._online_numbering(config));
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._retrofit_numbering(jsonb) IS
+  'Internal, the step of addNumbering({ concurrently: true }) after its install, before its index build: moves the counters past every number already in the table (racefree_internal._numbering_seed) without locking the table. Numbers written meanwhile move the counters through the explicit-number triggers the install step created; both only ever raise a counter.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._activate_numbering(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  r racefree.numberings := racefree_internal._online_numbering(config);
+  tbl regclass := format('%I.%I', r.table_schema, r.table_name)::regclass;
+  inline boolean := racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns);
+  attach boolean := r.added_constraint IS NOT NULL
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = tbl AND conname = r.added_constraint);
+  hook name;
+BEGIN
+  SELECT o.object_name INTO hook
+    FROM racefree.registry_objects AS o JOIN racefree.registry AS e ON e.id = o.registry_id
+   WHERE e.builder = 'addNumbering' AND e.description->>'counter' = r.counter AND o.object_type = 'trigger'
+     AND o.object_name = racefree_internal._numbering_hook_name(r.name, inline);
+  -- SET DEFAULT and ADD CONSTRAINT ... USING INDEX take ACCESS EXCLUSIVE; replacing a trigger, SHARE ROW EXCLUSIVE.
+  PERFORM racefree_internal._lock_with_retries(tbl, CASE WHEN inline OR attach THEN 'ACCESS EXCLUSIVE' ELSE 'SHARE ROW EXCLUSIVE' END,
+    config || '{"stepName": "addNumbering (activate)"}');
+  IF attach THEN
+    -- Built by the CREATE UNIQUE INDEX CONCURRENTLY before this step.
+    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE USING INDEX %I', tbl, r.added_constraint, r.added_constraint);
+  END IF;
+  PERFORM racefree_internal._numbering_insert_hook(r, hook);
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._activate_numbering(jsonb) IS
+  'Internal, the last step of addNumbering({ concurrently: true }), after its retrofit scan and CREATE UNIQUE INDEX CONCURRENTLY: attaches that index as the numbering''s unique constraint (unless the column had a unique index of that name, or an interrupted run attached it), and from here inserts generate numbers (the generator trigger, or for fast mode without row values the DEFAULT and explicit-number trigger); one lock, taken with racefree_internal._lock_with_retries and held only for these catalog changes. Safe to run again.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._drop_numbering(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  tbl regclass := to_regclass(config->>'table');
+  entry racefree.registry := racefree_internal._registered('addNumbering', tbl, config->>'name');
+  r racefree.numberings;
+BEGIN
+  SELECT n.* INTO r FROM racefree.numberings AS n WHERE n.counter = entry.description->>'counter';
+  IF entry.id IS NULL OR r.column_name IS DISTINCT FROM config->>'column' THEN
+    PERFORM racefree_internal._config_error('name', config->>'name',
+      format('dropNumbering: no numbering %L on column %s of table %s', config->>'name', config->>'column', config->>'table'));
+  END IF;
+  -- A fast numbering's DEFAULT is the generator's: it goes before the function.
+  EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I DROP DEFAULT', r.table_schema, r.table_name, r.column_name);
+  PERFORM racefree_internal._drop_registered(entry);
+  DELETE FROM racefree.counters AS c WHERE c.counter = r.counter;
+  DELETE FROM racefree.numberings AS n WHERE n.counter = r.counter;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._drop_numbering(jsonb) IS
+  'Internal, called by the dropNumbering() migration builder: removes the column DEFAULT (fast mode without row values) and every object racefree.registry_objects lists for the numbering (function, triggers, sequence, the unique constraint it added), its counters and its registry entry.';
+
+-- ---------------------------------------------------------------------------
+-- Unique keys
+
+CREATE OR REPLACE FUNCTION racefree_internal._probe_unique_key(config jsonb)
+RETURNS text
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  tbl regclass := racefree_internal._table_oid('addUniqueKey', config->>'table');
+  cols name[] := racefree_internal._column_names('addUniqueKey', 'columns', tbl, config->'columns');
+  pred text := config->>'where';
+  missing text := racefree_internal._partition_key_missing(tbl, cols);
+  def text;
+BEGIN
+  IF missing IS NOT NULL THEN
+    PERFORM racefree_internal._config_error('columns', config->>'columns',
+      format('addUniqueKey: %s is partitioned, and a unique key on a partitioned table must include the partition key: add %s to option "columns"',
+        tbl, missing));
+  END IF;
+  -- Build the same unique index on an empty copy of the table: a column type
+  -- without btree equality (json), a subquery or a volatile function in
+  -- where, fails here, before anything of the table is touched.
+  BEGIN
+    EXECUTE format('CREATE TEMP TABLE racefree_probe (LIKE %s)', tbl);
+    EXECUTE format('CREATE UNIQUE INDEX racefree_probe_key ON pg_temp.racefree_probe (%s)%s%s',
+      (SELECT string_agg(format('%I', c), ', ') FROM unnest(cols) AS c),
+      CASE WHEN coalesce((config->>'nullsNotDistinct')::boolean, false) THEN ' NULLS NOT DISTINCT' ELSE '' END,
+      CASE WHEN pred IS NULL THEN '' ELSE format(' WHERE (%s)', pred) END);
+    -- to_regclass: the temporary schema exists only once the table does.
+    def := substring(pg_catalog.pg_get_indexdef(pg_catalog.to_regclass('pg_temp.racefree_probe_key')) FROM ' USING .*$');
+    DROP TABLE pg_temp.racefree_probe;
+  EXCEPTION WHEN syntax_error_or_access_rule_violation OR invalid_object_definition OR feature_not_supported
+              OR datatype_mismatch OR undefined_object OR undefined_function THEN
+    IF pred IS NOT NULL AND SQLSTATE NOT IN ('42704', '42883') THEN
+      PERFORM racefree_internal._config_error('where', pred, format('addUniqueKey: option "where" is not a condition on %s: %s', tbl, SQLERRM));
+    END IF;
+    PERFORM racefree_internal._config_error('columns', config->>'columns',
+      format('addUniqueKey: no unique index of %s can be built on (%s): %s', tbl,
+        (SELECT string_agg(format('%I', c), ', ') FROM unnest(cols) AS c), SQLERRM));
+  END;
+  RETURN def;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._probe_unique_key(jsonb) IS
+  'Internal: RF100 when the unique key cannot exist: a partitioned table whose partition key it lacks, a column type without btree equality (json), or a where PostgreSQL rejects in an index predicate (a subquery, a volatile function). Tries the index on an empty temporary copy of the table and returns its definition from USING on (pg_get_indexdef), which an index left by an interrupted run must match.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._register_unique_key(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  tbl regclass := racefree_internal._table_oid('addUniqueKey', config->>'table');
+  key_name name := config->>'name';
+  sch name := (SELECT n.nspname FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = tbl);
+  is_constraint boolean := EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = tbl AND conname = key_name);
+BEGIN
+  -- Registered already by a concurrent run that was interrupted before its migration was recorded.
+  IF (racefree_internal._registered('addUniqueKey', tbl, key_name)).id IS NOT NULL THEN
+    RETURN;
+  END IF;
+  PERFORM racefree_internal._register('addUniqueKey', tbl, key_name, config - ARRAY['index', 'scratch', 'scratchIndex'], NULL,
+    jsonb_build_array(jsonb_build_object('type', CASE WHEN is_constraint THEN 'constraint' ELSE 'index' END,
+                                         'schema', sch, 'name', key_name)));
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._register_unique_key(jsonb) IS
+  'Internal: records a unique key added by addUniqueKey() in racefree.registry, as a constraint or (partial key) an index, unless it is recorded already (a concurrent run interrupted after this step). Queued last by addUniqueKey({ concurrently: true }).';
+
+CREATE OR REPLACE FUNCTION racefree_internal._add_unique_key(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  tbl regclass := racefree_internal._table_oid('addUniqueKey', config->>'table');
+  cols name[] := racefree_internal._column_names('addUniqueKey', 'columns', tbl, config->'columns');
+  key_name name := config->>'name';
+  pred text := config->>'where';
+  nnd text := CASE WHEN coalesce((config->>'nullsNotDistinct')::boolean, false) THEN ' NULLS NOT DISTINCT' ELSE '' END;
+  list text;
+BEGIN
+  IF EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = tbl AND conname = key_name)
+     OR EXISTS (SELECT FROM pg_catalog.pg_class AS c
+                 WHERE c.relname = key_name
+                   AND c.relnamespace = (SELECT relnamespace FROM pg_catalog.pg_class WHERE oid = tbl)) THEN
+    PERFORM racefree_internal._config_error('name', key_name,
+      format('addUniqueKey: %I already exists in the schema or on table %s; choose another name', key_name, tbl));
+  END IF;
+  PERFORM racefree_internal._probe_unique_key(config);
+  -- Writers wait from here to the end of the migration, so no duplicate can
+  -- slip in between the check and the index build.
+  EXECUTE format('LOCK TABLE %s IN SHARE MODE', tbl);
+  PERFORM racefree_internal._assert_no_duplicates(config || '{"builder": "addUniqueKey"}');
+  SELECT string_agg(format('%I', col), ', ') INTO list FROM unnest(cols) AS col;
+  IF pred IS NULL THEN
+    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE%s (%s)', tbl, key_name, nnd, list);
+  ELSE
+    EXECUTE format('CREATE UNIQUE INDEX %I ON %s (%s)%s WHERE (%s)', key_name, tbl, list, nnd, pred);
+  END IF;
+  PERFORM racefree_internal._register_unique_key(config);
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._add_unique_key(jsonb) IS
+  'Internal, called by addUniqueKey(): checks table, columns, name and where (RF100), locks the table against writers (SHARE), raises RF101 when existing rows would violate the key, then adds a UNIQUE constraint, or a unique index when the key is partial (where), and registers it. Everything happens in the migration''s transaction: on any error nothing is created.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._prepare_unique_key(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  tbl regclass := racefree_internal._table_oid('addUniqueKey', config->>'table');
+  key_name name := config->>'name';
+  scratch name := config->>'scratch';
+  pred text := config->>'where';
+  ns oid := (SELECT relnamespace FROM pg_catalog.pg_class WHERE oid = tbl);
+  existing record;
+  leftover record;
+  con record;
+  -- CREATE INDEX CONCURRENTLY would reject a bad key only later, on its own;
+  -- the definition is what an index left by an interrupted run must match.
+  wanted text := racefree_internal._probe_unique_key(config);
+  found_first regclass;
+BEGIN
+  SELECT c.oid, c.relkind, i.indrelid, i.indisvalid,
+         CASE WHEN c.relkind = 'i' THEN substring(pg_catalog.pg_get_indexdef(c.oid) FROM ' USING .*$') END AS def
+    INTO existing
+    FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_index AS i ON i.indexrelid = c.oid
+   WHERE c.relname = key_name AND c.relnamespace = ns;
+  IF FOUND AND existing.relkind = 'i' AND existing.indrelid = tbl AND existing.indisvalid THEN
+    -- Built by an interrupted earlier run (killed before the constraint was
+    -- attached or the migration recorded): adopted when it is this key.
+    IF existing.def IS DISTINCT FROM wanted THEN
+      PERFORM racefree_internal._config_error('name', key_name,
+        format('addUniqueKey: index %I already exists on table %s as %s, not the key asked for, %s; drop it or choose another name',
+          key_name, tbl, format('CREATE UNIQUE INDEX %I ON %s%s', key_name, tbl, existing.def),
+          format('CREATE UNIQUE INDEX %I ON %s%s', key_name, tbl, wanted)));
+    END IF;
+  ELSIF FOUND AND existing.relkind = 'i' AND existing.indrelid = tbl THEN
+    -- INVALID, left by a failed or interrupted build: moved out of the way for
+    -- the DROP INDEX CONCURRENTLY that follows, which takes no lock writers wait for.
+    IF to_regclass(format('%I.%I', (SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = ns), scratch)) IS NOT NULL THEN
+      PERFORM racefree_internal._config_error('name', key_name,
+        format('addUniqueKey: both %I and %I are left over from earlier attempts on table %s; drop one of them', key_name, scratch, tbl));
+    END IF;
+    EXECUTE format('ALTER INDEX %s RENAME TO %I', existing.oid::regclass, scratch);
+  ELSIF FOUND THEN
+    PERFORM racefree_internal._config_error('name', key_name,
+      format('addUniqueKey: %I already exists in the schema of table %s and is not an index of that table left by an earlier attempt; choose another name',
+        key_name, tbl));
+  END IF;
+  SELECT c.contype, c.conindid INTO con FROM pg_catalog.pg_constraint AS c WHERE c.conrelid = tbl AND c.conname = key_name;
+  IF FOUND AND NOT (con.contype = 'u' AND pred IS NULL AND con.conindid = existing.oid) THEN
+    PERFORM racefree_internal._config_error('name', key_name,
+      format('addUniqueKey: constraint %I already exists on table %s and is not this key; choose another name', key_name, tbl));
+  END IF;
+  SELECT c.oid, i.indrelid, i.indisvalid INTO leftover
+    FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_index AS i ON i.indexrelid = c.oid
+   WHERE c.relname = scratch AND c.relnamespace = ns;
+  IF FOUND AND (leftover.indrelid IS DISTINCT FROM tbl OR leftover.indisvalid) THEN
+    PERFORM racefree_internal._config_error('name', key_name,
+      format('addUniqueKey: %I, the name an invalid leftover of %I is moved to, is taken by something else in the schema of table %s',
+        scratch, key_name, tbl));
+  END IF;
+  -- The DROP INDEX CONCURRENTLY that follows names the leftover as the builder
+  -- names the table; it must find this leftover or nothing.
+  found_first := to_regclass(config->>'scratchIndex');
+  IF found_first IS NOT NULL AND found_first::oid IS DISTINCT FROM leftover.oid THEN
+    PERFORM racefree_internal._config_error('table', config->>'table',
+      format('addUniqueKey: %s is found first on the search_path; give table as { schema, name }', found_first));
+  END IF;
+  PERFORM racefree_internal._assert_no_duplicates(config || '{"builder": "addUniqueKey"}');
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._prepare_unique_key(jsonb) IS
+  'Internal, queued by addUniqueKey({ concurrently: true }) before its CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS: checks table, columns, where and name (RF100) and raises RF101 when existing rows would violate the key. What an interrupted earlier run left is taken up: a VALID index of that name with the same definition (columns, predicate, NULLS NOT DISTINCT), and its constraint, are adopted; one with another definition is RF100 naming both; an INVALID one is renamed to config scratch, which the next step drops concurrently. Takes no lock writers wait for.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._attach_unique_key(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  tbl regclass := racefree_internal._table_oid('addUniqueKey', config->>'table');
+  key_name name := config->>'name';
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = tbl AND conname = key_name) THEN
+    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE USING INDEX %I', tbl, key_name, key_name);
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._attach_unique_key(jsonb) IS
+  'Internal, queued by addUniqueKey({ concurrently: true }) after its index build: attaches the unique index as constraint config name (ALTER TABLE ... ADD CONSTRAINT ... UNIQUE USING INDEX), unless an interrupted earlier run already did.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._drop_unique_key(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  tbl regclass := racefree_internal._table_oid('dropUniqueKey', config->>'table');
+  key_name name := config->>'name';
+  entry racefree.registry := racefree_internal._registered('addUniqueKey', tbl, key_name);
+  idx regclass;
+BEGIN
+  IF entry.id IS NOT NULL THEN
+    PERFORM racefree_internal._drop_registered(entry);
+    RETURN;
+  END IF;
+  -- A key added before the registry existed (kit before 0005): by its exact name.
+  IF EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = tbl AND conname = key_name AND contype = 'u') THEN
+    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', tbl, key_name);
+    RETURN;
+  END IF;
+  SELECT i.indexrelid INTO idx
+    FROM pg_catalog.pg_index AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
+   WHERE i.indrelid = tbl AND i.indisunique AND c.relname = key_name;
+  IF idx IS NULL THEN
+    PERFORM racefree_internal._config_error('name', key_name, format('dropUniqueKey: no unique key %I on table %s', key_name, tbl));
+  END IF;
+  EXECUTE format('DROP INDEX %s', idx);
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._drop_unique_key(jsonb) IS
+  'Internal, called by dropUniqueKey(): drops the constraint or index the registry lists for the key, and its entry; a key added before the registry existed is found by its exact name on the table. RF100 when there is none.';
+
+-- ---------------------------------------------------------------------------
+-- Generated upserts
+
+DROP FUNCTION IF EXISTS racefree_internal._upsert_conflict(jsonb, text, text);
+CREATE OR REPLACE FUNCTION racefree_internal._upsert_conflict(info jsonb, set_list text, changed text, indent text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+  -- indent: that of the line the clause starts on.
+  SELECT CASE
+    WHEN set_list IS NULL THEN
+      -- Nothing may change, but DO UPDATE ... WHERE false still locks the row, so it can be read back.
+      format(E'ON CONFLICT %s DO UPDATE\n%s     SET %I = cur.%I\n%s   WHERE false', info->>'target', indent, info->>'firstKey', info->>'firstKey', indent)
+    ELSE format(E'ON CONFLICT %s DO UPDATE\n%s     SET %s\n%s   WHERE %s', info->>'target', indent, set_list, indent, changed) END
+$$;
+COMMENT ON FUNCTION racefree_internal._upsert_conflict(jsonb, text, text, text) IS
+  'Internal: the ON CONFLICT ... DO UPDATE clause of generated upserts. Its WHERE skips the update when no given value IS DISTINCT FROM the stored one (no new row version, no UPDATE trigger); ON CONFLICT locks the row either way.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._upsert_source(kind text, fn name, info jsonb)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+  tbl text := info->>'table';
+  nnd boolean := (info->>'nullsNotDistinct')::boolean;
+  cols jsonb := info->'columns';
+  params jsonb := jsonb_path_query_array(cols, '$[*] ? (@.param == true)');
+  keys jsonb := jsonb_path_query_array(cols, '$[*] ? (@.key == true)');
+  updates jsonb := jsonb_path_query_array(cols, '$[*] ? (@.update == true)');
+  arg text := format('%I', fn);  -- parameters are qualified by the function name: their names are the columns'
+  body text;
+  insert_cols text;
+  insert_vals text;
+  set_list text;
+  changed text;
+  row_cols text;
+  key_decl text;
+  found_by text;
+  missing text;
+  -- Indentation of the clauses below, by where they go.
+  ind text := CASE kind WHEN 'many' THEN '    ' ELSE '' END;
+  -- The table as a JSON string: one line, whatever its name holds.
+  header text := format(E'-- Generated by racefree addUpsert() (generator %s) for %s.\n#variable_conflict use_column\n',
+                        racefree_internal._generator_version(), to_jsonb(info->>'table'));
+BEGIN
+  SELECT string_agg(format('%I', c->>'name'), ', ') INTO insert_cols FROM jsonb_array_elements(params) AS c;
+  SELECT string_agg(format('cur.%I', c->>'name'), ', ') INTO row_cols FROM jsonb_array_elements(cols) AS c;
+  -- Indented by where it goes.
+  missing := format($m$
+%1$sRAISE EXCEPTION USING ERRCODE = 'no_data_found', MESSAGE = %2$L,
+%1$s  HINT = 'A BEFORE INSERT trigger that changes key columns, or a row-level security policy that hides rows, keeps it from being read back.';$m$,
+    CASE kind WHEN 'many' THEN '        ' WHEN 'get_or_create' THEN '  ' ELSE '      ' END,
+    format('%s: a row with this key exists but cannot be read back by its key', fn));
+
+  IF kind = 'many' THEN
+    -- Each row's JSON says which columns were given; a given JSON null writes NULL.
+    SELECT string_agg(format('%I = CASE WHEN r.racefree_row ? %L THEN excluded.%I ELSE cur.%I END',
+                             c->>'name', c->>'name', c->>'name', c->>'name'), E',\n' || ind || '         '),
+           string_agg(format('(r.racefree_row ? %L AND %s)', c->>'name',
+                             CASE WHEN (c->>'eq')::boolean THEN format('cur.%I IS DISTINCT FROM excluded.%I', c->>'name', c->>'name')
+                                  ELSE format('cur.%I::text IS DISTINCT FROM excluded.%I::text', c->>'name', c->>'name') END),
+                      E'\n' || ind || '       OR ')
+      INTO set_list, changed FROM jsonb_array_elements(updates) AS c;
+    SELECT string_agg(racefree_internal._upsert_match(c, format('r.%I', c->>'name'), nnd), ' AND ') INTO found_by
+      FROM jsonb_array_elements(keys) AS c;
+    body := format($body$DECLARE
+  r record;
+  unknown text;
+BEGIN
+  -- A key that names no writable column is a typo: refuse it rather than ignore it.
+  SELECT k INTO unknown
+    FROM jsonb_array_elements(%1$s.rows) AS x (e), jsonb_object_keys(x.e) AS k
+   WHERE k <> ALL (%2$L::text[])
+   LIMIT 1;
+  IF unknown IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'undefined_column',
+      MESSAGE = %3$L || quote_literal(unknown) || %4$L;
+  END IF;
+  -- One row per key, the last one given, then in key order: concurrent
+  -- batches lock their keys in the same order, so they never deadlock.
+  FOR r IN
+    SELECT DISTINCT ON (%5$s, v.racefree_solo) v.*
+      FROM (SELECT w.*, %6$s AS racefree_solo
+              FROM (SELECT x.racefree_ord, x.racefree_row,
+                           %7$s
+                      FROM jsonb_array_elements(%1$s.rows) WITH ORDINALITY AS x (racefree_row, racefree_ord),
+                           jsonb_populate_record(NULL::%8$s, x.racefree_row) AS p) AS w) AS v
+     ORDER BY %9$s, v.racefree_solo, v.racefree_ord DESC
+  LOOP
+    RETURN QUERY
+      INSERT INTO %8$s AS cur (%10$s)
+      VALUES (%11$s)
+      %12$s
+      RETURNING %13$s, CASE WHEN cur.xmax = 0 THEN 'inserted' ELSE 'updated' END;
+    IF NOT FOUND THEN
+      -- Equal values: nothing was written, but the row is locked; read it back.
+      RETURN QUERY SELECT %13$s, 'unchanged'::text FROM %8$s AS cur WHERE %14$s;
+      IF NOT FOUND THEN%15$s
+      END IF;
+    END IF;
+  END LOOP;
+END
+$body$,
+      arg,
+      (SELECT array_agg(c->>'name') FROM jsonb_array_elements(params) AS c),
+      format('%s: rows hold key ', fn),
+      format(', which is not a writable column of %s', tbl),
+      (SELECT string_agg(format('v.%I', c->>'name') || coalesce(' COLLATE ' || (c->>'collate'), ''), ', ')
+         FROM jsonb_array_elements(keys) AS c),
+      -- Rows that cannot conflict (a NULL in the key, or outside a partial key) are all kept.
+      coalesce('CASE WHEN ' || nullif(concat_ws(' OR ',
+        CASE WHEN NOT nnd THEN (SELECT string_agg(format('w.%I IS NULL', c->>'name'), ' OR ') FROM jsonb_array_elements(keys) AS c) END,
+        CASE WHEN info ? 'predicate' THEN format('(%s) IS NOT TRUE', info->>'predicate') END), '') || ' THEN w.racefree_ord END', 'NULL::bigint'),
+      (SELECT string_agg(CASE WHEN c ? 'default'
+                           THEN format('CASE WHEN x.racefree_row ? %L THEN p.%I ELSE %s END AS %I', c->>'name', c->>'name', c->>'default', c->>'name')
+                           ELSE format('p.%I', c->>'name') END, E',\n                           ')
+         FROM jsonb_array_elements(params) AS c),
+      tbl,
+      (SELECT string_agg(format('v.%I', c->>'name') || coalesce(' COLLATE ' || (c->>'collate'), '') || ' USING ' || (c->>'sort'), ', ')
+         FROM jsonb_array_elements(keys) AS c),
+      insert_cols,
+      (SELECT string_agg(format('r.%I', c->>'name'), ', ') FROM jsonb_array_elements(params) AS c),
+      racefree_internal._upsert_conflict(info, set_list, changed, ind),
+      row_cols,
+      found_by || coalesce(' AND (' || (info->>'predicate') || ')', ''),
+      missing);
+    RETURN header || body;
+  END IF;
+
+  -- Single row. A key column's default is evaluated once, in a local key_<n>,
+  -- so the insert and the read-back agree even when the default is volatile.
+  SELECT string_agg(format(E'\n  key_%s %s := coalesce(%s.%I, %s);', o, c->>'type', arg, c->>'name', c->>'default'), '' ORDER BY o)
+    INTO key_decl FROM jsonb_array_elements(keys) WITH ORDINALITY AS k (c, o) WHERE c ? 'default';
+  SELECT string_agg(CASE WHEN (c->>'key')::boolean AND c ? 'default'
+                           THEN format('%s.key_%s', kind, (SELECT o FROM jsonb_array_elements(keys) WITH ORDINALITY AS k (e, o) WHERE e->>'name' = c->>'name'))
+                         WHEN c ? 'default' THEN format('coalesce(%s.%I, %s)', arg, c->>'name', c->>'default')
+                         ELSE format('%s.%I', arg, c->>'name') END, ', ')
+    INTO insert_vals FROM jsonb_array_elements(params) AS c;
+  SELECT string_agg(racefree_internal._upsert_match(c, CASE WHEN c ? 'default' THEN format('%s.key_%s', kind, o)
+                                                   ELSE format('%s.%I', arg, c->>'name') END, nnd), ' AND ' ORDER BY o)
+    INTO found_by FROM jsonb_array_elements(keys) WITH ORDINALITY AS k (c, o);
+  found_by := found_by || coalesce(' AND (' || (info->>'predicate') || ')', '');
+
+  IF kind = 'get_or_create' THEN
+    body := format($body$
+  FOR attempt IN 1 .. 100 LOOP
+    INSERT INTO %1$s AS cur (%2$s)
+    VALUES (%3$s)
+    ON CONFLICT %4$s DO NOTHING
+    RETURNING %5$s, 'inserted' INTO get_or_create.result;
+    IF FOUND THEN
+      RETURN get_or_create.result;
+    END IF;
+    -- A new statement, so a new snapshot: it sees the row that made the insert give way.
+    SELECT %5$s, 'existing' INTO get_or_create.result FROM %1$s AS cur WHERE %6$s;
+    IF FOUND THEN
+      RETURN get_or_create.result;
+    END IF;
+    -- That row was deleted before it could be read: insert again.
+  END LOOP;%7$s$body$,
+      tbl, insert_cols, insert_vals, info->>'target', row_cols, found_by, missing);
+  ELSE
+    -- An argument is given when it is not NULL (a composite is NULL only as a whole).
+    SELECT string_agg(format('%I = CASE WHEN %s THEN excluded.%I ELSE cur.%I END', c->>'name', g, c->>'name', c->>'name'),
+                      E',\n         '),
+           string_agg(format('(%s AND %s)', g,
+                             CASE WHEN (c->>'eq')::boolean THEN format('cur.%I IS DISTINCT FROM excluded.%I', c->>'name', c->>'name')
+                                  ELSE format('cur.%I::text IS DISTINCT FROM excluded.%I::text', c->>'name', c->>'name') END),
+                      E'\n       OR ')
+      INTO set_list, changed
+      FROM jsonb_array_elements(updates) AS c,
+           LATERAL (SELECT CASE WHEN (c->>'composite')::boolean THEN format('num_nonnulls(%s.%I) = 1', arg, c->>'name')
+                                ELSE format('%s.%I IS NOT NULL', arg, c->>'name') END AS g) AS given;
+    body := format($body$
+  INSERT INTO %1$s AS cur (%2$s)
+  VALUES (%3$s)
+  %4$s
+  RETURNING %5$s, CASE WHEN cur.xmax = 0 THEN 'inserted' ELSE 'updated' END
+  INTO upsert.result;
+  IF NOT FOUND THEN
+    -- Equal values: nothing was written, but the row is locked; read it back.
+    SELECT %5$s, 'unchanged' INTO upsert.result FROM %1$s AS cur WHERE %6$s;
+    IF NOT FOUND THEN%7$s
+    END IF;
+  END IF;
+  RETURN upsert.result;$body$,
+      tbl, insert_cols, insert_vals, racefree_internal._upsert_conflict(info, set_list, changed, ind), row_cols, found_by, missing);
+  END IF;
+  -- The result (the row and the action) is one variable of the generated row type.
+  RETURN header || format(E'<<%s>>\nDECLARE\n  result %s;%s\nBEGIN%s\nEND %s;\n',
+    kind, info->>'result', coalesce(key_decl, ''), body, kind);
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._upsert_source(text, name, jsonb) IS
+  'Internal: the PL/pgSQL body of a generated upsert (kind ''upsert''), get-or-create (''get_or_create'') or batch upsert (''many'') function, from the description _add_upsert() builds. cur.xmax = 0 in RETURNING tells an insert from an update: the new version of an updated row keeps the row lock ON CONFLICT took, so its xmax is set.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._upsert_describe(config jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE  -- EXPLAIN runs only in volatile functions; it writes nothing
+AS $describe$
+DECLARE
+  tbl regclass := racefree_internal._table_oid('addUpsert', config->>'table');
+  key_cols name[] := racefree_internal._column_names('addUpsert', 'key', tbl, config->'key');
+  pred text := config->>'where';
+  sch name;
+  rel name;
+  base text;
+  fns name[];
+  result_type name;
+  update_cols name[];
+  target text;
+  plan jsonb;
+  failure text;
+  arbiters oid[];
+  arbiter pg_catalog.pg_index;
+  predicate text;
+  saved_path text := current_setting('search_path');
+  cols jsonb;
+  info jsonb;
+  described_keys text;
+  bad text;
+  partial_match boolean;
+BEGIN
+  SELECT n.nspname, c.relname INTO sch, rel
+    FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = tbl;
+  base := coalesce(config->>'name', rel);
+  IF octet_length('get_or_create_' || base) > 63 OR octet_length('upsert_' || base || '_many') > 63 THEN
+    PERFORM racefree_internal._config_error('name', base,
+      format('addUpsert: get_or_create_%s and upsert_%s_many must fit in 63 bytes; give a shorter option "name"', base, base));
+  END IF;
+  fns := ARRAY['upsert_' || base, 'get_or_create_' || base, 'upsert_' || base || '_many']::name[];
+  result_type := 'upsert_' || base || '_result';
+
+  -- The result row is the table's columns plus action, and the batch names
+  -- its helper columns racefree_*: none may clash with a column.
+  SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) INTO bad FROM pg_catalog.pg_attribute AS a
+   WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
+     AND a.attname IN ('action', 'racefree_row', 'racefree_ord', 'racefree_solo');
+  IF bad IS NOT NULL THEN
+    PERFORM racefree_internal._config_error('table', config->>'table',
+      format('addUpsert: table %s has a column named %s, a name the generated functions use for their own output or arguments', tbl, bad));
+  END IF;
+  SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) INTO bad FROM pg_catalog.pg_attribute AS a
+   WHERE a.attrelid = tbl AND a.attname = ANY (key_cols) AND (a.attgenerated <> '' OR a.attidentity = 'a');
+  IF bad IS NOT NULL THEN
+    PERFORM racefree_internal._config_error('key', config->>'key',
+      format('addUpsert: key column %s of %s is generated, so a caller cannot give it', bad, tbl));
+  END IF;
+
+  IF config ? 'update' THEN
+    IF jsonb_array_length(config->'update') = 0 THEN
+      update_cols := '{}';
+    ELSE
+      update_cols := racefree_internal._column_names('addUpsert', 'update', tbl, config->'update');
+    END IF;
+    SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) INTO bad FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid = tbl AND a.attname = ANY (update_cols)
+       AND (a.attname = ANY (key_cols) OR a.attgenerated <> '' OR a.attidentity = 'a');
+    IF bad IS NOT NULL THEN
+      PERFORM racefree_internal._config_error('update', config->>'update',
+        format('addUpsert: option "update" names %s, which an update cannot change (a key or generated column)', bad));
+    END IF;
+  ELSE
+    -- Default: every column a caller may give, except the key, identity and primary key columns.
+    SELECT coalesce(array_agg(a.attname ORDER BY a.attnum), '{}') INTO update_cols FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attgenerated = '' AND a.attidentity = '' AND a.attname <> ALL (key_cols)
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_index AS i WHERE i.indrelid = tbl AND i.indisprimary AND a.attnum = ANY (i.indkey));
+  END IF;
+
+  -- Ask PostgreSQL which unique indexes ON CONFLICT would use: EXPLAIN runs
+  -- its arbiter inference (partial predicates included) without executing.
+  target := format('(%s)%s', (SELECT string_agg(format('%I', k), ', ') FROM unnest(key_cols) AS k),
+                   CASE WHEN pred IS NULL THEN '' ELSE format(' WHERE (%s)', pred) END);
+  BEGIN
+    EXECUTE format('EXPLAIN (FORMAT JSON, COSTS OFF) INSERT INTO %s AS cur DEFAULT VALUES ON CONFLICT %s DO NOTHING', tbl, target)
+      INTO plan;
+  EXCEPTION WHEN OTHERS THEN
+    -- 42P10 is "no arbiter"; anything else (a bad where, a deferrable constraint) is worth quoting.
+    failure := CASE WHEN SQLSTATE = '42P10' THEN '' ELSE ': ' || SQLERRM END;
+  END;
+  SELECT array_agg(i.indexrelid ORDER BY c.relname) INTO arbiters
+    FROM pg_catalog.pg_index AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
+   WHERE i.indrelid = tbl AND c.relname IN (SELECT jsonb_array_elements_text(plan->0->'Plan'->'Conflict Arbiter Indexes'));
+  IF arbiters IS NULL THEN
+    SELECT string_agg(format('%I (%s)%s', c.relname,
+                             (SELECT string_agg(pg_get_indexdef(i.indexrelid, k, true), ', ') FROM generate_series(1, i.indnkeyatts) AS k),
+                             coalesce(' WHERE ' || pg_get_expr(i.indpred, i.indrelid, true), '')), '; ' ORDER BY c.relname),
+           bool_or(i.indpred IS NOT NULL AND i.indexprs IS NULL AND i.indnkeyatts = cardinality(key_cols)
+                   AND (SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_catalog.pg_attribute AS a
+                         WHERE a.attrelid = tbl AND a.attnum = ANY (i.indkey::int2[]))
+                       = (SELECT array_agg(k ORDER BY k) FROM unnest(key_cols) AS k))
+      INTO described_keys, partial_match
+      FROM pg_catalog.pg_index AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
+     WHERE i.indrelid = tbl AND i.indisunique;
+    PERFORM racefree_internal._config_error(
+      CASE WHEN pred IS NOT NULL OR partial_match THEN 'where' ELSE 'key' END,
+      CASE WHEN pred IS NOT NULL THEN pred ELSE config->>'key' END,
+      format('addUpsert: no unique index or constraint of table %s matches ON CONFLICT %s%s; the table''s unique keys: %s%s',
+             tbl, target, failure, coalesce(described_keys, 'none'),
+             CASE WHEN partial_match AND pred IS NULL THEN ' (a partial unique key needs option "where" with its condition)' ELSE '' END));
+  END IF;
+  -- EXPLAIN accepts a deferrable arbiter; the statement would fail at its first conflict.
+  SELECT string_agg(format('%I', c.relname), ', ' ORDER BY c.relname) INTO bad
+    FROM pg_catalog.pg_index AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
+   WHERE i.indexrelid = ANY (arbiters) AND NOT i.indimmediate;
+  IF bad IS NOT NULL THEN
+    PERFORM racefree_internal._config_error('key', config->>'key',
+      format('addUpsert: the unique key %s of table %s is DEFERRABLE, and ON CONFLICT cannot use a deferrable constraint', bad, tbl));
+  END IF;
+  SELECT * INTO arbiter FROM pg_catalog.pg_index WHERE indexrelid = arbiters[1];
+
+  -- Everything below is deparsed with only pg_catalog on the search_path, so
+  -- the generated code names types, defaults and operators schema-qualified.
+  PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+  -- The read-back must find the row in one of the arbiters; a full unique index finds any.
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_index WHERE indexrelid = ANY (arbiters) AND indpred IS NULL) THEN
+    SELECT string_agg(format('(%s)', pg_get_expr(indpred, indrelid)), ' OR ') INTO predicate
+      FROM pg_catalog.pg_index WHERE indexrelid = ANY (arbiters);
+  END IF;
+  SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+           'name', a.attname,
+           'type', format_type(a.atttypid, NULL),
+           'rowType', format_type(a.atttypid, a.atttypmod),
+           'param', a.attgenerated = '' AND a.attidentity <> 'a',
+           'default', CASE WHEN a.attgenerated <> '' OR a.attidentity = 'a' THEN NULL
+                           WHEN a.attidentity = 'd' THEN format('nextval(%L::regclass)', pg_get_serial_sequence(tbl::text, a.attname))
+                           ELSE pg_get_expr(d.adbin, d.adrelid) END,
+           'key', a.attname = ANY (key_cols),
+           'update', a.attname = ANY (update_cols),
+           'composite', t.typtype = 'c' OR (t.typtype = 'd' AND (SELECT b.typtype FROM pg_catalog.pg_type AS b WHERE b.oid = t.typbasetype) = 'c'),
+           'eq', CASE WHEN a.attname = ANY (update_cols) THEN racefree_internal._has_equality(a.atttypid) END,
+           'op', ops.eq,
+           'sort', ops.lt,
+           'collate', ops.coll)) ORDER BY a.attnum)
+    INTO cols
+    FROM pg_catalog.pg_attribute AS a
+    JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+    LEFT JOIN pg_catalog.pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    LEFT JOIN LATERAL (
+      SELECT (SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname)
+                FROM pg_catalog.pg_amop AS am JOIN pg_catalog.pg_operator AS o ON o.oid = am.amopopr
+                JOIN pg_catalog.pg_namespace AS n ON n.oid = o.oprnamespace
+               WHERE am.amopfamily = oc.opcfamily AND am.amoplefttype = oc.opcintype
+                 AND am.amoprighttype = oc.opcintype AND am.amopstrategy = 3) AS eq,
+             (SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname)
+                FROM pg_catalog.pg_amop AS am JOIN pg_catalog.pg_operator AS o ON o.oid = am.amopopr
+                JOIN pg_catalog.pg_namespace AS n ON n.oid = o.oprnamespace
+               WHERE am.amopfamily = oc.opcfamily AND am.amoplefttype = oc.opcintype
+                 AND am.amoprighttype = oc.opcintype AND am.amopstrategy = 1) AS lt,
+             (SELECT format('%I.%I', n.nspname, co.collname)
+                FROM pg_catalog.pg_collation AS co JOIN pg_catalog.pg_namespace AS n ON n.oid = co.collnamespace
+               WHERE co.oid = arbiter.indcollation[pos] AND co.oid <> a.attcollation) AS coll
+        FROM generate_series(0, arbiter.indnkeyatts - 1) AS pos
+        JOIN pg_catalog.pg_opclass AS oc ON oc.oid = arbiter.indclass[pos]
+       WHERE arbiter.indkey[pos] = a.attnum) AS ops ON a.attname = ANY (key_cols)
+   WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped;
+  info := jsonb_strip_nulls(jsonb_build_object(
+    'schema', sch,
+    'name', base,
+    'functions', to_jsonb(fns),
+    'resultType', result_type,
+    'table', format('%I.%I', sch, rel),
+    'result', format('%I.%I', sch, result_type),
+    'target', target,
+    'predicate', predicate,
+    'nullsNotDistinct', arbiter.indnullsnotdistinct,
+    'firstKey', key_cols[1],
+    'columns', cols));
+
+  PERFORM set_config('search_path', saved_path, true);
+  IF (SELECT count(*) FROM jsonb_array_elements(cols) AS c WHERE (c->>'param')::boolean) > current_setting('max_function_args')::int THEN
+    PERFORM racefree_internal._config_error('table', config->>'table',
+      format('addUpsert: table %s has %s columns a caller may give, and a function takes at most %s arguments (max_function_args)',
+        tbl, (SELECT count(*) FROM jsonb_array_elements(cols) AS c WHERE (c->>'param')::boolean), current_setting('max_function_args')));
+  END IF;
+  RETURN info;
+END
+$describe$;
+COMMENT ON FUNCTION racefree_internal._upsert_describe(jsonb) IS
+  'Internal: checks an addUpsert() configuration against the catalog (RF100 on any problem), confirms with EXPLAIN that ON CONFLICT (key) WHERE (where) infers a unique index of the table, and returns the description the generator renders from: names, conflict target, and each column with its type, captured default, key and update roles and the key index''s operators.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._upsert_install(info jsonb, replace boolean)
+RETURNS void
+LANGUAGE plpgsql
+AS $install$
+DECLARE
+  sch name := info->>'schema';
+  fns name[] := ARRAY(SELECT jsonb_array_elements_text(info->'functions'))::name[];
+  cols jsonb := info->'columns';
+  params text;
+  argtypes text;
+  about text := format('%s on key %s', info->>'table', info->>'target');
+  create_fn text := CASE WHEN replace THEN 'CREATE OR REPLACE FUNCTION' ELSE 'CREATE FUNCTION' END;
+  seq regclass;
+BEGIN
+  IF NOT replace THEN
+    -- The three functions return rows of one generated type: the table's columns and action.
+    EXECUTE format('CREATE TYPE %s AS (%s, action text)', info->>'result',
+      (SELECT string_agg(format('%I %s', c->>'name', c->>'rowType'), ', ') FROM jsonb_array_elements(cols) AS c));
+    EXECUTE format('COMMENT ON TYPE %s IS %L', info->>'result', format(
+      'Generated by racefree addUpsert(): what %s, %s and %s return, a row of %s and the action taken.',
+      fns[1], fns[2], fns[3], info->>'table'));
+  END IF;
+  SELECT string_agg(format('%I %s DEFAULT NULL', c->>'name', c->>'type'), ', '), string_agg(c->>'type', ', ')
+    INTO params, argtypes
+    FROM jsonb_array_elements(cols) AS c WHERE (c->>'param')::boolean;
+  EXECUTE format('%s %I.%I(%s) RETURNS %s LANGUAGE plpgsql AS %L',
+    create_fn, sch, fns[1], params, info->>'result', racefree_internal._upsert_source('upsert', fns[1], info));
+  EXECUTE format('%s %I.%I(%s) RETURNS %s LANGUAGE plpgsql AS %L',
+    create_fn, sch, fns[2], params, info->>'result', racefree_internal._upsert_source('get_or_create', fns[2], info));
+  EXECUTE format('%s %I.%I(rows jsonb) RETURNS SETOF %s LANGUAGE plpgsql AS %L',
+    create_fn, sch, fns[3], info->>'result', racefree_internal._upsert_source('many', fns[3], info));
+  EXECUTE format('COMMENT ON FUNCTION %I.%I(%s) IS %L', sch, fns[1], argtypes, format(
+    'Upsert into %s: one INSERT ... ON CONFLICT DO UPDATE statement. Arguments left out or NULL are not written: a new row takes the column default, an existing row keeps its value. '
+    'An update may change %s, and only when a given value IS DISTINCT FROM the stored one; otherwise nothing is written (no new row version, no UPDATE trigger). '
+    'Returns the row and action: inserted, updated or unchanged; always exactly one row. Locks the row until the transaction ends. '
+    'Use %s to write NULL into a column.',
+    about, coalesce((SELECT string_agg(format('%I', c->>'name'), ', ') FROM jsonb_array_elements(cols) AS c WHERE (c->>'update')::boolean),
+                    'no column'), fns[3]));
+  EXECUTE format('COMMENT ON FUNCTION %I.%I(%s) IS %L', sch, fns[2], argtypes, format(
+    'Get or create the row of %s: returns it with action existing, or inserts it (arguments left out or NULL take the column default) and returns action inserted. '
+    'Never changes an existing row and never returns zero rows: concurrent callers of one key at READ COMMITTED all get the same row, without an error '
+    '(INSERT ... ON CONFLICT DO NOTHING, then SELECT in a new statement, retried if the row was deleted in between).',
+    about));
+  EXECUTE format('COMMENT ON FUNCTION %I.%I(jsonb) IS %L', sch, fns[3], format(
+    'Batch upsert into %s. rows: a JSON array of objects keyed by column name; a key left out is not written, JSON null writes NULL, a key that is not a writable column is an error (42703). '
+    'Rows with the same key: the last one wins. Rows are written in key order, so concurrent batches lock keys in the same order and never deadlock. '
+    'Returns one row per distinct key, in key order, with action inserted, updated or unchanged (as %s).',
+    about, fns[1]));
+  EXECUTE format('REVOKE ALL ON FUNCTION %I.%I(%s) FROM PUBLIC', sch, fns[1], argtypes);
+  EXECUTE format('REVOKE ALL ON FUNCTION %I.%I(%s) FROM PUBLIC', sch, fns[2], argtypes);
+  EXECUTE format('REVOKE ALL ON FUNCTION %I.%I(jsonb) FROM PUBLIC', sch, fns[3]);
+  EXECUTE format('GRANT EXECUTE ON FUNCTION %I.%I(%s) TO racefree_user', sch, fns[1], argtypes);
+  EXECUTE format('GRANT EXECUTE ON FUNCTION %I.%I(%s) TO racefree_user', sch, fns[2], argtypes);
+  EXECUTE format('GRANT EXECUTE ON FUNCTION %I.%I(jsonb) TO racefree_user', sch, fns[3]);
+  -- An identity column's default is written out as nextval(): a plain INSERT
+  -- takes it without USAGE on the sequence, a function's nextval() does not.
+  -- racefree_user may use it, so every role that may INSERT can upsert; it
+  -- can only skip values, never reset or read them.
+  FOR seq IN SELECT pg_get_serial_sequence(info->>'table', a.attname)::regclass FROM pg_catalog.pg_attribute AS a
+              WHERE a.attrelid = (info->>'table')::regclass AND a.attidentity = 'd' AND NOT a.attisdropped LOOP
+    EXECUTE format('GRANT USAGE ON SEQUENCE %s TO racefree_user', seq);
+  END LOOP;
+END
+$install$;
+COMMENT ON FUNCTION racefree_internal._upsert_install(jsonb, boolean) IS
+  'Internal: creates from a description (racefree_internal._upsert_describe) the row type upsert_<name>_result and the functions upsert_<name>(), get_or_create_<name>() and upsert_<name>_many(), commented, revoked from PUBLIC and granted to racefree_user (and the table''s identity sequences, whose nextval() they call); with replace, replaces the functions in place (same names and signatures, new code).';
+
+CREATE OR REPLACE FUNCTION racefree_internal._add_upsert(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  info jsonb := racefree_internal._upsert_describe(config);
+  sch name := info->>'schema';
+  ns oid := (SELECT n.oid FROM pg_catalog.pg_namespace AS n WHERE n.nspname = info->>'schema');
+  bad text;
+  objects jsonb;
+  saved_path text := current_setting('search_path');
+BEGIN
+  SELECT string_agg(x.n, ', ' ORDER BY x.n) INTO bad
+    FROM (SELECT format('%I.%I', sch, p.proname) AS n FROM pg_catalog.pg_proc AS p
+           WHERE p.pronamespace = ns AND p.proname IN (SELECT jsonb_array_elements_text(info->'functions'))
+          UNION
+          SELECT format('%I.%I', sch, t.typname) FROM pg_catalog.pg_type AS t
+           WHERE t.typnamespace = ns AND t.typname = info->>'resultType') AS x;
+  IF bad IS NOT NULL THEN
+    PERFORM racefree_internal._config_error('name', info->>'name', format('addUpsert: %s already exist(s); give option "name" another value', bad));
+  END IF;
+  PERFORM racefree_internal._upsert_install(info, false);
+  -- Argument types print schema-qualified with only pg_catalog on the search_path.
+  PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+  SELECT jsonb_agg(jsonb_build_object('type', 'function', 'schema', sch, 'name', p.proname,
+                                      'arguments', pg_catalog.oidvectortypes(p.proargtypes)) ORDER BY p.proname)
+    INTO objects
+    FROM pg_catalog.pg_proc AS p
+   WHERE p.pronamespace = ns AND p.proname IN (SELECT jsonb_array_elements_text(info->'functions'));
+  PERFORM set_config('search_path', saved_path, true);
+  PERFORM racefree_internal._register('addUpsert', (info->>'table')::regclass, info->>'name', config, info,
+    objects || jsonb_build_array(jsonb_build_object('type', 'type', 'schema', sch, 'name', info->>'resultType')));
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._add_upsert(jsonb) IS
+  'Internal, called by the addUpsert() builder: checks the table, key, where, update and name (RF100 on any problem, before any DDL), confirms with EXPLAIN that ON CONFLICT (key) WHERE (where) infers a unique index of the table, then creates upsert_<name>(), get_or_create_<name>() and upsert_<name>_many() in the table''s schema, commented, revoked from PUBLIC and granted to racefree_user, and their result row type upsert_<name>_result, and registers them all.';
+
+
+CREATE OR REPLACE FUNCTION racefree_internal._drop_upsert(config jsonb)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  tbl regclass := racefree_internal._table_oid('dropUpsert', config->>'table');
+  base text := coalesce(config->>'name', (SELECT relname FROM pg_catalog.pg_class WHERE oid = tbl));
+  entry racefree.registry := racefree_internal._registered('addUpsert', tbl, base);
+BEGIN
+  IF entry.id IS NULL THEN
+    PERFORM racefree_internal._config_error('name', base,
+      format('dropUpsert: no upsert %L of table %s in racefree.registry', base, tbl));
+  END IF;
+  PERFORM racefree_internal._drop_registered(entry);
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._drop_upsert(jsonb) IS
+  'Internal, called by the dropUpsert() builder: drops the three functions and the row type racefree.registry_objects lists for the upsert of the table (or name), and its entry; RF100 when there is none.';
+-- ---------------------------------------------------------------------------
+-- Regeneration and its check
+
+CREATE OR REPLACE FUNCTION racefree_internal._regenerate_all()
+RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  e racefree.registry;
+  r racefree.numberings;
+  done integer := 0;
+BEGIN
+  -- First: it rewrites descriptions of upserts, which the loop below renders from.
+  FOR r IN SELECT * FROM racefree.numberings AS n ORDER BY n.counter LOOP
+    PERFORM racefree_internal._numbering_to_trigger(r);
+  END LOOP;
+  FOR e IN SELECT * FROM racefree.registry AS x ORDER BY x.id LOOP
+    IF to_regclass(format('%I.%I', e.table_schema, e.table_name)) IS NULL THEN
+      RAISE NOTICE 'racefree: % of %.% not regenerated: the table no longer exists', e.builder, e.table_schema, e.table_name;
+      CONTINUE;
+    END IF;
+    IF e.builder = 'addNumbering' THEN
+      SELECT * INTO r FROM racefree.numberings AS n WHERE n.counter = e.description->>'counter';
+      IF NOT FOUND THEN
+        RAISE NOTICE 'racefree: numbering % not regenerated: its racefree.numberings row is gone', e.description->>'counter';
+        CONTINUE;
+      END IF;
+      PERFORM racefree_internal._numbering_install(r, true);
+    ELSIF e.builder = 'addUpsert' THEN
+      PERFORM racefree_internal._upsert_install(e.description, true);
+    END IF;  -- a unique key has no generated code
+    UPDATE racefree.registry AS x SET generator_version = racefree_internal._generator_version(), regenerated_at = now()
+     WHERE x.id = e.id AND x.generator_version IS DISTINCT FROM racefree_internal._generator_version();
+    done := done + 1;
+  END LOOP;
+  RETURN done;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._regenerate_all() IS
+  'Internal, the last statement of every kit migration that changes a generator: turns older gapless DEFAULTs into triggers (racefree_internal._numbering_to_trigger), then rewrites every registered generated function from its registry entry with the current generators (same names and signatures, new code; a numbering from its racefree.numberings row, an upsert from the table description captured when addUpsert ran) and records the generator version. Returns the number of entries regenerated.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._generated_stale()
+RETURNS TABLE (object text, detail text)
+LANGUAGE plpgsql VOLATILE  -- calls _upsert_describe; writes nothing
+-- As the kit's owner: describing a table EXPLAINs an insert into it, which
+-- checks privileges racefree_monitor does not have (sql/monitor.sql).
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  e racefree.registry;
+  r racefree.numberings;
+  fresh jsonb;
+  fn text;
+  kind text;
+  actual text;
+  expected text;
+  sig regprocedure;
+  table_ref jsonb;  -- the table as builder options name it
+BEGIN
+  FOR e IN SELECT * FROM racefree.registry AS x WHERE x.builder IN ('addNumbering', 'addUpsert') ORDER BY x.table_schema, x.name LOOP
+    table_ref := jsonb_build_object('schema', e.table_schema, 'name', e.table_name);
+    IF to_regclass(format('%I.%I', e.table_schema, e.table_name)) IS NULL THEN
+      CONTINUE;
+    END IF;
+    IF e.builder = 'addNumbering' THEN
+      SELECT * INTO r FROM racefree.numberings AS n WHERE n.counter = e.description->>'counter';
+      CONTINUE WHEN NOT FOUND;
+      sig := to_regprocedure(format('%I.%I()', r.table_schema, r.generator));
+      actual := (SELECT p.prosrc FROM pg_catalog.pg_proc AS p WHERE p.oid = sig);
+      IF actual IS DISTINCT FROM racefree_internal._numbering_source(r) THEN
+        object := format('%I.%I()', r.table_schema, r.generator);
+        detail := format('its source differs from what addNumbering() generates from its registry entry (generator %s, current %s)%s; fix: SELECT racefree_internal._regenerate_all(), which rewrites it from the registry',
+          e.generator_version, racefree_internal._generator_version(), CASE WHEN actual IS NULL THEN ': the function is missing' ELSE '' END);
+        RETURN NEXT;
+      END IF;
+      CONTINUE;
+    END IF;
+    BEGIN
+      -- The table as registered: the name as given was resolved by the migration's search_path.
+      fresh := racefree_internal._upsert_describe(e.config || jsonb_build_object('table', format('%I.%I', e.table_schema, e.table_name)));
+    EXCEPTION WHEN OTHERS THEN
+      object := format('%I.%I', e.table_schema, 'upsert_' || e.name);
+      detail := format('addUpsert(%s) no longer fits table %I.%I: %s; fix: a migration that drops the upsert (dropUpsert) and adds it with options that fit',
+        e.config, e.table_schema, e.table_name, SQLERRM);
+      RETURN NEXT;
+      CONTINUE;
+    END;
+    FOR fn, kind IN SELECT f, k FROM unnest(ARRAY(SELECT jsonb_array_elements_text(e.description->'functions')),
+                                         ARRAY['upsert', 'get_or_create', 'many']) AS u (f, k) LOOP
+      SELECT p.prosrc, p.oid INTO actual, sig FROM racefree.registry_objects AS o
+        JOIN pg_catalog.pg_proc AS p ON p.oid = to_regprocedure(format('%I.%I(%s)', o.object_schema, o.object_name, o.arguments))
+       WHERE o.registry_id = e.id AND o.object_type = 'function' AND o.object_name = fn;
+      expected := racefree_internal._upsert_source(kind, fn::name, fresh);
+      IF actual IS DISTINCT FROM expected THEN
+        object := coalesce(sig::text, format('%I.%I', e.table_schema, fn));
+        detail := CASE
+          WHEN fresh IS DISTINCT FROM e.description THEN format(
+            'generated by addUpsert() from table %I.%I as it was then; a column default, type or the column list has changed since, and the function still writes the old ones; fix: a new migration with dropUpsert(pgm, %s) then addUpsert(pgm, %s)',
+            e.table_schema, e.table_name, jsonb_build_object('table', table_ref, 'name', e.name),
+            e.config || jsonb_build_object('table', table_ref))
+          ELSE format('its source differs from what addUpsert() generates from its registry entry (generator %s, current %s)%s; fix: SELECT racefree_internal._regenerate_all(), which rewrites it from the registry',
+            e.generator_version, racefree_internal._generator_version(), CASE WHEN actual IS NULL THEN ': the function is missing' ELSE '' END) END;
+        RETURN NEXT;
+      END IF;
+    END LOOP;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._generated_stale() IS
+  'Internal, read by racefree doctor (check generated_stale): every registered generated function whose source differs from what the current generator makes from its registry entry and the table as it is now, with the fix. Only reads.';
+
+-- ---------------------------------------------------------------------------
+-- Upgrade: register what kit migrations 0002 and 0003 generated (generator
+-- 1), found once through the catalog, then move column-scoped counters to the
+-- rendered-rest scope. A fresh database has nothing to register.
+
+DO $upgrade$
+DECLARE
+  r racefree.numberings;
+  entry bigint;
+  tbl regclass;
+  c racefree.counters;
+  vals text[];
+  dates text[];
+  part jsonb;
+  prefix text;
+  suffix text;
+  before boolean;
+  di int;
+  vi int;
+  piece text;
+  scopes text[];
+  values_ bigint[];
+  t record;
+  base text;
+  fn oid;
+  header text[];
+  note text;
+  target text[];
+  config jsonb;
+  info jsonb;
+  saved_path text := current_setting('search_path');
+BEGIN
+  FOR r IN SELECT n.* FROM racefree.numberings AS n
+            WHERE NOT EXISTS (SELECT FROM racefree.registry AS x WHERE x.builder = 'addNumbering' AND x.description->>'counter' = n.counter)
+            ORDER BY n.counter LOOP
+    tbl := to_regclass(format('%I.%I', r.table_schema, r.table_name));
+    INSERT INTO racefree.registry (builder, table_schema, table_name, name, config, description, generator_version)
+    VALUES ('addNumbering', r.table_schema, r.table_name, r.name,
+            jsonb_strip_nulls(jsonb_build_object('name', r.name, 'table', format('%I.%I', r.table_schema, r.table_name),
+              'column', r.column_name, 'template', r.template, 'mode', r.mode, 'timeZone', r.time_zone, 'dateColumn', r.date_column)),
+            jsonb_build_object('counter', r.counter), 1)
+    RETURNING id INTO entry;
+    INSERT INTO racefree.registry_objects (registry_id, object_type, object_schema, object_name)
+    SELECT entry, 'function', r.table_schema, r.generator
+    UNION ALL
+    SELECT entry, 'trigger', r.table_schema, g.tgname FROM pg_catalog.pg_trigger AS g
+     WHERE g.tgrelid = tbl AND NOT g.tgisinternal
+       AND (g.tgfoid = to_regprocedure(format('%I.%I()', r.table_schema, r.generator))
+            OR (g.tgfoid = 'racefree_internal._numbering_explicit()'::regprocedure
+                AND g.tgargs = convert_to(r.counter, current_setting('server_encoding')) || '\x00'::bytea))
+    UNION ALL
+    SELECT entry, 'sequence', r.table_schema, r.sequence_name WHERE r.sequence_name IS NOT NULL
+    UNION ALL
+    SELECT entry, 'constraint', r.table_schema, r.added_constraint
+     WHERE EXISTS (SELECT FROM pg_catalog.pg_constraint AS k WHERE k.conrelid = tbl AND k.conname = r.added_constraint);
+
+    -- Generator 1 keyed a column-scoped counter by [period, values...]; it is now the rendered rest.
+    CONTINUE WHEN cardinality(r.scope_columns) = 0;
+    scopes := '{}';
+    values_ := '{}';
+    FOR c IN SELECT * FROM racefree.counters AS x WHERE x.counter = r.counter LOOP
+      vals := ARRAY(SELECT jsonb_array_elements_text(c.scope::jsonb));
+      dates := string_to_array(vals[1], '-');
+      prefix := '';
+      suffix := '';
+      before := true;
+      di := 0;
+      vi := 1;
+      FOR part IN SELECT * FROM jsonb_array_elements(r.parts) LOOP
+        IF part ? 'seq' THEN
+          before := false;
+          CONTINUE;
+        ELSIF part ? 'literal' THEN
+          piece := part->>'literal';
+        ELSIF part ? 'date' THEN
+          di := di + 1;
+          piece := dates[di];
+        ELSE
+          vi := vi + 1;
+          piece := vals[vi];
+        END IF;
+        IF before THEN
+          prefix := prefix || piece;
+        ELSE
+          suffix := suffix || piece;
+        END IF;
+      END LOOP;
+      scopes := scopes || racefree_internal._numbering_scope(prefix, suffix);
+      values_ := values_ || c.value;
+    END LOOP;
+    DELETE FROM racefree.counters AS x WHERE x.counter = r.counter;
+    INSERT INTO racefree.counters (counter, scope, value)
+    SELECT r.counter, s, max(v) FROM unnest(scopes, values_) AS u (s, v) GROUP BY s;
+  END LOOP;
+
+  -- Upserts of generator 1: their row type, functions and comments give the configuration.
+  FOR t IN SELECT n.nspname, n.oid AS ns, ty.typname FROM pg_catalog.pg_type AS ty JOIN pg_catalog.pg_namespace AS n ON n.oid = ty.typnamespace
+            WHERE ty.typname LIKE 'upsert\_%\_result' AND obj_description(ty.oid, 'pg_type') LIKE 'Generated by racefree addUpsert()%'
+            ORDER BY 1, 2 LOOP
+    base := substr(t.typname, 8, length(t.typname) - 14);
+    SELECT p.oid INTO fn FROM pg_catalog.pg_proc AS p
+     WHERE p.pronamespace = t.ns AND p.proname = 'upsert_' || base AND p.prosrc LIKE '-- Generated by racefree addUpsert()%';
+    CONTINUE WHEN fn IS NULL;
+    header := regexp_match((SELECT prosrc FROM pg_catalog.pg_proc WHERE oid = fn), '^-- Generated by racefree addUpsert\(\) for ([^\n]*)\.\n');
+    note := obj_description(fn, 'pg_proc');
+    CONTINUE WHEN EXISTS (SELECT FROM racefree.registry AS x WHERE x.builder = 'addUpsert' AND x.table_schema = t.nspname AND x.name = base);
+    -- 'Upsert into <table> on key (<key>)[ WHERE (<where>)]: one INSERT ...  An update may change <columns>, and only when ...'
+    target := regexp_match(substr(note, length('Upsert into ' || header[1] || ' on key ') + 1),
+      '^\(((?:"(?:[^"]|"")*"|[^"()])*)\)(?: WHERE \((.*)\))?: one INSERT \.\.\. ON CONFLICT DO UPDATE statement\. .*An update may change (.*), and only when a given value IS DISTINCT FROM');
+    config := jsonb_strip_nulls(jsonb_build_object(
+      'table', header[1],
+      'key', (SELECT jsonb_agg(coalesce(replace(m[1], '""', '"'), m[2])) FROM regexp_matches(target[1], '"((?:[^"]|"")*)"|([^", ]+)', 'g') AS m),
+      'where', target[2],
+      'update', CASE WHEN target[3] = 'no column' THEN '[]'::jsonb
+                     ELSE (SELECT jsonb_agg(coalesce(replace(m[1], '""', '"'), m[2])) FROM regexp_matches(target[3], '"((?:[^"]|"")*)"|([^", ]+)', 'g') AS m) END,
+      'name', CASE WHEN base <> (SELECT c2.relname FROM pg_catalog.pg_class AS c2 WHERE c2.oid = to_regclass(header[1])) THEN base END));
+    info := racefree_internal._upsert_describe(config);
+    INSERT INTO racefree.registry (builder, table_schema, table_name, name, config, description, generator_version)
+    SELECT 'addUpsert', n.nspname, c2.relname, base, config, info, 1
+      FROM pg_catalog.pg_class AS c2 JOIN pg_catalog.pg_namespace AS n ON n.oid = c2.relnamespace
+     WHERE c2.oid = to_regclass(header[1])
+    RETURNING id INTO entry;
+    PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+    INSERT INTO racefree.registry_objects (registry_id, object_type, object_schema, object_name, arguments)
+    SELECT entry, 'function', t.nspname, p.proname, pg_catalog.oidvectortypes(p.proargtypes)
+      FROM pg_catalog.pg_proc AS p
+     WHERE p.pronamespace = t.ns AND p.proname IN ('upsert_' || base, 'get_or_create_' || base, 'upsert_' || base || '_many')
+    UNION ALL
+    SELECT entry, 'type', t.nspname, t.typname, '';
+    PERFORM set_config('search_path', saved_path, true);
+  END LOOP;
+END
+$upgrade$;
+
+-- Every registered function, rewritten by the generators above.
+-- A DO block, not a SELECT: psql (racefree sql) would print its result.
+DO $racefree_regenerate$ BEGIN PERFORM racefree_internal._regenerate_all(); END $racefree_regenerate$;
+
+-- Used only by generator 1's code, which is gone now.
+DROP FUNCTION IF EXISTS racefree_internal._numbering_advance(text, text, text[]);
+DROP FUNCTION IF EXISTS racefree_internal._numbering_parse(jsonb, text, text[]);
+DROP FUNCTION IF EXISTS racefree_internal._numbering_key(text, text[]);
+
+-- ---------------------------------------------------------------------------
+-- Privileges: generator 3's code runs as the numbering's owner, so inserting
+-- roles need none of the kit's numbering functions (kit migration 0052
+-- revokes what generator 2's code needed from racefree_user). The rest is for
+-- migrations.
+
+REVOKE ALL ON FUNCTION racefree_internal._generator_version() FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._object_name(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._register(text, regclass, text, jsonb, jsonb, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._registered(text, regclass, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._drop_registered(racefree.registry) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._partition_key_missing(regclass, name[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_scope(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_parse(jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_advance(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_explicit() FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_inline(text, name, name[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_hook_name(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_digits(int, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_source(racefree.numberings) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_install(racefree.numberings, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_highest(jsonb, regclass, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_seed(racefree.numberings) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._lock_with_retries(regclass, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_insert_hook(racefree.numberings, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_explicit_hook(racefree.numberings, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_to_trigger(racefree.numberings) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_config(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._add_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._online_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._prepare_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._retrofit_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._activate_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._drop_numbering(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._probe_unique_key(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._register_unique_key(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._add_unique_key(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._prepare_unique_key(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._attach_unique_key(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._drop_unique_key(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._upsert_conflict(jsonb, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._upsert_source(text, name, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._upsert_describe(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._upsert_install(jsonb, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._add_upsert(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._drop_upsert(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._regenerate_all() FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._generated_stale() FROM PUBLIC;
+
+-- racefree doctor's counter check, run as racefree_monitor (sql/monitor.sql).
+GRANT EXECUTE ON FUNCTION racefree_internal._numbering_highest(jsonb, regclass, name) TO racefree_monitor;
+
+-- Down Migration
+-- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).
+DO $racefree_guard$
+BEGIN
+  IF coalesce(current_setting('racefree.migrate_session', true), '') = '' THEN
+    RAISE EXCEPTION 'racefree kit migrations are applied by racefree migrate up, or with psql by the script racefree sql writes'
+      USING ERRCODE = '55000',
+            DETAIL = 'psql -f on a kit migration file runs its Up and Down sections alike and installs nothing.',
+            HINT = 'racefree sql --out racefree.sql && psql -v ON_ERROR_STOP=1 -f racefree.sql';
+  END IF;
+END
+$racefree_guard$;
+-- Function bodies now call racefree_internal: there is no faithful way back,
+-- and racefree never rolls the kit lane back.
+DO $$
+BEGIN
+  RAISE EXCEPTION 'racefree kit migration 0061 cannot be undone: restore a backup taken before it';
+END
+$$;
