@@ -8,8 +8,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { withScratchDatabase } from '../src/scratch-database.js';
-import { startEmbeddedPostgres } from '../src/testing/embedded.js';
+import { withScratchDatabase } from '../src/tooling/scratch-database.js';
+import { startEmbeddedPostgres } from '../src/tooling/testing/embedded.js';
 import { chartSvg } from './chart.js';
 import { markdown } from './load.js';
 import { run as client } from './client.js';

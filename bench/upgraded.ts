@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { runner } from 'node-pg-migrate';
-import { withDatabase } from '../src/database-url.js';
+import { withDatabase } from '../src/tooling/database-url.js';
 import { KIT_DIR, KIT_SCHEMA, KIT_TABLE, migrate } from '../src/migrate/lanes.js';
 import { quoteIdent } from '../src/quote.js';
 

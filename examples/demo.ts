@@ -8,12 +8,12 @@ import { run as seed001 } from './seed-001-checkpoint.js';
 import { run as seed002 } from './seed-002-ingest.js';
 import { run as seed003 } from './seed-003-numbering.js';
 import { run as seed004 } from './seed-004-triage.js';
-import { runMain } from '../src/cli/exit.js';
-import { startProgress } from '../src/cli/progress.js';
-import { renderTable } from '../src/cli/table.js';
-import { parse, wholeNumber } from '../src/cli/usage.js';
-import { withScratchDatabase } from '../src/scratch-database.js';
-import { startEmbeddedPostgres } from '../src/testing/embedded.js';
+import { runMain } from '../src/tooling/cli/exit.js';
+import { startProgress } from '../src/tooling/cli/progress.js';
+import { renderTable } from '../src/tooling/cli/table.js';
+import { parse, wholeNumber } from '../src/tooling/cli/usage.js';
+import { withScratchDatabase } from '../src/tooling/scratch-database.js';
+import { startEmbeddedPostgres } from '../src/tooling/testing/embedded.js';
 
 const HELP = `Usage: npm run demo -- [--database-url URL] [--concurrency N] [--requests N] [--json]
 

@@ -1,5 +1,5 @@
 import { pathToFileURL } from 'node:url';
-import { withScratchDatabase } from '../src/scratch-database.js';
+import { withScratchDatabase } from '../src/tooling/scratch-database.js';
 
 /**
  * What every seed example reports, and what `npm run demo` prints: the same

@@ -11,9 +11,9 @@ import { writeFile } from 'node:fs/promises';
 
 import pg from 'pg';
 
-import { formatManifest, functionFingerprints, MANIFEST_PATH } from '../src/doctor/manifest.js';
-import { withScratchDatabase } from '../src/scratch-database.js';
-import { startEmbeddedPostgres } from '../src/testing/embedded.js';
+import { formatManifest, functionFingerprints, MANIFEST_PATH } from '../src/tooling/doctor/manifest.js';
+import { withScratchDatabase } from '../src/tooling/scratch-database.js';
+import { startEmbeddedPostgres } from '../src/tooling/testing/embedded.js';
 
 async function main(): Promise<void> {
   const given = process.env['DATABASE_URL'] || undefined;

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 
 import pg from 'pg';
 
-import { withScratchDatabase } from '../src/scratch-database.js';
+import { withScratchDatabase } from '../src/tooling/scratch-database.js';
 
 const here = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/plpgsql-check');
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import test from 'ava';
 
 import { RacefreeConfigError } from '../src/errors.js';
-import { startEmbeddedPostgres } from '../src/testing/index.js';
+import { startEmbeddedPostgres } from '../src/tooling/testing/index.js';
 import { devSession, root, runNode } from './helpers/cli.js';
 import { withClient } from './helpers/db.js';
 

@@ -12,8 +12,8 @@ import path from 'node:path';
 
 import pg from 'pg';
 
-import { withScratchDatabase } from '../../src/scratch-database.js';
-import { startEmbeddedPostgres } from '../../src/testing/embedded.js';
+import { withScratchDatabase } from '../../src/tooling/scratch-database.js';
+import { startEmbeddedPostgres } from '../../src/tooling/testing/embedded.js';
 import { renderSnapshots, SNAPSHOT_DIR } from '../helpers/snapshots.js';
 
 async function main(): Promise<void> {

@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import type { TestFn } from 'ava';
 import pg from 'pg';
 
-import { withDatabase } from '../../src/database-url.js';
+import { withDatabase } from '../../src/tooling/database-url.js';
 import { quoteIdent } from '../../src/quote.js';
-import { createTestDatabase, type TestDatabase } from '../../src/testing/index.js';
+import { createTestDatabase, type TestDatabase } from '../../src/tooling/testing/index.js';
 
 /**
  * Give the test file its own database, cloned from the migrated template

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import { migrate } from '../migrate/lanes.js';
+import { migrate } from '../../migrate/lanes.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../testing/embedded.js';
 import { resolveOptionalPeer } from '../testing/optional-peer.js';
 import { parse, UsageError, wholeNumber } from './usage.js';

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { withDatabase } from './database-url.js';
-import { migrate } from './migrate/lanes.js';
-import { quoteIdent } from './quote.js';
+import { migrate } from '../migrate/lanes.js';
+import { quoteIdent } from '../quote.js';
 
 /**
  * Run `fn` on a fresh database `<prefix>_<hex>` on the server at `serverUrl`,

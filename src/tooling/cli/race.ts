@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 
-import { RacefreeConfigError } from '../errors.js';
-import { connectClient } from '../connect.js';
+import { RacefreeConfigError } from '../../errors.js';
+import { connectClient } from '../../connect.js';
 import { startProgress } from './progress.js';
 import { renderTable } from './table.js';
 import { percentile, runRace, type RaceResult } from './race-run.js';

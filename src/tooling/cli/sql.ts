@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 
-import { kitInstallScript } from '../migrate/install-script.js';
+import { kitInstallScript } from '../install-script.js';
 import { parse, UsageError } from './usage.js';
 
 const HELP = `Usage: racefree sql [--out FILE]

@@ -1,4 +1,4 @@
-import { migrate, migrationStatus, type LaneStatus, type RegisteredObject } from '../migrate/index.js';
+import { migrate, migrationStatus, type LaneStatus, type RegisteredObject } from '../../migrate/index.js';
 import { parse, UsageError, wholeNumber } from './usage.js';
 
 const HELP = `Usage:

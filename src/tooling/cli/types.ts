@@ -1,9 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 
-import { RacefreeConfigError } from '../errors.js';
+import { RacefreeConfigError } from '../../errors.js';
 import { readCatalog } from '../typegen/catalog.js';
 import { renderDatabaseTypes } from '../typegen/render.js';
-import { connectClient } from '../connect.js';
+import { connectClient } from '../../connect.js';
 import { parse } from './usage.js';
 
 const HELP = `Usage: racefree types [--database-url URL] [--schema S]... [--out FILE]

@@ -7,8 +7,8 @@
 
 import pg from 'pg';
 
-import { RacefreeConfigError, RacefreeError } from '../errors.js';
-import { quoteIdent } from '../quote.js';
+import { RacefreeConfigError, RacefreeError } from '../../errors.js';
+import { quoteIdent } from '../../quote.js';
 import { invalidIndexFindings, publicExecuteFindings } from './catalog.js';
 import { counterFindings } from './counters.js';
 import { driftFindings } from './drift.js';

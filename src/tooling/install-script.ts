@@ -14,7 +14,7 @@ import path from 'node:path';
 import { RacefreeConfigError } from '../errors.js';
 import { quoteLiteral, quoteQualified } from '../quote.js';
 import { MIN_SERVER_VERSION_NUM } from '../server-version.js';
-import { KIT_DIR, KIT_SCHEMA, KIT_TABLE, LOCK_KEY, migrationNames } from './lanes.js';
+import { KIT_DIR, KIT_SCHEMA, KIT_TABLE, LOCK_KEY, migrationNames } from '../migrate/lanes.js';
 
 /** One kit migration: its name (file name without `.sql`) and its Up section. */
 interface KitMigration {
