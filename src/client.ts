@@ -6,7 +6,7 @@
 
 import pg from 'pg';
 import type { Pool, QueryConfig, QueryResult } from 'pg';
-import { RacefreeConfigError } from './errors.js';
+import { RacefreeConfigError } from './errors/classes.js';
 import { runOnce, type OnceOptions, type OnceResult } from './idempotency.js';
 import { Lease } from './lease.js';
 import { makeQueryable } from './queryable.js';

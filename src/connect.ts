@@ -1,6 +1,6 @@
 import pg from 'pg';
 
-import { RacefreeError } from './errors.js';
+import { RacefreeError } from './errors/classes.js';
 
 /**
  * A connected client for a CLI command or the migrator. Connection failures (refused, bad

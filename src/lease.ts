@@ -7,7 +7,8 @@
  */
 
 import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg';
-import { ConnectionError, wrapError } from './errors.js';
+import { ConnectionError } from './errors/classes.js';
+import { wrapError } from './errors/from-pg.js';
 import { Pipeline } from './pipeline.js';
 
 /** @internal */

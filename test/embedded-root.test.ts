@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import test from 'ava';
 
-import { RacefreeConfigError } from '../src/errors.js';
+import { RacefreeConfigError } from '../src/errors/classes.js';
 import { startEmbeddedPostgres } from '../src/tooling/testing/index.js';
 import { devSession, root, runNode } from './helpers/cli.js';
 import { withClient } from './helpers/db.js';

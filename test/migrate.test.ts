@@ -1,7 +1,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { RacefreeConfigError } from '../src/errors.js';
+import { RacefreeConfigError } from '../src/errors/classes.js';
 import { migrate, migrationStatus } from '../src/migrate/index.js';
 import { root, runCli, userMigrations } from './helpers/cli.js';
 import { exclusively, useTestDatabase, withClient, withEmptyDatabase } from './helpers/db.js';

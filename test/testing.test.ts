@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import type { ClientBase } from 'pg';
 
-import { RacefreeConfigError } from '../src/errors.js';
+import { RacefreeConfigError } from '../src/errors/classes.js';
 import { quoteIdent } from '../src/quote.js';
 import { assertSupportedServer } from '../src/server-version.js';
 import { processExists } from '../src/tooling/testing/embedded.js';

@@ -7,7 +7,7 @@
 
 import pg from 'pg';
 
-import { RacefreeError } from '../../errors.js';
+import { RacefreeError } from '../../errors/classes.js';
 
 export interface RaceOptions {
   readonly databaseUrl: string;

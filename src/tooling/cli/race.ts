@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 
-import { RacefreeConfigError } from '../../errors.js';
+import { RacefreeConfigError } from '../../errors/classes.js';
 import { connectClient } from '../../connect.js';
 import { startProgress } from './progress.js';
 import { renderTable } from './table.js';

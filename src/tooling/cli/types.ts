@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 
-import { RacefreeConfigError } from '../../errors.js';
+import { RacefreeConfigError } from '../../errors/classes.js';
 import { readCatalog } from '../typegen/catalog.js';
 import { renderDatabaseTypes } from '../typegen/render.js';
 import { connectClient } from '../../connect.js';

@@ -7,7 +7,7 @@
 
 import pg from 'pg';
 
-import { RacefreeConfigError, RacefreeError } from '../../errors.js';
+import { RacefreeConfigError, RacefreeError } from '../../errors/classes.js';
 import { quoteIdent } from '../../quote.js';
 import { invalidIndexFindings, publicExecuteFindings } from './catalog.js';
 import { counterFindings } from './counters.js';

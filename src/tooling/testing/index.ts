@@ -35,7 +35,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 import { withDatabase } from '../database-url.js';
-import { RacefreeConfigError, RacefreeError } from '../../errors.js';
+import { RacefreeConfigError, RacefreeError } from '../../errors/classes.js';
 import { migrate } from '../../migrate/index.js';
 import { quoteIdent } from '../../quote.js';
 

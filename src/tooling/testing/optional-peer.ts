@@ -8,7 +8,7 @@
 
 import { readFileSync } from 'node:fs';
 
-import { RacefreeError } from '../../errors.js';
+import { RacefreeError } from '../../errors/classes.js';
 
 const PACKAGE_JSON = new URL('../../../../package.json', import.meta.url);
 
