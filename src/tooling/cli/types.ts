@@ -1,44 +1,31 @@
 import { writeFile } from 'node:fs/promises';
 
-import { RacefreeConfigError } from '../../errors/classes.js';
 import { readCatalog } from '../typegen/catalog.js';
 import { renderDatabaseTypes } from '../typegen/render.js';
 import { connectClient } from '../../connect.js';
-import { parse } from './usage.js';
+import { DATABASE_URL_OPTION, databaseUrlOf, HELP_OPTION, parseCommand, type CommandSpec, type OptionSpecs } from './usage.js';
 
-const HELP = `Usage: racefree types [--database-url URL] [--schema S]... [--out FILE]
-
-Writes TypeScript types for every function db.call can reach in the given
+const COMMAND = {
+  usage: 'racefree types [--database-url URL] [--schema S]... [--out FILE]',
+  about: `Writes TypeScript types for every function db.call can reach in the given
 schemas (from pg_proc, pg_type and racefree's registry) (default: public and racefree): generated upserts, get-or-create,
 _many, numbering generators, the kit's public functions and your own. Use them
 as createClient<Database>(...): call, callOne and tx.call then check function
-names, argument names and types, and type the rows.
-
-Options:
-  --database-url URL      default DATABASE_URL
-  --schema S              a schema to read; repeat for several
-  --out FILE              write to FILE instead of standard output
-
-Read-only. Exit codes: 0 written, 1 the database could not be read, 2 usage error.`;
+names, argument names and types, and type the rows.`,
+  options: {
+    'database-url': DATABASE_URL_OPTION,
+    schema: { type: 'string', multiple: true, value: 'S', help: 'a schema to read; repeat for several' },
+    out: { type: 'string', value: 'FILE', help: 'write to FILE instead of standard output' },
+    help: HELP_OPTION,
+  },
+  notes: 'Read-only. Exit codes: 0 written, 1 the database could not be read, 2 usage error.',
+} as const satisfies CommandSpec<OptionSpecs>;
 
 export async function typesCommand(argv: string[]): Promise<number> {
-  const { values } = parse({
-    args: argv,
-    options: {
-      'database-url': { type: 'string' },
-      schema: { type: 'string', multiple: true },
-      out: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const databaseUrl = values['database-url'] ?? process.env['DATABASE_URL'];
-  if (!databaseUrl) {
-    throw new RacefreeConfigError('types: no database: pass --database-url or set DATABASE_URL', { option: 'databaseUrl' });
-  }
+  const parsed = parseCommand(COMMAND, argv);
+  if (parsed === undefined) return 0;
+  const { values } = parsed;
+  const databaseUrl = databaseUrlOf('types', values['database-url']);
   const schemas = values.schema ?? ['public', 'racefree'];
   const client = await connectClient(databaseUrl, 'racefree types');
   let text: string;
