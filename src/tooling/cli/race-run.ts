@@ -1,13 +1,16 @@
 /**
  * The engine of `racefree race`: one statement, run from many connections at
- * once, each execution timed and its failure tallied by SQLSTATE. A failing
- * statement is data, not a crash.
+ * once by the load generator (../load.ts), each on a connection of its own;
+ * a connection that breaks stops its worker.
  * @internal
  */
 
 import pg from 'pg';
 
 import { RacefreeError } from '../../errors/classes.js';
+import { runLoad, sqlState, type ErrorTally } from '../load.js';
+
+export { percentile } from '../load.js';
 
 export interface RaceOptions {
   readonly databaseUrl: string;
@@ -30,13 +33,6 @@ export interface RaceTick {
   readonly elapsedMs: number;
 }
 
-/** Errors of one SQLSTATE (`none` for errors without one, such as a lost connection). */
-export interface ErrorTally {
-  count: number;
-  /** The first message seen, as an example. */
-  readonly message: string;
-}
-
 export interface RaceResult {
   readonly executions: number;
   readonly failed: number;
@@ -50,72 +46,35 @@ export interface RaceResult {
 
 /** @throws {RacefreeError} when the connections cannot be opened. */
 export async function runRace(options: RaceOptions): Promise<RaceResult> {
-  const clients = await openClients(options.databaseUrl, options.concurrency);
-  const errors = new Map<string, ErrorTally>();
-  const latencies: number[] = [];
-  let executions = 0;
-  let failed = 0;
-  let claimed = 0;
+  const connections = await openClients(options.databaseUrl, options.concurrency);
   let lost = 0;
-  const started = performance.now();
-  const deadline = options.durationMs === undefined ? Infinity : started + options.durationMs;
-  const more = (): boolean => {
-    if (options.signal?.aborted || performance.now() >= deadline) return false;
-    if (options.count === undefined) return true;
-    if (claimed >= options.count) return false;
-    claimed++;
-    return true;
-  };
-  const tick = () => options.onTick?.({ executions, failed, elapsedMs: performance.now() - started });
-  const ticker = setInterval(tick, 100);
-
-  const worker = async ({ client, broken }: Connection): Promise<void> => {
-    while (more()) {
-      const t0 = performance.now();
-      try {
-        await client.query(options.sql);
-      } catch (error) {
-        failed++;
-        const code = sqlState(error) ?? 'none';
-        const tally = errors.get(code);
-        if (tally) tally.count++;
-        else errors.set(code, { count: 1, message: error instanceof Error ? error.message : String(error) });
-        if (code === 'none' || broken()) {
-          lost++;
-          latencies.push(performance.now() - t0);
-          executions++;
-          return;
-        }
-        // A failed statement inside an explicit BEGIN leaves the session in an
-        // aborted transaction; outside one this is a no-op with a warning.
-        await client.query('ROLLBACK').catch(() => undefined);
-      }
-      latencies.push(performance.now() - t0);
-      executions++;
-    }
-  };
   try {
-    await Promise.all(clients.map(worker));
+    const result = await runLoad(
+      {
+        concurrency: options.concurrency,
+        durationMs: options.durationMs,
+        count: options.count,
+        signal: options.signal,
+        onTick: options.onTick && ((t) => options.onTick?.({ executions: t.calls, failed: t.failed, elapsedMs: t.elapsedMs })),
+        onError: async (error, w) => {
+          const { client, broken } = connections[w]!;
+          if (sqlState(error) === undefined || broken()) {
+            lost++;
+            return false;
+          }
+          // A failed statement inside an explicit BEGIN leaves the session in an
+          // aborted transaction; outside one this is a no-op with a warning.
+          await client.query('ROLLBACK').catch(() => undefined);
+          return true;
+        },
+      },
+      (_, w) => connections[w]!.client.query(options.sql),
+    );
+    const { calls, ...rest } = result;
+    return { ...rest, executions: calls, lostConnections: lost };
   } finally {
-    clearInterval(ticker);
-    await Promise.all(clients.map((c) => c.client.end().catch(() => undefined)));
+    await Promise.all(connections.map((c) => c.client.end().catch(() => undefined)));
   }
-  const elapsedMs = performance.now() - started;
-  tick();
-  return {
-    executions,
-    failed,
-    errors,
-    latenciesMs: Float64Array.from(latencies).sort(),
-    elapsedMs,
-    lostConnections: lost,
-  };
-}
-
-/** The latency below which `p` (0..1) of the executions fall (nearest rank); 0 without executions. */
-export function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 }
 
 interface Connection {
@@ -145,9 +104,4 @@ async function openClients(databaseUrl: string, n: number): Promise<Connection[]
     );
   }
   return connections;
-}
-
-function sqlState(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
