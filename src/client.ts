@@ -101,7 +101,7 @@ export function createClient<D extends DatabaseTypes | undefined = undefined>(op
   const { pool, owned } = poolFrom(options);
   const context = { pool, commitOutcomeTimeoutMs, preparedStatements };
 
-  const run = (config: QueryConfig): Promise<QueryResult> => Lease.runOnce(pool, config);
+  const run = (config: QueryConfig): Promise<QueryResult> => Lease.query(pool, config);
 
   let ending: Promise<void> | undefined;
   const db: Db = {

@@ -47,7 +47,7 @@ export class Lease {
    * `db.call` hot path, and every promise layer shows in its overhead.
    * @throws {RacefreeError}
    */
-  static runOnce(pool: Pool, config: QueryConfig): Promise<QueryResult> {
+  static query(pool: Pool, config: QueryConfig): Promise<QueryResult> {
     return new Promise((resolve, reject) => {
       pool.connect((connectError, client) => {
         if (connectError || !client) {

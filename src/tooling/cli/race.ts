@@ -64,7 +64,7 @@ export async function raceCommand(argv: string[]): Promise<number> {
   const databaseUrl = databaseUrlOf('race', values['database-url']);
 
   if (setup !== undefined) {
-    const failure = await runOnce(databaseUrl, setup);
+    const failure = await runSetup(databaseUrl, setup);
     if (failure) {
       console.error(`racefree race: --setup ${values.setup} failed: ${failure}`);
       return 1;
@@ -119,7 +119,7 @@ async function readSetup(file: string): Promise<string> {
 }
 
 /** Run SQL on a connection of its own; the error as text when it fails. */
-async function runOnce(databaseUrl: string, sql: string): Promise<string | undefined> {
+async function runSetup(databaseUrl: string, sql: string): Promise<string | undefined> {
   const client = await connectClient(databaseUrl, 'racefree race');
   try {
     await client.query(sql);
