@@ -40,14 +40,22 @@ interface ServerErrorFields {
   readonly column: string | undefined;
 }
 
-const SQLSTATE = /^[0-9A-Z]{5}$/;
+/**
+ * The error's SQLSTATE, when it has one: five digits or capitals. Socket
+ * errors carry codes such as ECONNRESET, which are not SQLSTATEs.
+ * @internal
+ */
+export function sqlStateOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
 
 /** Duck-typed rather than `instanceof`, so errors from another copy of pg map too. */
 function serverError(err: unknown): ServerErrorFields | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
   const e = err as Record<string, unknown>;
-  const code = e['code'];
-  if (typeof code !== 'string' || !SQLSTATE.test(code)) return undefined;
+  const code = sqlStateOf(err);
+  if (code === undefined) return undefined;
   const text = (key: string): string | undefined => {
     const v = e[key];
     return typeof v === 'string' ? v : undefined;

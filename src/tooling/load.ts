@@ -7,6 +7,8 @@
  * @internal
  */
 
+import { sqlStateOf } from '../errors/from-pg.js';
+
 export interface LoadOptions {
   readonly concurrency: number;
   /** Stop after this long (measured from the start of the run)… */
@@ -50,7 +52,7 @@ export interface LoadResult {
 
 /** Run the load: `op(i, worker)`, where `i` numbers the calls 0, 1, 2… in the order they start. */
 export async function runLoad(options: LoadOptions, op: (i: number, worker: number) => Promise<unknown>): Promise<LoadResult> {
-  const errorKey = options.errorKey ?? ((error: unknown) => sqlState(error) ?? 'none');
+  const errorKey = options.errorKey ?? ((error: unknown) => sqlStateOf(error) ?? 'none');
   const errors = new Map<string, ErrorTally>();
   const latencies: number[] = [];
   let calls = 0;
@@ -99,10 +101,4 @@ export async function runLoad(options: LoadOptions, op: (i: number, worker: numb
 export function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
-}
-
-/** The error's SQLSTATE, when it has one. */
-export function sqlState(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }

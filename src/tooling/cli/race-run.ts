@@ -8,7 +8,8 @@
 import pg from 'pg';
 
 import { RacefreeError } from '../../errors/classes.js';
-import { runLoad, sqlState, type ErrorTally } from '../load.js';
+import { sqlStateOf } from '../../errors/from-pg.js';
+import { runLoad, type ErrorTally } from '../load.js';
 
 export { percentile } from '../load.js';
 
@@ -58,7 +59,7 @@ export async function runRace(options: RaceOptions): Promise<RaceResult> {
         onTick: options.onTick && ((t) => options.onTick?.({ executions: t.calls, failed: t.failed, elapsedMs: t.elapsedMs })),
         onError: async (error, w) => {
           const { client, broken } = connections[w]!;
-          if (sqlState(error) === undefined || broken()) {
+          if (sqlStateOf(error) === undefined || broken()) {
             lost++;
             return false;
           }
@@ -99,8 +100,8 @@ async function openClients(databaseUrl: string, n: number): Promise<Connection[]
     const reason: unknown = failure.reason;
     throw new RacefreeError(
       `could not open ${n} connections: ${reason instanceof Error ? reason.message : String(reason)}` +
-        (sqlState(reason) === '53300' ? ' (lower --concurrency, or raise max_connections)' : ''),
-      { code: sqlState(reason), cause: reason },
+        (sqlStateOf(reason) === '53300' ? ' (lower --concurrency, or raise max_connections)' : ''),
+      { code: sqlStateOf(reason), cause: reason },
     );
   }
   return connections;
