@@ -20,6 +20,7 @@
  */
 import pg from 'pg';
 import { addNumbering } from '../src/migrate/numbering.js';
+import { withClient } from '../src/tooling/with-client.js';
 import { applyMigration } from '../src/migrate/apply.js';
 import { load, rounds, runStandalone, type Load } from './load.js';
 import { withUpgradedDatabase } from './upgraded.js';
@@ -138,16 +139,12 @@ const FAST_YEAR = { name: 'bench_fast_year', table: 'bench_fast_year', column: '
 
 /** Tables and the numberings every kit can add, on a database where the kit is migrated (`kit` old or current). */
 export async function prepare(databaseUrl: string): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
+  await withClient(databaseUrl, async (client) => {
     await client.query(SETUP);
     await applyMigration(client, (pgm) => {
       for (const options of NUMBERINGS) addNumbering(pgm, options);
     });
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 export async function run(

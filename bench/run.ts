@@ -7,9 +7,9 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { withScratchDatabase } from '../src/scratch-database.js';
-import { startEmbeddedPostgres } from '../src/testing/embedded.js';
+import { withScratchDatabase } from '../src/tooling/scratch-database.js';
+import { withClient } from '../src/tooling/with-client.js';
+import { startEmbeddedPostgres } from '../src/tooling/testing/embedded.js';
 import { chartSvg } from './chart.js';
 import { markdown } from './load.js';
 import { run as client } from './client.js';
@@ -45,10 +45,7 @@ async function main(): Promise<void> {
   const serverUrl = given ?? server!.connectionString;
   try {
     await withScratchDatabase(serverUrl, 'racefree_bench', async (url) => {
-      const admin = new pg.Client({ connectionString: url });
-      await admin.connect();
-      const { rows } = await admin.query<{ v: string; fsync: string }>(`SELECT version() AS v, current_setting('fsync') AS fsync`);
-      await admin.end();
+      const { rows } = await withClient(url, (admin) => admin.query<{ v: string; fsync: string }>(`SELECT version() AS v, current_setting('fsync') AS fsync`));
       const serverLine = `${given ? 'DATABASE_URL' : 'embedded'}: ${rows[0]!.v.split(',')[0]}, fsync ${rows[0]!.fsync}`;
       console.log(`Server: ${serverLine}`);
       const results: BenchResult[] = [];

@@ -8,16 +8,16 @@ import { run as seed001 } from './seed-001-checkpoint.js';
 import { run as seed002 } from './seed-002-ingest.js';
 import { run as seed003 } from './seed-003-numbering.js';
 import { run as seed004 } from './seed-004-triage.js';
-import { runMain } from '../src/cli/exit.js';
-import { startProgress } from '../src/cli/progress.js';
-import { renderTable } from '../src/cli/table.js';
-import { parse, wholeNumber } from '../src/cli/usage.js';
-import { withScratchDatabase } from '../src/scratch-database.js';
-import { startEmbeddedPostgres } from '../src/testing/embedded.js';
+import { runMain } from '../src/tooling/cli/exit.js';
+import { startProgress } from '../src/tooling/cli/progress.js';
+import { renderTable } from '../src/tooling/cli/table.js';
+import { DATABASE_URL_OPTION, HELP_OPTION, parseCommand, wholeNumber, type CommandSpec, type OptionSpecs } from '../src/tooling/cli/usage.js';
+import { withScratchDatabase } from '../src/tooling/scratch-database.js';
+import { startEmbeddedPostgres } from '../src/tooling/testing/embedded.js';
 
-const HELP = `Usage: npm run demo -- [--database-url URL] [--concurrency N] [--requests N] [--json]
-
-Replays each seed's bug under real concurrency, the naive pattern first, then
+const COMMAND = {
+  usage: 'npm run demo -- [--database-url URL] [--concurrency N] [--requests N] [--json]',
+  about: `Replays each seed's bug under real concurrency, the naive pattern first, then
 the racefree way, and prints them side by side: requests, failed requests
 (what the user sees as a 500), errors by SQLSTATE, duplicates, gaps, req/s.
 
@@ -27,13 +27,18 @@ the racefree way, and prints them side by side: requests, failed requests
   003  assessment numbers: count(*)+1 with retries, and a sequence with
        LPAD(n, 3) past 999, vs generate_assessment_number()
   004  composite and partial unique keys under concurrent writers vs the
-       ON CONFLICT builders
-
---json prints the reports as JSON instead of the table.
-Uses DATABASE_URL (or --database-url) when set, otherwise an embedded
-PostgreSQL; works in a scratch database it drops afterwards.
+       ON CONFLICT builders`,
+  options: {
+    'database-url': { ...DATABASE_URL_OPTION, help: 'default DATABASE_URL; with neither, an embedded PostgreSQL' },
+    concurrency: { type: 'string', value: 'N', help: 'concurrent requests; default 32' },
+    requests: { type: 'string', value: 'N', help: 'requests per pattern; default 320' },
+    json: { type: 'boolean', help: 'print the reports as JSON instead of the table' },
+    help: HELP_OPTION,
+  },
+  notes: `Works in a scratch database it drops afterwards.
 Exit codes: 0 every racefree pattern had no failures, errors or duplicates and
-every naive one failed; 1 otherwise; 2 usage error.`;
+every naive one failed; 1 otherwise; 2 usage error.`,
+} as const satisfies CommandSpec<OptionSpecs>;
 
 /** A seed's example: runs its naive and racefree patterns on a migrated database. */
 type Seed = (databaseUrl: string, options: RunOptions) => Promise<SeedReport>;
@@ -41,20 +46,9 @@ type Seed = (databaseUrl: string, options: RunOptions) => Promise<SeedReport>;
 const SEEDS: readonly Seed[] = [seed000, seed001, seed002, seed003, seed004];
 
 async function demo(argv: string[]): Promise<number> {
-  const { values } = parse({
-    args: argv,
-    options: {
-      'database-url': { type: 'string' },
-      concurrency: { type: 'string' },
-      requests: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCommand(COMMAND, argv);
+  if (parsed === undefined) return 0;
+  const { values } = parsed;
   const concurrency = wholeNumber('--concurrency', values.concurrency, 32);
   const requests = wholeNumber('--requests', values.requests, 320);
   const given = values['database-url'] ?? process.env['DATABASE_URL'];

@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url';
-import { withScratchDatabase } from '../src/scratch-database.js';
+import { runLoad } from '../src/tooling/load.js';
+import { withScratchDatabase } from '../src/tooling/scratch-database.js';
 
 /**
  * What every seed example reports, and what `npm run demo` prints: the same
@@ -44,34 +45,34 @@ export function count(errors: Record<string, number>, error: unknown): void {
 }
 
 /**
- * Run `requests` calls of `request` from `concurrency` callers. A call that
- * throws is a failed request; `request` may tally errors it recovered from.
+ * Run `requests` calls of `request` from `concurrency` callers, by the load
+ * generator of `racefree race`. A call that throws is a failed request;
+ * `request` may tally errors it recovered from.
  */
 export async function hammer(
   options: RunOptions,
   request: (errors: Record<string, number>, i: number) => Promise<void>,
 ): Promise<{ requests: number; failed: number; errors: Record<string, number>; seconds: number }> {
-  const concurrency = options.concurrency ?? 32;
   const requests = options.requests ?? 320;
   const errors: Record<string, number> = {};
-  let next = 0;
-  let failed = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < requests) {
-        const i = next++;
-        try {
-          await request(errors, i);
-        } catch (error) {
-          failed++;
-          count(errors, error);
-        }
+  const { failed, elapsedMs } = await runLoad(
+    {
+      concurrency: options.concurrency ?? 32,
+      count: requests,
+      onError: (error) => {
+        count(errors, error);
+        return true;
+      },
+    },
+    async (i) => {
+      try {
+        await request(errors, i);
+      } finally {
         options.onRequest?.();
       }
-    }),
+    },
   );
-  return { requests, failed, errors, seconds: (performance.now() - started) / 1000 };
+  return { requests, failed, errors, seconds: elapsedMs / 1000 };
 }
 
 /**

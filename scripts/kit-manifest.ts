@@ -9,25 +9,16 @@
 
 import { writeFile } from 'node:fs/promises';
 
-import pg from 'pg';
-
-import { formatManifest, functionFingerprints, MANIFEST_PATH } from '../src/doctor/manifest.js';
-import { withScratchDatabase } from '../src/scratch-database.js';
-import { startEmbeddedPostgres } from '../src/testing/embedded.js';
+import { formatManifest, functionFingerprints, MANIFEST_PATH } from '../src/tooling/doctor/manifest.js';
+import { withScratchDatabase } from '../src/tooling/scratch-database.js';
+import { withClient } from '../src/tooling/with-client.js';
+import { startEmbeddedPostgres } from '../src/tooling/testing/embedded.js';
 
 async function main(): Promise<void> {
   const given = process.env['DATABASE_URL'] || undefined;
   const server = given ? undefined : await startEmbeddedPostgres();
   try {
-    const fingerprints = await withScratchDatabase(given ?? server!.connectionString, 'racefree_manifest', async (url) => {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
-        return await functionFingerprints(client);
-      } finally {
-        await client.end();
-      }
-    });
+    const fingerprints = await withScratchDatabase(given ?? server!.connectionString, 'racefree_manifest', (url) => withClient(url, functionFingerprints));
     await writeFile(MANIFEST_PATH, formatManifest(fingerprints));
     console.log(`wrote sql/manifest.json: ${Object.keys(fingerprints).length} functions`);
   } finally {

@@ -12,9 +12,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import pg from 'pg';
-
-import { withScratchDatabase } from '../src/scratch-database.js';
+import { withScratchDatabase } from '../src/tooling/scratch-database.js';
+import { withClient } from '../src/tooling/with-client.js';
 
 const here = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/plpgsql-check');
 
@@ -62,16 +61,6 @@ SELECT p.oid::regprocedure::text AS fn
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
  WHERE n.nspname IN ('racefree', 'racefree_internal', 'public') AND l.lanname = 'plpgsql' AND p.prorettype = 'trigger'::regtype
    AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgfoid = p.oid)`;
-
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 
 async function main(): Promise<number> {
   const serverUrl = process.env['DATABASE_URL'];

@@ -9,7 +9,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { RacefreeConfigError } from './errors.js';
+import { RacefreeConfigError } from './errors/classes.js';
 import { quoteIdent } from './quote.js';
 
 /**

@@ -6,7 +6,7 @@
 
 import pg from 'pg';
 import type { Pool, QueryConfig, QueryResult } from 'pg';
-import { RacefreeConfigError } from './errors.js';
+import { RacefreeConfigError } from './errors/classes.js';
 import { runOnce, type OnceOptions, type OnceResult } from './idempotency.js';
 import { Lease } from './lease.js';
 import { makeQueryable } from './queryable.js';
@@ -101,7 +101,7 @@ export function createClient<D extends DatabaseTypes | undefined = undefined>(op
   const { pool, owned } = poolFrom(options);
   const context = { pool, commitOutcomeTimeoutMs, preparedStatements };
 
-  const run = (config: QueryConfig): Promise<QueryResult> => Lease.runOnce(pool, config);
+  const run = (config: QueryConfig): Promise<QueryResult> => Lease.query(pool, config);
 
   let ending: Promise<void> | undefined;
   const db: Db = {

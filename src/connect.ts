@@ -1,6 +1,7 @@
 import pg from 'pg';
 
-import { RacefreeError } from './errors.js';
+import { RacefreeError } from './errors/classes.js';
+import { sqlStateOf } from './errors/from-pg.js';
 
 /**
  * A connected client for a CLI command or the migrator. Connection failures (refused, bad
@@ -24,9 +25,8 @@ export async function connectClient(databaseUrl: string, applicationName: string
 /** @internal */
 export function connectionFailure(error: unknown): RacefreeError {
   if (error instanceof RacefreeError) return error;
-  const code = (error as { code?: unknown } | null)?.code;
   return new RacefreeError(`could not connect: ${error instanceof Error ? error.message : String(error)}`, {
-    code: typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined,
+    code: sqlStateOf(error),
     cause: error,
   });
 }

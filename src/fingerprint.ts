@@ -7,7 +7,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { RacefreeConfigError } from './errors.js';
+import { RacefreeConfigError } from './errors/classes.js';
 
 /**
  * RFC 8785 canonical JSON of `value`'s JSON form. RFC 8785 serializes numbers

@@ -7,7 +7,7 @@
  * SQL side: sql/idempotency.sql.
  */
 
-import { IdempotencyKeyInFlightError, InvalidIdempotencyKeyError, LockTimeoutError, RacefreeConfigError, RacefreeError } from './errors.js';
+import { IdempotencyKeyInFlightError, InvalidIdempotencyKeyError, LockTimeoutError, RacefreeConfigError, RacefreeError } from './errors/classes.js';
 import { buildCall } from './call-statement.js';
 import { selectWithXid } from './commit-outcome.js';
 import { fingerprintOf, hasUnpairedSurrogate } from './fingerprint.js';

@@ -35,7 +35,7 @@ export {
   IdempotencyKeyInFlightError,
   InvalidIdempotencyKeyError,
   DuplicateRowsError,
-  wrapError,
-  isTransient,
-} from './errors.js';
-export type { ConstraintLocation, DuplicateGroup, WrapErrorContext } from './errors.js';
+} from './errors/classes.js';
+export type { ConstraintLocation, DuplicateGroup } from './errors/classes.js';
+export { wrapError, isTransient } from './errors/from-pg.js';
+export type { WrapErrorContext } from './errors/from-pg.js';

@@ -7,7 +7,8 @@
  */
 
 import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg';
-import { ConnectionError, wrapError } from './errors.js';
+import { ConnectionError } from './errors/classes.js';
+import { wrapError } from './errors/from-pg.js';
 import { Pipeline } from './pipeline.js';
 
 /** @internal */
@@ -46,7 +47,7 @@ export class Lease {
    * `db.call` hot path, and every promise layer shows in its overhead.
    * @throws {RacefreeError}
    */
-  static runOnce(pool: Pool, config: QueryConfig): Promise<QueryResult> {
+  static query(pool: Pool, config: QueryConfig): Promise<QueryResult> {
     return new Promise((resolve, reject) => {
       pool.connect((connectError, client) => {
         if (connectError || !client) {

@@ -6,7 +6,7 @@
 
 import type { QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { buildCall, type CallArgs, type FunctionName } from './call-statement.js';
-import { UnexpectedRowCountError } from './errors.js';
+import { UnexpectedRowCountError } from './errors/classes.js';
 
 /** What `db` and `tx` have in common. */
 export interface Queryable {

@@ -6,7 +6,7 @@
  * @internal
  */
 
-import { AbortedError } from './errors.js';
+import { AbortedError } from './errors/classes.js';
 
 /** @internal */
 export interface RetryPolicy {

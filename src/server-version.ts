@@ -5,7 +5,7 @@
 
 import type { ClientBase } from 'pg';
 
-import { RacefreeConfigError } from './errors.js';
+import { RacefreeConfigError } from './errors/classes.js';
 
 /** `server_version_num` of PostgreSQL 15.0. */
 export const MIN_SERVER_VERSION_NUM = 150000;

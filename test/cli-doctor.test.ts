@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { createTestDatabase } from '../src/testing/index.js';
+import { createTestDatabase } from '../src/tooling/testing/index.js';
 import { doctorJson, migratedClone, runCli, userMigrations, type DoctorFindingJson } from './helpers/cli.js';
 import { withClient } from './helpers/db.js';
 

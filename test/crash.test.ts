@@ -13,7 +13,7 @@ import pg from 'pg';
 
 import { CommitOutcomeUnknownError, createClient, type Db } from '../src/index.js';
 import { addNumbering, migrate } from '../src/migrate/index.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/testing/index.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/tooling/testing/index.js';
 import { runMigration } from './helpers/migration.js';
 import { blockedBy, tracked } from './helpers/blocking.js';
 

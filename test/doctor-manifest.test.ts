@@ -1,5 +1,5 @@
 import test from 'ava';
-import { functionFingerprints, readManifest } from '../src/doctor/manifest.js';
+import { functionFingerprints, readManifest } from '../src/tooling/doctor/manifest.js';
 import { useTestDatabase, withClient } from './helpers/db.js';
 
 const url = useTestDatabase(test);

@@ -11,8 +11,8 @@ import path from 'node:path';
 
 import test from 'ava';
 
-import { RacefreeConfigError } from '../src/errors.js';
-import { startEmbeddedPostgres } from '../src/testing/index.js';
+import { RacefreeConfigError } from '../src/errors/classes.js';
+import { startEmbeddedPostgres } from '../src/tooling/testing/index.js';
 import { devSession, root, runNode } from './helpers/cli.js';
 import { withClient } from './helpers/db.js';
 
@@ -49,7 +49,7 @@ test.serial('a clone inside a mode-0700 directory starts its embedded server; no
 import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startEmbeddedPostgres } from './dist/src/testing/index.js';
+import { startEmbeddedPostgres } from './dist/src/tooling/testing/index.js';
 const server = await startEmbeddedPostgres();
 const client = new pg.Client({ connectionString: server.connectionString });
 await client.connect();

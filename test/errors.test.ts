@@ -24,7 +24,7 @@ import {
   wrapError,
   type Db,
 } from '../src/index.js';
-import { racefreeCodes } from '../src/codes.js';
+import { racefreeCodes } from '../src/errors/codes.js';
 import { useTestDatabase } from './helpers/db.js';
 
 const url = useTestDatabase(test);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 
-import { RacefreeConfigError } from '../src/errors.js';
+import { RacefreeConfigError } from '../src/errors/classes.js';
 import { canonicalJson, fingerprintOf } from '../src/fingerprint.js';
 import { root } from './helpers/cli.js';
 import { runPython } from './helpers/python.js';

@@ -1,8 +1,8 @@
 import test from 'ava';
 import pg from 'pg';
 import { createClient, type Db } from '../src/index.js';
-import { RacefreeConfigError } from '../src/errors.js';
-import { runDoctor } from '../src/doctor/index.js';
+import { RacefreeConfigError } from '../src/errors/classes.js';
+import { runDoctor } from '../src/tooling/doctor/index.js';
 import {
   addNumbering,
   addUniqueKey,

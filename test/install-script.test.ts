@@ -2,7 +2,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 
-import { kitInstallScript } from '../src/migrate/install-script.js';
+import { kitInstallScript } from '../src/tooling/install-script.js';
 import { root, runCli } from './helpers/cli.js';
 import { useTestDatabase, withClient, withEmptyDatabase } from './helpers/db.js';
 import { KIT, kitGuard, kitObjects, laterKit } from './helpers/kit.js';

@@ -1,15 +1,27 @@
+import { readdirSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { RacefreeConfigError } from '../src/errors.js';
+import { RacefreeConfigError } from '../src/errors/classes.js';
 import { migrate, migrationStatus } from '../src/migrate/index.js';
 import { root, runCli, userMigrations } from './helpers/cli.js';
 import { exclusively, useTestDatabase, withClient, withEmptyDatabase } from './helpers/db.js';
 import { KIT, kitObjects } from './helpers/kit.js';
 
 const url = useTestDatabase(test);
-/** sql/<concern>.sql in the order of the first kit migration NNNN_<concern> that installs it. */
-const SOURCES = [...new Set(KIT.map((name) => `${name.replace(/^\d+_/, '')}.sql`))];
+/**
+ * sql/<concern>.sql in the order of the first kit migration NNNN_<concern> that
+ * installs it, then every other source file (one split out of a released
+ * migration's concern, as unique-key.sql out of upsert.sql): all of sql/ but
+ * the install script and the guard.
+ */
+const NAMED = [...new Set(KIT.map((name) => `${name.replace(/^\d+_/, '')}.sql`))];
+const SOURCES = [
+  ...NAMED,
+  ...readdirSync(path.join(root, 'sql'))
+    .filter((f) => f.endsWith('.sql') && !NAMED.includes(f) && f !== 'install.sql' && f !== 'kit-guard.sql')
+    .sort(),
+];
 
 const ASSESSMENTS = {
   '0001_assessments.js': `

@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import test, { type ExecutionContext } from 'ava';
 import pg from 'pg';
 import { migrationDir, onlineMigration, retrofitUnderLoad, seedTable, TABLE } from '../bench/online-retrofit.js';
-import { DuplicateRowsError, LockTimeoutError, RacefreeConfigError } from '../src/errors.js';
+import { DuplicateRowsError, LockTimeoutError, RacefreeConfigError } from '../src/errors/classes.js';
 import { addNumbering, migrate } from '../src/migrate/index.js';
 import { blockedBy, blockedByHolder, tracked } from './helpers/blocking.js';
 import { root, runCli, userMigrations } from './helpers/cli.js';

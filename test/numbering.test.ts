@@ -1,6 +1,7 @@
 import test from 'ava';
 import pg from 'pg';
-import { NotNullViolationError, RacefreeConfigError, wrapError } from '../src/errors.js';
+import { NotNullViolationError, RacefreeConfigError } from '../src/errors/classes.js';
+import { wrapError } from '../src/errors/from-pg.js';
 import { addNumbering, dropNumbering, type AddNumberingOptions } from '../src/migrate/index.js';
 import { quoteIdent } from '../src/quote.js';
 import { connect, exclusively, useTestDatabase, withClient, withPool } from './helpers/db.js';

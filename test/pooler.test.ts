@@ -11,7 +11,7 @@ import path from 'node:path';
 import test from 'ava';
 import pg from 'pg';
 
-import { withDatabase } from '../src/database-url.js';
+import { withDatabase } from '../src/tooling/database-url.js';
 import { POOLER_MESSAGE } from '../src/migrate/lanes.js';
 import { addUpsert } from '../src/migrate/index.js';
 import { quoteIdent } from '../src/quote.js';

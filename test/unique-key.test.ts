@@ -1,6 +1,7 @@
 import test from 'ava';
 import pg from 'pg';
-import { DuplicateRowsError, RacefreeConfigError, UniqueViolationError, wrapError } from '../src/errors.js';
+import { DuplicateRowsError, RacefreeConfigError, UniqueViolationError } from '../src/errors/classes.js';
+import { wrapError } from '../src/errors/from-pg.js';
 import { addUniqueKey, dropUniqueKey, type AddUniqueKeyOptions } from '../src/migrate/index.js';
 import { quoteIdent } from '../src/quote.js';
 import { blockedBy, pidOf, tracked } from './helpers/blocking.js';

@@ -1,7 +1,8 @@
 import test from 'ava';
 import pg from 'pg';
 import { createClient, type Db } from '../src/index.js';
-import { RacefreeConfigError, SerializationFailureError, UniqueViolationError, wrapError, type RacefreeError } from '../src/errors.js';
+import { RacefreeConfigError, SerializationFailureError, UniqueViolationError, type RacefreeError } from '../src/errors/classes.js';
+import { wrapError } from '../src/errors/from-pg.js';
 import { addUniqueKey, addUpsert, dropUpsert, type AddUpsertOptions } from '../src/migrate/index.js';
 import { quoteIdent } from '../src/quote.js';
 import { blockedBy, pidOf, tracked } from './helpers/blocking.js';

@@ -1,6 +1,6 @@
 import { MigrationBuilder } from 'node-pg-migrate';
 import type { ClientBase } from 'pg';
-import { wrapError } from '../errors.js';
+import { wrapError } from '../errors/from-pg.js';
 
 /** What a migration's `up` or `down` receives. */
 export type MigrationAction = (pgm: MigrationBuilder) => void | Promise<void>;

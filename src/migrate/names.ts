@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { RacefreeConfigError } from '../errors.js';
+import { RacefreeConfigError } from '../errors/classes.js';
 import { quoteQualified } from '../quote.js';
 
 /** PostgreSQL's limit on a name, in bytes. */

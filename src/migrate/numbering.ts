@@ -1,6 +1,6 @@
 import type { MigrationBuilder } from 'node-pg-migrate';
 import { requireKit } from './kit-check.js';
-import { RacefreeConfigError } from '../errors.js';
+import { RacefreeConfigError } from '../errors/classes.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../quote.js';
 import { objectName, optionalString, requireString, tableName, type TableRef } from './names.js';
 import { builderCall, builderExpression, tableArgument, type SqlArgument } from './sql-call.js';

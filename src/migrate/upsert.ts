@@ -1,6 +1,6 @@
 import type { MigrationBuilder } from 'node-pg-migrate';
 import { requireKit } from './kit-check.js';
-import { RacefreeConfigError } from '../errors.js';
+import { RacefreeConfigError } from '../errors/classes.js';
 import { optionalString, requireColumns, requireString, tableName, type TableRef } from './names.js';
 import { builderCall, tableArgument } from './sql-call.js';
 

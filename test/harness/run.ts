@@ -22,7 +22,7 @@ import pg from 'pg';
 
 import { assertSupportedServer } from '../../src/server-version.js';
 import { startPinnedPostgres, type PinnedPostgres } from './pinned-postgres.js';
-import { createTemplateDatabase, startEmbeddedPostgres, type EmbeddedPostgres, type TemplateDatabase } from '../../src/testing/index.js';
+import { createTemplateDatabase, startEmbeddedPostgres, type EmbeddedPostgres, type TemplateDatabase } from '../../src/tooling/testing/index.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 

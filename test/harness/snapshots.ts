@@ -10,10 +10,9 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import pg from 'pg';
-
-import { withScratchDatabase } from '../../src/scratch-database.js';
-import { startEmbeddedPostgres } from '../../src/testing/embedded.js';
+import { withScratchDatabase } from '../../src/tooling/scratch-database.js';
+import { withClient } from '../../src/tooling/with-client.js';
+import { startEmbeddedPostgres } from '../../src/tooling/testing/embedded.js';
 import { renderSnapshots, SNAPSHOT_DIR } from '../helpers/snapshots.js';
 
 async function main(): Promise<void> {
@@ -21,19 +20,15 @@ async function main(): Promise<void> {
   const server = given ? undefined : await startEmbeddedPostgres();
   try {
     // A scratch database with the kit's migrations applied.
-    await withScratchDatabase(given ?? server!.connectionString, 'racefree_snapshots', async (url) => {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
+    await withScratchDatabase(given ?? server!.connectionString, 'racefree_snapshots', (url) =>
+      withClient(url, async (client) => {
         const snapshots = await renderSnapshots(client);
         await mkdir(SNAPSHOT_DIR, { recursive: true });
         for (const file of await readdir(SNAPSHOT_DIR)) if (file.endsWith('.sql')) await rm(path.join(SNAPSHOT_DIR, file));
         for (const [name, text] of Object.entries(snapshots)) await writeFile(path.join(SNAPSHOT_DIR, `${name}.sql`), text);
         console.log(`wrote ${Object.keys(snapshots).length} snapshots to test/snapshots/`);
-      } finally {
-        await client.end();
-      }
-    });
+      }),
+    );
   } finally {
     await server?.stop();
   }

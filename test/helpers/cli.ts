@@ -1,5 +1,5 @@
 /**
- * Run the built CLI as a user would: `node dist/src/cli/main.js ...` in a
+ * Run the built CLI as a user would: `node dist/src/tooling/cli/main.js ...` in a
  * child process.
  */
 
@@ -11,11 +11,11 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 
-import { createTestDatabase } from '../../src/testing/index.js';
+import { createTestDatabase } from '../../src/tooling/testing/index.js';
 import { withClient } from './db.js';
 
 export const root = fileURLToPath(new URL('../../..', import.meta.url));
-const cli = path.join(root, 'dist/src/cli/main.js');
+const cli = path.join(root, 'dist/src/tooling/cli/main.js');
 
 export interface CliResult {
   readonly code: number | null;

@@ -2,14 +2,12 @@
  * Test helpers: one fresh database per test file, and short-lived connections.
  */
 
-import { randomBytes } from 'node:crypto';
-
 import type { TestFn } from 'ava';
 import pg from 'pg';
 
-import { withDatabase } from '../../src/database-url.js';
-import { quoteIdent } from '../../src/quote.js';
-import { createTestDatabase, type TestDatabase } from '../../src/testing/index.js';
+import { withScratchDatabase } from '../../src/tooling/scratch-database.js';
+import { withClient } from '../../src/tooling/with-client.js';
+import { createTestDatabase, type TestDatabase } from '../../src/tooling/testing/index.js';
 
 /**
  * Give the test file its own database, cloned from the migrated template
@@ -64,15 +62,7 @@ export async function connect(url: string): Promise<pg.Client> {
   return client;
 }
 
-/** Run `fn` with a connected client that is ended afterwards. */
-export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = await connect(url);
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
+export { withClient };
 
 /** Run `fn` with a pool of up to `max` connections (default 10) that is ended afterwards. */
 export async function withPool<T>(url: string, fn: (pool: pg.Pool) => Promise<T>, options: { max?: number } = {}): Promise<T> {
@@ -103,12 +93,5 @@ export async function exclusively<T>(fn: () => Promise<T>): Promise<T> {
 
 /** An empty database on the DATABASE_URL server (not cloned from the template), dropped after `fn`. */
 export async function withEmptyDatabase<T>(fn: (dbUrl: string) => Promise<T>): Promise<T> {
-  const server = process.env['DATABASE_URL']!;
-  const name = `racefree_test_empty_${randomBytes(6).toString('hex')}`;
-  await withClient(server, (c) => c.query(`CREATE DATABASE ${quoteIdent(name)}`));
-  try {
-    return await fn(withDatabase(server, name));
-  } finally {
-    await withClient(server, (c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
-  }
+  return withScratchDatabase(process.env['DATABASE_URL']!, 'racefree_test_empty', fn, { migrate: false });
 }

@@ -58,7 +58,7 @@ export async function laterKit(migrations: Record<string, string>): Promise<Late
   }
   await symlink(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
   for (const [name, body] of Object.entries(migrations)) await writeFile(path.join(dir, 'migrations', name), body);
-  return { cli: path.join(dir, 'dist/src/cli/main.js'), remove: () => rm(dir, { recursive: true, force: true }) };
+  return { cli: path.join(dir, 'dist/src/tooling/cli/main.js'), remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /** The SQL API the builders call (kit migration 0040). */

@@ -8,7 +8,7 @@
 
 import type { ClientBase } from 'pg';
 
-import { quoteIdent, quoteLiteral, quoteQualified } from '../quote.js';
+import { quoteIdent, quoteLiteral, quoteQualified } from '../../quote.js';
 import { relationExists } from './catalog.js';
 import type { DoctorFinding } from './finding.js';
 

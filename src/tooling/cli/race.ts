@@ -1,53 +1,58 @@
 import { readFile } from 'node:fs/promises';
 
-import { RacefreeConfigError } from '../errors.js';
-import { connectClient } from '../connect.js';
+import { connectClient } from '../../connect.js';
 import { startProgress } from './progress.js';
 import { renderTable } from './table.js';
 import { percentile, runRace, type RaceResult } from './race-run.js';
-import { duration, parse, UsageError, wholeNumber } from './usage.js';
+import {
+  DATABASE_URL_OPTION,
+  databaseUrlOf,
+  duration,
+  HELP_OPTION,
+  parseCommand,
+  UsageError,
+  wholeNumber,
+  type CommandSpec,
+  type OptionSpecs,
+} from './usage.js';
 
-const HELP = `Usage: racefree race --sql "<statement>" [--setup FILE] [--concurrency N]
-                     [--duration 10s | --count N] [--check "<query>"] [--database-url URL]
-
-Hammers one SQL statement from many connections at once, to prove it race-free
+const COMMAND = {
+  usage: `racefree race --sql "<statement>" [--setup FILE] [--concurrency N]
+                     [--duration 10s | --count N] [--check "<query>"] [--database-url URL]`,
+  about: `Hammers one SQL statement from many connections at once, to prove it race-free
 (or not): shows a live progress bar on a terminal, then prints executions,
-ops/s, p50/p99 latency and errors by SQLSTATE, and runs --check.
-
-Options:
-  --sql SQL               the statement; each execution is its own implicit transaction
-                          (several statements separated by ; run as one). No parameters:
-                          use random(), gen_random_uuid() etc. to vary the data
-  --setup FILE            SQL run once, on one connection, before the race (e.g. CREATE TABLE)
-  --concurrency N         connections, each running --sql in a loop; default 16
-  --duration D            run for D (10s, 500ms, 2m); default 10s
-  --count N               run N executions in all, instead of --duration
-  --check QUERY           run once at the end; it must return one row with one boolean
-                          column that is true, e.g. "SELECT count(*) = count(DISTINCT n) FROM t"
-  --database-url URL      default DATABASE_URL
-
-A failing execution is counted under its SQLSTATE, never a crash.
+ops/s, p50/p99 latency and errors by SQLSTATE, and runs --check.`,
+  options: {
+    sql: {
+      type: 'string',
+      value: 'SQL',
+      help: [
+        'the statement; each execution is its own implicit transaction',
+        '(several statements separated by ; run as one). No parameters:',
+        'use random(), gen_random_uuid() etc. to vary the data',
+      ],
+    },
+    setup: { type: 'string', value: 'FILE', help: 'SQL run once, on one connection, before the race (e.g. CREATE TABLE)' },
+    concurrency: { type: 'string', value: 'N', help: 'connections, each running --sql in a loop; default 16' },
+    duration: { type: 'string', value: 'D', help: 'run for D (10s, 500ms, 2m); default 10s' },
+    count: { type: 'string', value: 'N', help: 'run N executions in all, instead of --duration' },
+    check: {
+      type: 'string',
+      value: 'QUERY',
+      help: ['run once at the end; it must return one row with one boolean', 'column that is true, e.g. "SELECT count(*) = count(DISTINCT n) FROM t"'],
+    },
+    'database-url': DATABASE_URL_OPTION,
+    help: HELP_OPTION,
+  },
+  notes: `A failing execution is counted under its SQLSTATE, never a crash.
 Exit codes: 0 no errors and --check true (or absent), 1 errors happened, --check
-failed or setup failed, 2 usage error.`;
+failed or setup failed, 2 usage error.`,
+} as const satisfies CommandSpec<OptionSpecs>;
 
 export async function raceCommand(argv: string[]): Promise<number> {
-  const { values } = parse({
-    args: argv,
-    options: {
-      sql: { type: 'string' },
-      setup: { type: 'string' },
-      concurrency: { type: 'string' },
-      duration: { type: 'string' },
-      count: { type: 'string' },
-      check: { type: 'string' },
-      'database-url': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCommand(COMMAND, argv);
+  if (parsed === undefined) return 0;
+  const { values } = parsed;
   if (!values.sql) throw new UsageError('race needs --sql "<statement>"');
   if (values.duration !== undefined && values.count !== undefined) throw new UsageError('give --duration or --count, not both');
   const concurrency = wholeNumber('--concurrency', values.concurrency, 16);
@@ -56,13 +61,10 @@ export async function raceCommand(argv: string[]): Promise<number> {
   if (count === 0) throw new UsageError('--count must be at least 1');
   const durationMs = count === undefined ? duration('--duration', values.duration ?? '10s') : undefined;
   const setup = values.setup === undefined ? undefined : await readSetup(values.setup);
-  const databaseUrl = values['database-url'] ?? process.env['DATABASE_URL'];
-  if (!databaseUrl) {
-    throw new RacefreeConfigError('race: no database: pass --database-url or set DATABASE_URL', { option: 'databaseUrl' });
-  }
+  const databaseUrl = databaseUrlOf('race', values['database-url']);
 
   if (setup !== undefined) {
-    const failure = await runOnce(databaseUrl, setup);
+    const failure = await runSetup(databaseUrl, setup);
     if (failure) {
       console.error(`racefree race: --setup ${values.setup} failed: ${failure}`);
       return 1;
@@ -117,7 +119,7 @@ async function readSetup(file: string): Promise<string> {
 }
 
 /** Run SQL on a connection of its own; the error as text when it fails. */
-async function runOnce(databaseUrl: string, sql: string): Promise<string | undefined> {
+async function runSetup(databaseUrl: string, sql: string): Promise<string | undefined> {
   const client = await connectClient(databaseUrl, 'racefree race');
   try {
     await client.query(sql);

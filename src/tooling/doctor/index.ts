@@ -7,8 +7,9 @@
 
 import pg from 'pg';
 
-import { RacefreeConfigError, RacefreeError } from '../errors.js';
-import { quoteIdent } from '../quote.js';
+import { RacefreeConfigError, RacefreeError } from '../../errors/classes.js';
+import { sqlStateOf } from '../../errors/from-pg.js';
+import { quoteIdent } from '../../quote.js';
 import { invalidIndexFindings, publicExecuteFindings } from './catalog.js';
 import { counterFindings } from './counters.js';
 import { driftFindings } from './drift.js';
@@ -82,10 +83,10 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
  */
 function inspectionFailure(error: unknown, role: string | undefined, migrationsTable: string): RacefreeError {
   if (error instanceof RacefreeError) return error;
-  const code = (error as { code?: unknown } | null)?.code;
+  const code = sqlStateOf(error);
   const message = error instanceof Error ? error.message : String(error);
   return new RacefreeError(`doctor could not inspect the database: ${message}${code === '42501' ? `: ${grantAdvice(message, role, migrationsTable)}` : ''}`, {
-    code: typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined,
+    code,
     cause: error,
   });
 }

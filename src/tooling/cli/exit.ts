@@ -1,4 +1,4 @@
-import { RacefreeError } from '../errors.js';
+import { RacefreeError } from '../../errors/classes.js';
 import { UsageError } from './usage.js';
 
 /**

@@ -12,8 +12,8 @@ import path from 'node:path';
 
 import type pg from 'pg';
 
-import { quoteLiteral } from '../quote.js';
-import { KIT_DIR, migrationNames } from '../migrate/lanes.js';
+import { quoteLiteral } from '../../quote.js';
+import { KIT_DIR, migrationNames } from '../../migrate/lanes.js';
 import type { DoctorFinding } from './finding.js';
 
 const TABLE = 'racefree.kit_migrations';

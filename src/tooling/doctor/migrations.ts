@@ -6,7 +6,7 @@
 
 import path from 'node:path';
 
-import { KIT_DIR, migrationNames, migrationStatus, type LaneStatus } from '../migrate/lanes.js';
+import { KIT_DIR, migrationNames, migrationStatus, type LaneStatus } from '../../migrate/lanes.js';
 import type { DoctorFinding } from './finding.js';
 
 export interface MigrationCheckOptions {

@@ -1,4 +1,4 @@
-import { RacefreeConfigError } from './errors.js';
+import { RacefreeConfigError } from '../errors/classes.js';
 
 /**
  * The connection string with its database replaced; user, password, host and

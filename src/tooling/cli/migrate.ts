@@ -1,44 +1,44 @@
-import { migrate, migrationStatus, type LaneStatus, type RegisteredObject } from '../migrate/index.js';
-import { parse, UsageError, wholeNumber } from './usage.js';
+import { migrate, migrationStatus, type LaneStatus, type RegisteredObject } from '../../migrate/index.js';
+import {
+  DATABASE_URL_OPTION,
+  DIR_OPTION,
+  HELP_OPTION,
+  MIGRATIONS_TABLE_OPTION,
+  parseCommand,
+  UsageError,
+  wholeNumber,
+  type CommandSpec,
+  type OptionSpecs,
+} from './usage.js';
 
-const HELP = `Usage:
-  racefree migrate up [--dir DIR] [--database-url URL] [--count N]
-  racefree migrate down [N] [--dir DIR] [--database-url URL]
-  racefree migrate status [--dir DIR] [--database-url URL] [--json]
-
-up      apply pending kit migrations (schema racefree), then your migrations
+const COMMAND = {
+  usage: [
+    'racefree migrate up [--dir DIR] [--database-url URL] [--count N]',
+    'racefree migrate down [N] [--dir DIR] [--database-url URL]',
+    'racefree migrate status [--dir DIR] [--database-url URL] [--json]',
+  ],
+  about: `up      apply pending kit migrations (schema racefree), then your migrations
 down    roll back your last N migrations (default 1); the kit lane is untouched
 status  list applied and pending migrations of both lanes, and the generator
-        version of every object the builders generated
-
-Options:
-  --dir DIR               your migrations (.js or .sql, node-pg-migrate format); default migrations
-  --database-url URL      default DATABASE_URL
-  --migrations-table T    your migrations table; default pgmigrations
-  --count N               up: apply at most N of your migrations
-  --json                  status: machine-readable output
-
-Concurrent runs queue on an advisory lock ("waiting: another migration holds
+        version of every object the builders generated`,
+  options: {
+    dir: DIR_OPTION,
+    'database-url': DATABASE_URL_OPTION,
+    'migrations-table': MIGRATIONS_TABLE_OPTION,
+    count: { type: 'string', value: 'N', help: 'up: apply at most N of your migrations' },
+    json: { type: 'boolean', help: 'status: machine-readable output' },
+    help: HELP_OPTION,
+  },
+  notes: `Concurrent runs queue on an advisory lock ("waiting: another migration holds
 the lock") and each migration runs once, in its own transaction.
-Exit codes: 0 success, 1 a migration failed, 2 usage error.`;
+Exit codes: 0 success, 1 a migration failed, 2 usage error.`,
+  positionals: true,
+} as const satisfies CommandSpec<OptionSpecs>;
 
 export async function migrateCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      dir: { type: 'string' },
-      'database-url': { type: 'string' },
-      'migrations-table': { type: 'string' },
-      count: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCommand(COMMAND, argv);
+  if (parsed === undefined) return 0;
+  const { values, positionals } = parsed;
   const [action, n, ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
   const options = {

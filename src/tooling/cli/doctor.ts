@@ -1,12 +1,19 @@
-import { existsSync } from 'node:fs';
-
 import { runDoctor, type DoctorReport } from '../doctor/index.js';
 import { renderTable } from './table.js';
-import { parse, UsageError } from './usage.js';
+import {
+  DATABASE_URL_OPTION,
+  DIR_OPTION,
+  HELP_OPTION,
+  MIGRATIONS_TABLE_OPTION,
+  migrationsDirOf,
+  parseCommand,
+  type CommandSpec,
+  type OptionSpecs,
+} from './usage.js';
 
-const HELP = `Usage: racefree doctor [--database-url URL] [--dir DIR] [--migrations-table T] [--json]
-
-Inspects a database and lists what breaks racefree's guarantees:
+const COMMAND = {
+  usage: 'racefree doctor [--database-url URL] [--dir DIR] [--migrations-table T] [--json]',
+  about: `Inspects a database and lists what breaks racefree's guarantees:
 
   migrations              kit or user migrations pending, or applied but missing from the code
   drift                   a kit function whose definition differs from the one this kit installs
@@ -17,32 +24,22 @@ Inspects a database and lists what breaks racefree's guarantees:
   public_execute          a racefree or generated function that PUBLIC may execute
   generated_stale         a generated function whose source differs from what the current
                           generator makes from its registry entry (checked once the kit's
-                          migrations are up to date)
-
-Options:
-  --database-url URL      default DATABASE_URL
-  --dir DIR               your migrations; default migrations (skipped when it does not exist)
-  --migrations-table T    your migrations table; default pgmigrations
-  --json                  {"ok": boolean, "findings": [{"check", "object", "detail"}]}
-
-Read-only. Exit codes: 0 no findings, 1 findings (or the database could not be
-inspected), 2 usage error.`;
+                          migrations are up to date)`,
+  options: {
+    'database-url': DATABASE_URL_OPTION,
+    dir: DIR_OPTION,
+    'migrations-table': MIGRATIONS_TABLE_OPTION,
+    json: { type: 'boolean', help: '{"ok": boolean, "findings": [{"check", "object", "detail"}]}' },
+    help: HELP_OPTION,
+  },
+  notes: `Read-only. Exit codes: 0 no findings, 1 findings (or the database could not be
+inspected), 2 usage error.`,
+} as const satisfies CommandSpec<OptionSpecs>;
 
 export async function doctorCommand(argv: string[]): Promise<number> {
-  const { values } = parse({
-    args: argv,
-    options: {
-      'database-url': { type: 'string' },
-      dir: { type: 'string' },
-      'migrations-table': { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCommand(COMMAND, argv);
+  if (parsed === undefined) return 0;
+  const { values } = parsed;
   const report = await runDoctor({
     databaseUrl: values['database-url'],
     dir: userMigrations(values.dir),
@@ -52,15 +49,11 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   return report.ok ? 0 : 1;
 }
 
-/** An explicit --dir must exist; the default is skipped, with a note, when absent. */
-function userMigrations(dir: string | undefined): string | false {
-  if (dir !== undefined) {
-    if (!existsSync(dir)) throw new UsageError(`--dir ${dir} does not exist`);
-    return dir;
-  }
-  if (existsSync('migrations')) return 'migrations';
-  console.error('note: no migrations directory here; checking the kit lane only (--dir DIR to point at yours)');
-  return false;
+/** --dir, or the default when it exists; a note when there is none. */
+function userMigrations(given: string | undefined): string | false {
+  const dir = migrationsDirOf(given);
+  if (dir === false) console.error('note: no migrations directory here; checking the kit lane only (--dir DIR to point at yours)');
+  return dir;
 }
 
 function formatReport(report: DoctorReport): string {

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { ClientBase } from 'pg';
 
 /** Where the committed manifest lives (shipped in the package with sql/). */
-export const MANIFEST_PATH = fileURLToPath(new URL('../../../sql/manifest.json', import.meta.url));
+export const MANIFEST_PATH = fileURLToPath(new URL('../../../../sql/manifest.json', import.meta.url));
 
 /** Function signature (`racefree.next_value(text,text)`) → md5 fingerprint. */
 export type FunctionFingerprints = Record<string, string>;

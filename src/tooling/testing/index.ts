@@ -35,9 +35,9 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 import { withDatabase } from '../database-url.js';
-import { RacefreeConfigError, RacefreeError } from '../errors.js';
-import { migrate } from '../migrate/index.js';
-import { quoteIdent } from '../quote.js';
+import { RacefreeConfigError, RacefreeError } from '../../errors/classes.js';
+import { migrate } from '../../migrate/index.js';
+import { quoteIdent } from '../../quote.js';
 
 export { startEmbeddedPostgres } from './embedded.js';
 export type { EmbeddedPostgres, EmbeddedPostgresOptions } from './embedded.js';

@@ -8,9 +8,9 @@
 
 import { readFileSync } from 'node:fs';
 
-import { RacefreeError } from '../errors.js';
+import { RacefreeError } from '../../errors/classes.js';
 
-const PACKAGE_JSON = new URL('../../../package.json', import.meta.url);
+const PACKAGE_JSON = new URL('../../../../package.json', import.meta.url);
 
 /**
  * The URL of `name`'s entry point. When it is not installed: a RacefreeError

@@ -8,11 +8,11 @@
  * RF002 invalid idempotency key), RF1xx for configuration (RF100 bad option,
  * RF101 duplicate rows under a new unique key). Adding a code
  * is one row here plus, if it gets its own class, one entry in the factory
- * table in errors.ts; the compiler checks that the two agree.
+ * table in from-pg.ts; the compiler checks that the two agree.
  * @internal
  */
 
-/** The error class a racefree SQLSTATE maps to, by name (errors.ts holds the constructors). */
+/** The error class a racefree SQLSTATE maps to, by name (classes.ts holds the constructors). */
 export type RacefreeCodeClass = 'RacefreeConfigError' | 'IdempotencyKeyMismatchError' | 'InvalidIdempotencyKeyError' | 'DuplicateRowsError';
 
 /** @internal */

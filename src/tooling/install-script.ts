@@ -11,10 +11,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { RacefreeConfigError } from '../errors.js';
+import { RacefreeConfigError } from '../errors/classes.js';
 import { quoteLiteral, quoteQualified } from '../quote.js';
 import { MIN_SERVER_VERSION_NUM } from '../server-version.js';
-import { KIT_DIR, KIT_SCHEMA, KIT_TABLE, LOCK_KEY, migrationNames } from './lanes.js';
+import { KIT_DIR, KIT_SCHEMA, KIT_TABLE, LOCK_KEY, migrationNames } from '../migrate/lanes.js';
 
 /** One kit migration: its name (file name without `.sql`) and its Up section. */
 interface KitMigration {
