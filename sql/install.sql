@@ -8385,14 +8385,13 @@ END
 $$;
 
 -- From sql/upsert.sql: its functions, now calling racefree_internal.
--- racefree upserts and unique keys: the checks the installers behind
--- addUniqueKey() and addUpsert() share. The installers and the upsert
+-- racefree upserts: the checks the installers behind addUniqueKey() and
+-- addUpsert() share, and the helpers of the upsert generator. The unique
+-- key's own check is in unique-key.sql; the installers and the upsert
 -- generator are in generated.sql.
 --
--- A unique key is added only after the table is shown to hold no duplicates
--- for it (RF101 lists them otherwise), so a migration never half-fails on
--- CREATE UNIQUE INDEX. addUpsert() generates, in the table's schema,
--- upsert_<t>(), get_or_create_<t>() and upsert_<t>_many(): each write is one
+-- addUpsert() generates, in the table's schema, upsert_<t>(),
+-- get_or_create_<t>() and upsert_<t>_many(): each write is one
 -- INSERT ... ON CONFLICT statement on a conflict target that PostgreSQL itself
 -- confirmed when the migration ran, so a wrong key fails the migration rather
 -- than the first request in production (42P10).
@@ -8443,7 +8442,55 @@ $$;
 COMMENT ON FUNCTION racefree_internal._column_names(text, text, regclass, jsonb) IS
   'Internal: checks that a builder option is a non-empty JSON array of distinct columns of the table; RF100 otherwise.';
 -- ---------------------------------------------------------------------------
--- Unique keys
+-- Generated upserts
+
+CREATE OR REPLACE FUNCTION racefree_internal._has_equality(typ regtype)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  t pg_catalog.pg_type;
+BEGIN
+  SELECT * INTO t FROM pg_catalog.pg_type WHERE oid = typ;
+  IF t.typtype = 'd' THEN
+    RETURN racefree_internal._has_equality(t.typbasetype);
+  ELSIF t.typcategory = 'A' AND t.typelem <> 0 THEN
+    -- Array = resolves for any element type and fails only when it runs: ask the element.
+    RETURN racefree_internal._has_equality(t.typelem);
+  ELSIF t.typtype = 'c' THEN
+    RETURN false;  -- the same holds for record =
+  END IF;
+  EXECUTE format('SELECT NULL::%s IS DISTINCT FROM NULL::%s', typ, typ);
+  RETURN true;
+EXCEPTION WHEN undefined_function THEN
+  RETURN false;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._has_equality(regtype) IS
+  'Internal: whether values of the type can be compared with IS DISTINCT FROM. json, xml, point and composite columns cannot; generated upserts compare those as text.';
+CREATE OR REPLACE FUNCTION racefree_internal._upsert_match(col jsonb, ref text, nulls_not_distinct boolean)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+  -- The key index's own equality operator and collation, so the read-back
+  -- finds exactly the row ON CONFLICT found.
+  SELECT CASE WHEN nulls_not_distinct
+              THEN format('(%s %s %s OR (cur.%I IS NULL AND %s IS NULL))', lhs, col->>'op', ref, col->>'name', ref)
+              ELSE format('%s %s %s', lhs, col->>'op', ref) END
+    FROM (SELECT format('cur.%I', col->>'name') || coalesce(' COLLATE ' || (col->>'collate'), '') AS lhs) AS l
+$$;
+COMMENT ON FUNCTION racefree_internal._upsert_match(jsonb, text, boolean) IS
+  'Internal: SQL text comparing one key column of the row cur with a value, as the key''s unique index compares them.';
+
+-- From sql/unique-key.sql: its functions, now calling racefree_internal.
+-- racefree unique keys: the check addUniqueKey() queues before any DDL.
+-- Installed, with upsert.sql, by the kit migration 0003_upsert; it uses the
+-- shared checks of upsert.sql (_table_oid, _column_names). The installers
+-- (_probe_unique_key .. _drop_unique_key) are in generated.sql.
+--
+-- A unique key is added only after the table is shown to hold no duplicates
+-- for it (RF101 lists them otherwise), so a migration never half-fails on
+-- CREATE UNIQUE INDEX.
 
 CREATE OR REPLACE FUNCTION racefree_internal._assert_no_duplicates(config jsonb)
 RETURNS void
@@ -8498,46 +8545,6 @@ END
 $$;
 COMMENT ON FUNCTION racefree_internal._assert_no_duplicates(jsonb) IS
   'Internal, queued by addUniqueKey() before any DDL: raises RF101 when rows of the table share a value of the key columns (within the partial key''s WHERE; NULLs count only with nullsNotDistinct). DETAIL is JSON {table, columns, groups: up to 10 of {values, count}, total: number of groups}. Takes no lock of its own; RF100 for an unknown table or column or a bad where.';
--- ---------------------------------------------------------------------------
--- Generated upserts
-
-CREATE OR REPLACE FUNCTION racefree_internal._has_equality(typ regtype)
-RETURNS boolean
-LANGUAGE plpgsql STABLE
-AS $$
-DECLARE
-  t pg_catalog.pg_type;
-BEGIN
-  SELECT * INTO t FROM pg_catalog.pg_type WHERE oid = typ;
-  IF t.typtype = 'd' THEN
-    RETURN racefree_internal._has_equality(t.typbasetype);
-  ELSIF t.typcategory = 'A' AND t.typelem <> 0 THEN
-    -- Array = resolves for any element type and fails only when it runs: ask the element.
-    RETURN racefree_internal._has_equality(t.typelem);
-  ELSIF t.typtype = 'c' THEN
-    RETURN false;  -- the same holds for record =
-  END IF;
-  EXECUTE format('SELECT NULL::%s IS DISTINCT FROM NULL::%s', typ, typ);
-  RETURN true;
-EXCEPTION WHEN undefined_function THEN
-  RETURN false;
-END
-$$;
-COMMENT ON FUNCTION racefree_internal._has_equality(regtype) IS
-  'Internal: whether values of the type can be compared with IS DISTINCT FROM. json, xml, point and composite columns cannot; generated upserts compare those as text.';
-CREATE OR REPLACE FUNCTION racefree_internal._upsert_match(col jsonb, ref text, nulls_not_distinct boolean)
-RETURNS text
-LANGUAGE sql IMMUTABLE
-AS $$
-  -- The key index's own equality operator and collation, so the read-back
-  -- finds exactly the row ON CONFLICT found.
-  SELECT CASE WHEN nulls_not_distinct
-              THEN format('(%s %s %s OR (cur.%I IS NULL AND %s IS NULL))', lhs, col->>'op', ref, col->>'name', ref)
-              ELSE format('%s %s %s', lhs, col->>'op', ref) END
-    FROM (SELECT format('cur.%I', col->>'name') || coalesce(' COLLATE ' || (col->>'collate'), '') AS lhs) AS l
-$$;
-COMMENT ON FUNCTION racefree_internal._upsert_match(jsonb, text, boolean) IS
-  'Internal: SQL text comparing one key column of the row cur with a value, as the key''s unique index compares them.';
 
 -- From sql/numbering.sql: its functions, now calling racefree_internal.
 -- ---------------------------------------------------------------------------
