@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import type pg from 'pg';
+import { runLoad, type LoadResult } from '../src/tooling/load.js';
 import type { BenchResult } from './types.js';
 
 /** The median of a non-empty list. */
@@ -17,32 +18,17 @@ export interface Load {
 }
 
 /**
- * Run `op` from `clients` concurrent callers on `pool` for `ms` milliseconds.
- * An op that throws counts as an error, not as an op.
+ * Run `op` from `clients` concurrent callers on `pool` for `ms` milliseconds,
+ * each on a connection of its own checked out before the clock starts. An op
+ * that throws counts as an error, not as an op.
  */
 export async function load(pool: pg.Pool, clients: number, ms: number, op: (client: pg.PoolClient, i: number) => Promise<void>): Promise<Load> {
-  let ops = 0;
-  let errors = 0;
-  const started = performance.now();
-  const until = started + ms;
-  await Promise.all(
-    Array.from({ length: clients }, async (_, worker) => {
-      const client = await pool.connect();
-      try {
-        for (let i = worker; performance.now() < until; i += clients) {
-          try {
-            await op(client, i);
-            ops++;
-          } catch {
-            errors++;
-          }
-        }
-      } finally {
-        client.release();
-      }
-    }),
-  );
-  return { ops, errors, seconds: (performance.now() - started) / 1000 };
+  const connections = await Promise.all(Array.from({ length: clients }, () => pool.connect()));
+  try {
+    return counted(await runLoad({ concurrency: clients, durationMs: ms }, (i, worker) => op(connections[worker]!, i)));
+  } finally {
+    for (const client of connections) client.release();
+  }
 }
 
 export interface Measured extends Load {
@@ -52,25 +38,15 @@ export interface Measured extends Load {
 
 /** `clients` callers each calling `op` back to back for `ms` milliseconds. */
 export async function timed(clients: number, ms: number, op: (i: number) => Promise<unknown>): Promise<Measured> {
-  let ops = 0;
-  let errors = 0;
-  const started = performance.now();
   const cpu = process.cpuUsage();
-  const until = started + ms;
-  await Promise.all(
-    Array.from({ length: clients }, async (_, worker) => {
-      for (let i = worker; performance.now() < until; i += clients) {
-        try {
-          await op(i);
-          ops++;
-        } catch {
-          errors++;
-        }
-      }
-    }),
-  );
+  const result = await runLoad({ concurrency: clients, durationMs: ms }, (i) => op(i));
   const used = process.cpuUsage(cpu);
-  return { ops, errors, seconds: (performance.now() - started) / 1000, cpuMicros: used.user + used.system };
+  return { ...counted(result), cpuMicros: used.user + used.system };
+}
+
+/** The bench's view of a run of the one load generator (src/tooling/load.ts). */
+function counted(result: LoadResult): Load {
+  return { ops: result.calls - result.failed, errors: result.failed, seconds: result.elapsedMs / 1000 };
 }
 
 /**
