@@ -165,6 +165,21 @@ AS $$ SELECT '[' || to_json(prefix)::text || ', ' || to_json(suffix)::text || ']
 COMMENT ON FUNCTION racefree_internal._numbering_scope(text, text) IS
   'Internal: the counters.scope of a numbering whose template has column tokens: the rendered text before and after {seq}, as a JSON array (unambiguous whatever the text holds).';
 
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_part_pattern(part jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+  -- [0-9], not \d, which matches other scripts' digits that ::bigint rejects:
+  -- such a number is outside the format, as any other text is.
+  SELECT CASE
+    WHEN part ? 'literal' THEN regexp_replace(part->>'literal', '([.^$*+?()\[\]{}|\\-])', '\\\1', 'g')
+    WHEN part ? 'date' THEN CASE part->>'date' WHEN 'YYYY' THEN '[0-9]{4}' ELSE '[0-9]{2}' END
+    WHEN part ? 'column' THEN '.*'
+    ELSE '[0-9]{1,18}' END
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_part_pattern(jsonb) IS
+  'Internal: the regular expression of one template part (a literal escaped, a date token''s ASCII digits, a column token''s any text, {seq}''s 1 to 18 ASCII digits): the one rendering of a template into a regex, for racefree_internal._numbering_parse and racefree_internal._numbering_highest.';
+
 CREATE OR REPLACE FUNCTION racefree_internal._numbering_parse(parts jsonb, number text)
 RETURNS TABLE (scope text, seq bigint)
 LANGUAGE plpgsql IMMUTABLE
@@ -182,11 +197,7 @@ DECLARE
 BEGIN
   -- One group per part, in order.
   FOR part, i IN SELECT e, o FROM jsonb_array_elements(parts) WITH ORDINALITY AS x (e, o) LOOP
-    pattern := pattern || '(' || CASE
-      WHEN part ? 'literal' THEN regexp_replace(part->>'literal', '([.^$*+?()\[\]{}|\\-])', '\\\1', 'g')
-      WHEN part ? 'date' THEN CASE part->>'date' WHEN 'YYYY' THEN '\d{4}' ELSE '\d{2}' END
-      WHEN part ? 'column' THEN '.*'
-      ELSE '\d{1,18}' END || ')';
+    pattern := pattern || '(' || racefree_internal._numbering_part_pattern(part) || ')';
     IF part ? 'seq' THEN
       seq_at := i;
     END IF;
@@ -498,8 +509,7 @@ RETURNS TABLE (scope text, seq bigint)
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-  -- One regex for the whole template, compiled once for the scan; [0-9],
-  -- not \d, which matches other scripts' digits that ::bigint rejects.
+  -- One regex for the whole template, compiled once for the scan.
   pattern text := '';
   seq_at int;
   has_columns boolean := parts @? '$[*] ? (exists(@.column))';
@@ -508,22 +518,21 @@ DECLARE
   widths int[] := '{}'::int[];
   offsets int[] := '{}'::int[];   -- of each date token: from the start before {seq}; after it, -(1 + from {seq})
   part jsonb;
+  p text;
   i int;
   w int;
   seq_expr text;
   scope_expr text;
 BEGIN
   FOR part, i IN SELECT e, o::int FROM jsonb_array_elements(parts) WITH ORDINALITY AS x (e, o) LOOP
+    p := racefree_internal._numbering_part_pattern(part);
     IF part ? 'seq' THEN
       seq_at := i;
-      pattern := pattern || CASE WHEN has_columns THEN ')([0-9]{1,18})(' ELSE '[0-9]{1,18}' END;
+      pattern := pattern || CASE WHEN has_columns THEN ')(' || p || ')(' ELSE p END;
       CONTINUE;
     END IF;
     w := CASE WHEN part ? 'literal' THEN length(part->>'literal') WHEN part ? 'date' THEN CASE part->>'date' WHEN 'YYYY' THEN 4 ELSE 2 END END;
-    pattern := pattern || CASE
-      WHEN part ? 'literal' THEN regexp_replace(part->>'literal', '([.^$*+?()\[\]{}|\\-])', '\\\1', 'g')
-      WHEN part ? 'date' THEN format('[0-9]{%s}', w)
-      ELSE '.*' END;
+    pattern := pattern || p;
     IF part ? 'date' THEN
       widths := widths || w;
       offsets := offsets || CASE WHEN seq_at IS NULL THEN fixed_before ELSE -(fixed_after + 1) END;
@@ -2069,6 +2078,7 @@ REVOKE ALL ON FUNCTION racefree_internal._registered(text, regclass, text) FROM 
 REVOKE ALL ON FUNCTION racefree_internal._drop_registered(racefree.registry) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._partition_key_missing(regclass, name[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_scope(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_part_pattern(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_parse(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_advance(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_explicit() FROM PUBLIC;

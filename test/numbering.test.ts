@@ -290,6 +290,28 @@ test('fast: explicit numbers move the sequence past them', async (t) => {
   t.is(await next(), 'FX-502');
 });
 
+test('explicit numbers with digits of other scripts are outside the format: stored as given, no counter moved (gapless, fast, retrofit scan)', async (t) => {
+  // U+0663 ARABIC-INDIC DIGIT THREE and U+FF19 FULLWIDTH DIGIT NINE: \d would match them, ::bigint rejects them.
+  const foreign = ['E-\u0663\u0663\u0663', 'E-\uff19\uff19\uff19'];
+  await numbered('exu', 'n text', { name: 'exu', template: 'E-{seq:3}' });
+  await numbered('fxu', 'n text', { name: 'fxu', template: 'E-{seq:3}', mode: 'fast' });
+  for (const table of ['exu', 'fxu']) {
+    const next = async () => (await sql(`INSERT INTO ${table} DEFAULT VALUES RETURNING n`))[0].n;
+    t.is(await next(), 'E-001', table);
+    t.deepEqual(
+      (await sql(`INSERT INTO ${table} (n) VALUES ($1), ($2) RETURNING n`, foreign)).map((r) => r.n),
+      foreign,
+      table,
+    );
+    t.is(await next(), 'E-002', `${table}: the counter did not move`);
+  }
+  // The retrofit's scan reads the same way: only E-001 and E-002 count.
+  const highest = await sql(
+    `SELECT scope, seq::int FROM racefree_internal._numbering_highest((SELECT parts FROM racefree.numberings WHERE counter = 'public.exu'), 'exu', 'n')`,
+  );
+  t.deepEqual(highest, [{ scope: '', seq: 2 }]);
+});
+
 test('scope columns: each value has its own counter; NULL is a NOT NULL error naming the column', async (t) => {
   await numbered('sc', 'tenant_id text, n text', { name: 'sc', template: '{tenant_id}-{seq}' });
   const insert = async (tenant: string | null) => (await sql('INSERT INTO sc (tenant_id) VALUES ($1) RETURNING n', [tenant]))[0].n;
