@@ -595,14 +595,9 @@ CREATE OR REPLACE FUNCTION racefree_internal._unique_key_name(tbl regclass, colu
 RETURNS text
 LANGUAGE plpgsql STABLE
 AS $$
-DECLARE
-  base text := (SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = tbl) || '_' || array_to_string(columns, '_');
 BEGIN
   -- PostgreSQL's own default for UNIQUE (a, b), cut by characters to fit.
-  WHILE octet_length(base || '_key') > 63 LOOP
-    base := left(base, -1);
-  END LOOP;
-  RETURN base || '_key';
+  RETURN racefree_internal._cut_to_fit((SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = tbl) || '_' || array_to_string(columns, '_'), '_key');
 END
 $$;
 COMMENT ON FUNCTION racefree_internal._unique_key_name(regclass, name[]) IS
@@ -900,24 +895,28 @@ AS $$ SELECT 5 $$;
 COMMENT ON FUNCTION racefree_internal._generator_version() IS
   'Internal: the version of the kit''s generators. A kit migration that changes generated code raises it and ends with racefree_internal._regenerate_all(). Version 1 is the code of kit migrations 0002 and 0003, version 2 that of 0005, version 3 that of 0051; version 4 (0060) fills every gapless numbering by a BEFORE INSERT trigger; version 5 (0061) calls the internals in racefree_internal.';
 
+CREATE OR REPLACE FUNCTION racefree_internal._cut_to_fit(base text, suffix text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+  -- The longest beginning of base, cut by characters (never inside one), that
+  -- leaves room for suffix in a name.
+  SELECT left(base, n) || suffix
+    FROM generate_series(length(base), 0, -1) AS n
+   WHERE octet_length(left(base, n) || suffix) <= 63
+   ORDER BY n DESC
+   LIMIT 1
+$$;
+COMMENT ON FUNCTION racefree_internal._cut_to_fit(text, text) IS
+  'Internal: base cut by characters to fit 63 bytes with suffix after it, then suffix: the one cutting rule of racefree_internal._object_name and racefree_internal._unique_key_name (and of cutToFit in the TypeScript builders, which must name what CREATE INDEX CONCURRENTLY builds).';
+
 CREATE OR REPLACE FUNCTION racefree_internal._object_name(base text, suffix text)
 RETURNS name
-LANGUAGE plpgsql IMMUTABLE
+LANGUAGE sql IMMUTABLE
 AS $$
-DECLARE
-  cut text := base;
-  tag text := '_' || left(md5(base || suffix), 8);
-BEGIN
-  IF octet_length(base || suffix) <= 63 THEN
-    RETURN base || suffix;
-  END IF;
-  -- Too long for a name: cut it, and keep it distinct from other cut names
-  -- with a hash of the whole name.
-  WHILE octet_length(cut || tag || suffix) > 63 LOOP
-    cut := left(cut, -1);
-  END LOOP;
-  RETURN cut || tag || suffix;
-END
+  -- Too long for a name: cut, and kept distinct from other cut names by a hash of the whole name.
+  SELECT CASE WHEN octet_length(base || suffix) <= 63 THEN base || suffix
+              ELSE racefree_internal._cut_to_fit(base, '_' || left(md5(base || suffix), 8) || suffix) END
 $$;
 COMMENT ON FUNCTION racefree_internal._object_name(text, text) IS
   'Internal: the name base || suffix when it fits in 63 bytes; otherwise base cut to fit with 8 hex digits of md5(base || suffix) before the suffix, so names that share a long beginning stay distinct. Only the builders call it; drop and doctor read names from racefree.registry_objects.';
@@ -2923,6 +2922,7 @@ DROP FUNCTION IF EXISTS racefree_internal._numbering_key(text, text[]);
 -- migrations.
 
 REVOKE ALL ON FUNCTION racefree_internal._generator_version() FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._cut_to_fit(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._object_name(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._register(text, regclass, text, jsonb, jsonb, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._registered(text, regclass, text) FROM PUBLIC;

@@ -341,14 +341,9 @@ CREATE FUNCTION racefree_internal._unique_key_name(tbl regclass, columns name[])
 RETURNS text
 LANGUAGE plpgsql STABLE
 AS $$
-DECLARE
-  base text := (SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = tbl) || '_' || array_to_string(columns, '_');
 BEGIN
   -- PostgreSQL's own default for UNIQUE (a, b), cut by characters to fit.
-  WHILE octet_length(base || '_key') > 63 LOOP
-    base := left(base, -1);
-  END LOOP;
-  RETURN base || '_key';
+  RETURN racefree_internal._cut_to_fit((SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = tbl) || '_' || array_to_string(columns, '_'), '_key');
 END
 $$;
 COMMENT ON FUNCTION racefree_internal._unique_key_name(regclass, name[]) IS
