@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 import { createClient, type Tx } from '../src/index.js';
-import { median, runStandalone, type Load } from './load.js';
+import { median, runStandalone, timed, type Load } from './load.js';
 import type { BenchResult } from './types.js';
 
 const WORKS = ['insert', 'ingest'] as const;
@@ -36,28 +36,6 @@ const MODE_LABELS: Record<Mode, string> = {
   storm: `db.once, storm: each key ${DUPLICATES}x at once (1 run + ${DUPLICATES - 1} replays)`,
   unique: 'db.once, every key once (BEGIN + claim, work, complete + COMMIT)',
 };
-
-/** `clients` callers each sending requests back to back for `ms`; request numbers are consecutive across callers. */
-async function timed(clients: number, ms: number, request: (n: number) => Promise<unknown>): Promise<Load> {
-  let ops = 0;
-  let errors = 0;
-  let next = 0;
-  const started = performance.now();
-  const until = started + ms;
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (performance.now() < until) {
-        try {
-          await request(next++);
-          ops++;
-        } catch {
-          errors++;
-        }
-      }
-    }),
-  );
-  return { ops, errors, seconds: (performance.now() - started) / 1000 };
-}
 
 export async function run(databaseUrl: string, options: { clients?: number; ms?: number; rounds?: number } = {}): Promise<BenchResult> {
   const clients = options.clients ?? 64;

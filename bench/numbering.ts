@@ -22,7 +22,7 @@ import pg from 'pg';
 import { addNumbering } from '../src/migrate/numbering.js';
 import { withClient } from '../src/tooling/with-client.js';
 import { applyMigration } from '../src/migrate/apply.js';
-import { load, rounds, runStandalone, type Load } from './load.js';
+import { load, median, rounds, runStandalone, type Load } from './load.js';
 import { withUpgradedDatabase } from './upgraded.js';
 import type { BenchResult } from './types.js';
 
@@ -51,12 +51,6 @@ const GROUPS: ReadonlyArray<readonly Variant[]> = [
   ['g1Hand', 'g1'],
   ['seed003'],
 ];
-
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 /** Each row's ratio is to this row of the same run. */
 const BASELINE: Record<Variant, Variant> = {
