@@ -15,16 +15,17 @@ END
 $racefree_guard$;
 -- racefree_internal: the kit's internals (the builders' installers, the
 -- generators and the checks they share), apart from the public functions so
--- that \df racefree.* lists only what users call. USAGE lets the roles reach
--- the few internals granted to them; every other one is revoked from PUBLIC.
+-- that \df racefree.* lists only what users call. Services never call them:
+-- generated code reaches them as its owner, triggers by oid. Only
+-- racefree_monitor gets USAGE (sql/monitor.sql), for what racefree doctor calls.
 CREATE SCHEMA IF NOT EXISTS racefree_internal;
 COMMENT ON SCHEMA racefree_internal IS
   'racefree''s internals: the installers, generators and checks behind the public functions of schema racefree. Not an API: names and arguments change between kit versions.';
-GRANT USAGE ON SCHEMA racefree_internal TO racefree_user;
 
 -- sql/monitor.sql: doctor calls racefree_internal._numbering_highest and
--- _generated_stale. Any other role that could reach the kit's schema (a
--- migrating role granted USAGE by hand, say) keeps reaching the internals.
+-- _generated_stale. A role granted USAGE on the kit's schema by hand (a
+-- migrating role, say) keeps reaching the internals; the kit's own service
+-- roles never needed them (0052 revoked the last internals granted to them).
 GRANT USAGE ON SCHEMA racefree_internal TO racefree_monitor;
 DO $$
 DECLARE
@@ -32,6 +33,7 @@ DECLARE
 BEGIN
   FOR grantee IN SELECT a.grantee FROM pg_catalog.pg_namespace AS n, aclexplode(n.nspacl) AS a
                   WHERE n.nspname = 'racefree' AND a.privilege_type = 'USAGE' AND a.grantee <> 0 AND a.grantee <> n.nspowner
+                    AND a.grantee::regrole::text NOT IN ('racefree_user', 'racefree_admin')
                   ORDER BY 1 LOOP
     EXECUTE format('GRANT USAGE ON SCHEMA racefree_internal TO %s', grantee);
   END LOOP;
@@ -2968,6 +2970,7 @@ REVOKE ALL ON FUNCTION racefree_internal._generated_stale() FROM PUBLIC;
 
 -- racefree doctor's counter check, run as racefree_monitor (sql/monitor.sql).
 GRANT EXECUTE ON FUNCTION racefree_internal._numbering_highest(jsonb, regclass, name) TO racefree_monitor;
+GRANT EXECUTE ON FUNCTION racefree_internal._numbering_part_pattern(jsonb) TO racefree_monitor;
 
 -- Down Migration
 -- Fails unless run by racefree migrate up or racefree sql (sql/kit-guard.sql).

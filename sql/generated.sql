@@ -2122,3 +2122,4 @@ REVOKE ALL ON FUNCTION racefree_internal._generated_stale() FROM PUBLIC;
 
 -- racefree doctor's counter check, run as racefree_monitor (sql/monitor.sql).
 GRANT EXECUTE ON FUNCTION racefree_internal._numbering_highest(jsonb, regclass, name) TO racefree_monitor;
+GRANT EXECUTE ON FUNCTION racefree_internal._numbering_part_pattern(jsonb) TO racefree_monitor;

@@ -37,12 +37,12 @@ GRANT racefree_user TO racefree_admin;
 
 -- racefree_internal: the kit's internals (the builders' installers, the
 -- generators and the checks they share), apart from the public functions so
--- that \df racefree.* lists only what users call. USAGE lets the roles reach
--- the few internals granted to them; every other one is revoked from PUBLIC.
+-- that \df racefree.* lists only what users call. Services never call them:
+-- generated code reaches them as its owner, triggers by oid. Only
+-- racefree_monitor gets USAGE (sql/monitor.sql), for what racefree doctor calls.
 CREATE SCHEMA IF NOT EXISTS racefree_internal;
 COMMENT ON SCHEMA racefree_internal IS
   'racefree''s internals: the installers, generators and checks behind the public functions of schema racefree. Not an API: names and arguments change between kit versions.';
-GRANT USAGE ON SCHEMA racefree_internal TO racefree_user;
 
 -- PUBLIC may execute every new function by default, and per-schema default
 -- privileges cannot take that away: each racefree function revokes it itself

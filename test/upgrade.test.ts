@@ -299,6 +299,11 @@ test.serial(
           before,
           after: (await c.query(internals)).rows[0].names as string[],
           reaches: (await c.query(`SELECT has_schema_privilege($1, 'racefree_internal', 'USAGE') AS ok`, [migrator.name])).rows[0].ok,
+          // Services never call an internal: their roles get no way in.
+          services: (
+            await c.query(`SELECT r AS role, has_schema_privilege(r, 'racefree_internal', 'USAGE') AS usage
+                             FROM unnest(ARRAY['racefree_user', 'racefree_admin', 'racefree_monitor']) AS r ORDER BY 1`)
+          ).rows,
           kit: await kitObjects(dbUrl),
           writes: await writesAfter(dbUrl),
         }));
@@ -311,6 +316,11 @@ test.serial(
     t.true(upgraded.before.length > 50, `${upgraded.before.length} internals in racefree before`);
     t.deepEqual(upgraded.after, ['_idempotency_claim'], 'only the client claim, which running clients call by name, stays in racefree');
     t.true(upgraded.reaches);
+    t.deepEqual(upgraded.services, [
+      { role: 'racefree_admin', usage: false },
+      { role: 'racefree_monitor', usage: true },
+      { role: 'racefree_user', usage: false },
+    ]);
     t.deepEqual(upgraded.kit, fresh, 'every kit function, comment and grant as a fresh database has it');
     t.deepEqual(upgraded.writes.invoices, [{ number: 'INV-acme-2026-0003' }, { number: 'INV-a-2026-0001' }]);
     t.deepEqual(upgraded.writes.tickets, [{ number: 'T-000002' }]);

@@ -231,7 +231,8 @@ function grantFor(serverText: string): 'racefree_user' | 'racefree_admin' | unde
   const denied = /^permission denied for (function|schema) (.+)$/.exec(serverText);
   if (denied === null) return undefined;
   const [, kind, name = ''] = denied;
-  if (kind === 'schema') return name === 'racefree' || name === 'racefree_internal' ? 'racefree_user' : undefined;
+  // racefree_internal is no role's to grant: services never call the internals.
+  if (kind === 'schema') return name === 'racefree' ? 'racefree_user' : undefined;
   if (ADMIN_FUNCTIONS.has(name)) return 'racefree_admin';
   return KIT_FUNCTION.test(name) || GENERATED_FUNCTION.test(name) ? 'racefree_user' : undefined;
 }
