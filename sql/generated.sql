@@ -976,6 +976,7 @@ BEGIN
     objects := objects || jsonb_build_object('type', 'constraint', 'schema', sch, 'name', added);
   END IF;
   PERFORM racefree_internal._register('addNumbering', tbl, name, racefree_internal._numbering_config(config), jsonb_build_object('counter', counter), objects);
+  PERFORM racefree_internal._upsert_follow_numberings(sch, rel);
 
   -- Retrofit: continue after the numbers the table already holds (online: a step of its own).
   IF NOT online THEN
@@ -1059,6 +1060,8 @@ BEGIN
     EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE USING INDEX %I', tbl, r.added_constraint, r.added_constraint);
   END IF;
   PERFORM racefree_internal._numbering_insert_hook(r, hook);
+  -- The install step did it already; an upsert added since then did too.
+  PERFORM racefree_internal._upsert_follow_numberings(r.table_schema, r.table_name);
 END
 $$;
 COMMENT ON FUNCTION racefree_internal._activate_numbering(jsonb) IS
@@ -1083,6 +1086,7 @@ BEGIN
   PERFORM racefree_internal._drop_registered(entry);
   DELETE FROM racefree.counters AS c WHERE c.counter = r.counter;
   DELETE FROM racefree.numberings AS n WHERE n.counter = r.counter;
+  PERFORM racefree_internal._upsert_follow_numberings(r.table_schema, r.table_name);
 END
 $$;
 COMMENT ON FUNCTION racefree_internal._drop_numbering(jsonb) IS
@@ -1328,6 +1332,34 @@ $$;
 COMMENT ON FUNCTION racefree_internal._upsert_conflict(jsonb, text, text, text) IS
   'Internal: the ON CONFLICT ... DO UPDATE clause of generated upserts. Its WHERE skips the update when no given value IS DISTINCT FROM the stored one (no new row version, no UPDATE trigger); ON CONFLICT locks the row either way.';
 
+CREATE OR REPLACE FUNCTION racefree_internal._upsert_insert_once(info jsonb, insert_vals text, target text, done text[], indent text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+  -- indent: that of the BEGIN line; target: the row variable the result goes
+  -- into; done: the statements that return it.
+  SELECT format($b$BEGIN
+%1$s  INSERT INTO %2$s AS cur (%3$s)
+%1$s  VALUES (%4$s)
+%1$s  ON CONFLICT %5$s DO NOTHING
+%1$s  RETURNING %6$s, 'inserted' INTO %7$s;
+%1$s  IF FOUND THEN
+%1$s    %8$s
+%1$s  END IF;
+%1$s  -- A concurrent insert of the key won: undo this one, which gives back the number its trigger took.
+%1$s  RAISE SQLSTATE 'RF190';
+%1$sEXCEPTION WHEN SQLSTATE 'RF190' THEN
+%1$s  NULL;  -- the next attempt, a new statement, finds the row that won
+%1$sEND;$b$,
+    indent, info->>'table',
+    (SELECT string_agg(format('%I', c->>'name'), ', ') FROM jsonb_array_elements(info->'columns') AS c WHERE (c->>'param')::boolean),
+    insert_vals, info->>'target',
+    (SELECT string_agg(format('cur.%I', c->>'name'), ', ') FROM jsonb_array_elements(info->'columns') AS c),
+    target, array_to_string(done, E'\n' || indent || '    '))
+$$;
+COMMENT ON FUNCTION racefree_internal._upsert_insert_once(jsonb, text, text, text[], text) IS
+  'Internal: the insert of a generated upsert on a table with a gapless numbering: INSERT ... ON CONFLICT DO NOTHING in a block of its own (a subtransaction), returning the row through done when it inserted. When a concurrent insert of the key won instead, it raises and catches the private SQLSTATE RF190, which rolls the insert back and so gives back the number its BEFORE INSERT trigger took; the caller then reads the row that won.';
+
 CREATE OR REPLACE FUNCTION racefree_internal._upsert_source(kind text, fn name, info jsonb)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
@@ -1349,6 +1381,15 @@ DECLARE
   key_decl text;
   found_by text;
   missing text;
+  -- A gapless numbering takes its number in a BEFORE INSERT trigger, which
+  -- fires before ON CONFLICT finds the key: on such a table the functions
+  -- find the row first and insert only a key not found.
+  gapless boolean := coalesce((info->>'gapless')::boolean, false);
+  eligible text := '';
+  up_set text;
+  up_changed text;
+  up_part text := '';
+  loop_body text;
   -- Indentation of the clauses below, by where they go.
   ind text := CASE kind WHEN 'many' THEN '    ' ELSE '' END;
   -- The table as a JSON string: one line, whatever its name holds.
@@ -1361,7 +1402,8 @@ BEGIN
   missing := format($m$
 %1$sRAISE EXCEPTION USING ERRCODE = 'no_data_found', MESSAGE = %2$L,
 %1$s  HINT = 'A BEFORE INSERT trigger that changes key columns, or a row-level security policy that hides rows, keeps it from being read back.';$m$,
-    CASE kind WHEN 'many' THEN '        ' WHEN 'get_or_create' THEN '  ' ELSE '      ' END,
+    CASE WHEN kind = 'many' AND gapless THEN '    ' WHEN kind = 'many' THEN '        '
+         WHEN kind = 'get_or_create' OR gapless THEN '  ' ELSE '      ' END,
     format('%s: a row with this key exists but cannot be read back by its key', fn));
 
   IF kind = 'many' THEN
@@ -1375,9 +1417,59 @@ BEGIN
       INTO set_list, changed FROM jsonb_array_elements(updates) AS c;
     SELECT string_agg(racefree_internal._upsert_match(c, format('r.%I', c->>'name'), nnd), ' AND ') INTO found_by
       FROM jsonb_array_elements(keys) AS c;
+    found_by := found_by || coalesce(' AND (' || (info->>'predicate') || ')', '');
+    insert_vals := (SELECT string_agg(format('r.%I', c->>'name'), ', ') FROM jsonb_array_elements(params) AS c);
+    IF NOT gapless THEN
+      loop_body := format($l$
+    RETURN QUERY
+      INSERT INTO %1$s AS cur (%2$s)
+      VALUES (%3$s)
+      %4$s
+      RETURNING %5$s, CASE WHEN cur.xmax = 0 THEN 'inserted' ELSE 'updated' END;
+    IF NOT FOUND THEN
+      -- Equal values: nothing was written, but the row is locked; read it back.
+      RETURN QUERY SELECT %5$s, 'unchanged'::text FROM %1$s AS cur WHERE %6$s;
+      IF NOT FOUND THEN%7$s
+      END IF;
+    END IF;$l$,
+        tbl, insert_cols, insert_vals, racefree_internal._upsert_conflict(info, set_list, changed, ind), row_cols, found_by, missing);
+    ELSE
+      SELECT string_agg(format('%I = CASE WHEN r.racefree_row ? %L THEN r.%I ELSE cur.%I END',
+                               c->>'name', c->>'name', c->>'name', c->>'name'), E',\n                 '),
+             string_agg(format('(r.racefree_row ? %L AND %s)', c->>'name',
+                               CASE WHEN (c->>'eq')::boolean THEN format('result.%I IS DISTINCT FROM r.%I', c->>'name', c->>'name')
+                                    ELSE format('result.%I::text IS DISTINCT FROM r.%I::text', c->>'name', c->>'name') END),
+                        E'\n              OR ')
+        INTO up_set, up_changed FROM jsonb_array_elements(updates) AS c;
+      IF up_set IS NOT NULL THEN
+        up_part := format($u$
+          IF %1$s THEN
+            UPDATE %2$s AS cur
+               SET %3$s
+             WHERE %4$s
+            RETURNING %5$s, 'updated' INTO result;
+          END IF;$u$, up_changed, tbl, up_set, found_by, row_cols);
+      END IF;
+      loop_body := format($l$
+    -- The table's gapless numbering takes a number for every row INSERT
+    -- proposes: lock and update a row found by its key, insert only new keys.
+    FOR attempt IN 1 .. 100 LOOP
+      IF r.racefree_solo IS NULL THEN
+        SELECT %1$s, 'unchanged' INTO result FROM %2$s AS cur WHERE %3$s FOR UPDATE;
+        IF FOUND THEN%4$s
+          RETURN NEXT result;
+          CONTINUE rows;
+        END IF;
+      END IF;
+      %5$s
+    END LOOP;%6$s$l$,
+        row_cols, tbl, found_by, up_part,
+        racefree_internal._upsert_insert_once(info, insert_vals, 'result', ARRAY['RETURN NEXT result;', 'CONTINUE rows;'], '      '),
+        missing);
+    END IF;
     body := format($body$DECLARE
   r record;
-  unknown text;
+  unknown text;%10$s
 BEGIN
   -- A key that names no writable column is a typo: refuse it rather than ignore it.
   SELECT k INTO unknown
@@ -1390,7 +1482,7 @@ BEGIN
   END IF;
   -- One row per key, the last one given, then in key order: concurrent
   -- batches lock their keys in the same order, so they never deadlock.
-  FOR r IN
+%11$s  FOR r IN
     SELECT DISTINCT ON (%5$s, v.racefree_solo) v.*
       FROM (SELECT w.*, %6$s AS racefree_solo
               FROM (SELECT x.racefree_ord, x.racefree_row,
@@ -1398,18 +1490,7 @@ BEGIN
                       FROM jsonb_array_elements(%1$s.rows) WITH ORDINALITY AS x (racefree_row, racefree_ord),
                            jsonb_populate_record(NULL::%8$s, x.racefree_row) AS p) AS w) AS v
      ORDER BY %9$s, v.racefree_solo, v.racefree_ord DESC
-  LOOP
-    RETURN QUERY
-      INSERT INTO %8$s AS cur (%10$s)
-      VALUES (%11$s)
-      %12$s
-      RETURNING %13$s, CASE WHEN cur.xmax = 0 THEN 'inserted' ELSE 'updated' END;
-    IF NOT FOUND THEN
-      -- Equal values: nothing was written, but the row is locked; read it back.
-      RETURN QUERY SELECT %13$s, 'unchanged'::text FROM %8$s AS cur WHERE %14$s;
-      IF NOT FOUND THEN%15$s
-      END IF;
-    END IF;
+  LOOP%12$s
   END LOOP;
 END
 $body$,
@@ -1430,12 +1511,9 @@ $body$,
       tbl,
       (SELECT string_agg(format('v.%I', c->>'name') || coalesce(' COLLATE ' || (c->>'collate'), '') || ' USING ' || (c->>'sort'), ', ')
          FROM jsonb_array_elements(keys) AS c),
-      insert_cols,
-      (SELECT string_agg(format('r.%I', c->>'name'), ', ') FROM jsonb_array_elements(params) AS c),
-      racefree_internal._upsert_conflict(info, set_list, changed, ind),
-      row_cols,
-      found_by || coalesce(' AND (' || (info->>'predicate') || ')', ''),
-      missing);
+      CASE WHEN gapless THEN format(E'\n  result %s;', info->>'result') ELSE '' END,
+      CASE WHEN gapless THEN E'  <<rows>>\n' ELSE '' END,
+      loop_body);
     RETURN header || body;
   END IF;
 
@@ -1452,8 +1530,27 @@ $body$,
                                                    ELSE format('%s.%I', arg, c->>'name') END, nnd), ' AND ' ORDER BY o)
     INTO found_by FROM jsonb_array_elements(keys) WITH ORDINALITY AS k (c, o);
   found_by := found_by || coalesce(' AND (' || (info->>'predicate') || ')', '');
+  IF gapless AND info ? 'predicate' THEN
+    -- A row outside the partial key never conflicts: look for the key only
+    -- when the row given (its defaults included) is inside it.
+    eligible := format(' AND EXISTS (SELECT FROM (SELECT %s) AS p (%s) WHERE (%s))', insert_vals, insert_cols, info->>'predicate');
+  END IF;
 
-  IF kind = 'get_or_create' THEN
+  IF kind = 'get_or_create' AND gapless THEN
+    body := format($body$
+  -- The table's gapless numbering takes a number for every row INSERT
+  -- proposes: insert only a key not found.
+  FOR attempt IN 1 .. 100 LOOP
+    SELECT %1$s, 'existing' INTO get_or_create.result FROM %2$s AS cur WHERE %3$s;
+    IF FOUND THEN
+      RETURN get_or_create.result;
+    END IF;
+    %4$s
+  END LOOP;%5$s$body$,
+      row_cols, tbl, found_by || eligible,
+      racefree_internal._upsert_insert_once(info, insert_vals, 'get_or_create.result', ARRAY['RETURN get_or_create.result;'], '    '),
+      missing);
+  ELSIF kind = 'get_or_create' THEN
     body := format($body$
   FOR attempt IN 1 .. 100 LOOP
     INSERT INTO %1$s AS cur (%2$s)
@@ -1483,6 +1580,43 @@ $body$,
       FROM jsonb_array_elements(updates) AS c,
            LATERAL (SELECT CASE WHEN (c->>'composite')::boolean THEN format('num_nonnulls(%s.%I) = 1', arg, c->>'name')
                                 ELSE format('%s.%I IS NOT NULL', arg, c->>'name') END AS g) AS given;
+    IF gapless THEN
+      -- An argument is compared as the column would store it (its type modifier applied).
+      SELECT string_agg(format('%I = CASE WHEN %s THEN %s.%I ELSE cur.%I END', c->>'name', g, arg, c->>'name', c->>'name'),
+                        E',\n             '),
+             string_agg(format('(%s AND %s)', g,
+                               CASE WHEN (c->>'eq')::boolean THEN format('upsert.result.%I IS DISTINCT FROM %s', c->>'name', v)
+                                    ELSE format('upsert.result.%I::text IS DISTINCT FROM (%s)::text', c->>'name', v) END),
+                        E'\n          OR ')
+        INTO up_set, up_changed
+        FROM jsonb_array_elements(updates) AS c,
+             LATERAL (SELECT CASE WHEN (c->>'composite')::boolean THEN format('num_nonnulls(%s.%I) = 1', arg, c->>'name')
+                                  ELSE format('%s.%I IS NOT NULL', arg, c->>'name') END AS g,
+                             CASE WHEN c->>'rowType' = c->>'type' THEN format('%s.%I', arg, c->>'name')
+                                  ELSE format('CAST(%s.%I AS %s)', arg, c->>'name', c->>'rowType') END AS v) AS given;
+      IF up_set IS NOT NULL THEN
+        up_part := format($u$
+      IF %1$s THEN
+        UPDATE %2$s AS cur
+           SET %3$s
+         WHERE %4$s
+        RETURNING %5$s, 'updated' INTO upsert.result;
+      END IF;$u$, up_changed, tbl, up_set, found_by, row_cols);
+      END IF;
+      body := format($body$
+  -- The table's gapless numbering takes a number for every row INSERT
+  -- proposes: lock and update a row found by its key, insert only a new key.
+  FOR attempt IN 1 .. 100 LOOP
+    SELECT %1$s, 'unchanged' INTO upsert.result FROM %2$s AS cur WHERE %3$s FOR UPDATE;
+    IF FOUND THEN%4$s
+      RETURN upsert.result;
+    END IF;
+    %5$s
+  END LOOP;%6$s$body$,
+        row_cols, tbl, found_by || eligible, up_part,
+        racefree_internal._upsert_insert_once(info, insert_vals, 'upsert.result', ARRAY['RETURN upsert.result;'], '    '),
+        missing);
+    ELSE
     body := format($body$
   INSERT INTO %1$s AS cur (%2$s)
   VALUES (%3$s)
@@ -1497,6 +1631,7 @@ $body$,
   END IF;
   RETURN upsert.result;$body$,
       tbl, insert_cols, insert_vals, racefree_internal._upsert_conflict(info, set_list, changed, ind), row_cols, found_by, missing);
+    END IF;
   END IF;
   -- The result (the row and the action) is one variable of the generated row type.
   RETURN header || format(E'<<%s>>\nDECLARE\n  result %s;%s\nBEGIN%s\nEND %s;\n',
@@ -1678,6 +1813,7 @@ BEGIN
     'predicate', predicate,
     'nullsNotDistinct', arbiter.indnullsnotdistinct,
     'firstKey', key_cols[1],
+    'gapless', racefree_internal._upsert_gapless(sch, rel),
     'columns', cols));
 
   PERFORM set_config('search_path', saved_path, true);
@@ -1759,6 +1895,39 @@ $install$;
 COMMENT ON FUNCTION racefree_internal._upsert_install(jsonb, boolean) IS
   'Internal: creates from a description (racefree_internal._upsert_describe) the row type upsert_<name>_result and the functions upsert_<name>(), get_or_create_<name>() and upsert_<name>_many(), commented, revoked from PUBLIC and granted to racefree_user (and the table''s identity sequences, whose nextval() they call); with replace, replaces the functions in place (same names and signatures, new code).';
 
+CREATE OR REPLACE FUNCTION racefree_internal._upsert_gapless(table_schema name, table_name name)
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+  -- NULL, not false: a description without the key is byte for byte what it was before it.
+  SELECT true WHERE EXISTS (SELECT FROM racefree.numberings AS n
+                             WHERE n.table_schema = _upsert_gapless.table_schema AND n.table_name = _upsert_gapless.table_name
+                               AND n.mode = 'gapless')
+$$;
+COMMENT ON FUNCTION racefree_internal._upsert_gapless(name, name) IS
+  'Internal: true when the table has a gapless numbering (racefree.numberings), NULL otherwise: the key gapless of an upsert''s description, which makes the generator render functions that take a number only when they insert.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._upsert_follow_numberings(table_schema name, table_name name)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  gapless boolean := racefree_internal._upsert_gapless(table_schema, table_name);
+  e racefree.registry;
+BEGIN
+  FOR e IN UPDATE racefree.registry AS x
+              SET description = CASE WHEN gapless THEN x.description || '{"gapless": true}' ELSE x.description - 'gapless' END
+            WHERE x.builder = 'addUpsert' AND x.table_schema = _upsert_follow_numberings.table_schema
+              AND x.table_name = _upsert_follow_numberings.table_name
+              AND (x.description->'gapless') IS DISTINCT FROM to_jsonb(gapless)
+           RETURNING x.* LOOP
+    PERFORM racefree_internal._upsert_install(e.description, true);
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._upsert_follow_numberings(name, name) IS
+  'Internal, run by addNumbering and dropNumbering (and racefree_internal._regenerate_all): when whether the table has a gapless numbering changed, records it in the descriptions of the table''s registered upserts and rewrites their functions in place, so they take a number only when they insert.';
+
 CREATE OR REPLACE FUNCTION racefree_internal._add_upsert(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
@@ -1825,11 +1994,18 @@ AS $$
 DECLARE
   e racefree.registry;
   r racefree.numberings;
+  sch name;
+  rel name;
   done integer := 0;
 BEGIN
   -- First: it rewrites descriptions of upserts, which the loop below renders from.
   FOR r IN SELECT * FROM racefree.numberings AS n ORDER BY n.counter LOOP
     PERFORM racefree_internal._numbering_to_trigger(r);
+  END LOOP;
+  -- Descriptions made before generator 5 learned of gapless numberings.
+  FOR sch, rel IN SELECT DISTINCT x.table_schema, x.table_name FROM racefree.registry AS x
+                   WHERE x.builder = 'addUpsert' AND to_regclass(format('%I.%I', x.table_schema, x.table_name)) IS NOT NULL LOOP
+    PERFORM racefree_internal._upsert_follow_numberings(sch, rel);
   END LOOP;
   FOR e IN SELECT * FROM racefree.registry AS x ORDER BY x.id LOOP
     IF to_regclass(format('%I.%I', e.table_schema, e.table_name)) IS NULL THEN
@@ -2112,9 +2288,12 @@ REVOKE ALL ON FUNCTION racefree_internal._prepare_unique_key(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._attach_unique_key(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._drop_unique_key(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._upsert_conflict(jsonb, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._upsert_insert_once(jsonb, text, text, text[], text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._upsert_source(text, name, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._upsert_describe(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._upsert_install(jsonb, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._upsert_gapless(name, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._upsert_follow_numberings(name, name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._add_upsert(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._drop_upsert(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._regenerate_all() FROM PUBLIC;
