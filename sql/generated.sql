@@ -1435,7 +1435,7 @@ BEGIN
         tbl, insert_cols, insert_vals, racefree_internal._upsert_conflict(info, set_list, changed, ind), row_cols, found_by, missing);
     ELSE
       SELECT string_agg(format('%I = CASE WHEN r.racefree_row ? %L THEN r.%I ELSE cur.%I END',
-                               c->>'name', c->>'name', c->>'name', c->>'name'), E',\n                 '),
+                               c->>'name', c->>'name', c->>'name', c->>'name'), E',\n                   '),
              string_agg(format('(r.racefree_row ? %L AND %s)', c->>'name',
                                CASE WHEN (c->>'eq')::boolean THEN format('result.%I IS DISTINCT FROM r.%I', c->>'name', c->>'name')
                                     ELSE format('result.%I::text IS DISTINCT FROM r.%I::text', c->>'name', c->>'name') END),
@@ -1583,7 +1583,7 @@ $body$,
     IF gapless THEN
       -- An argument is compared as the column would store it (its type modifier applied).
       SELECT string_agg(format('%I = CASE WHEN %s THEN %s.%I ELSE cur.%I END', c->>'name', g, arg, c->>'name', c->>'name'),
-                        E',\n             '),
+                        E',\n               '),
              string_agg(format('(%s AND %s)', g,
                                CASE WHEN (c->>'eq')::boolean THEN format('upsert.result.%I IS DISTINCT FROM %s', c->>'name', v)
                                     ELSE format('upsert.result.%I::text IS DISTINCT FROM (%s)::text', c->>'name', v) END),

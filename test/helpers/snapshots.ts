@@ -85,6 +85,17 @@ export const SNAPSHOT_CASES: readonly SnapshotCase[] = [
     },
   },
   {
+    // A gapless numbering on the table: the functions find the row first and insert only a new key.
+    name: 'upsert-gapless-numbering',
+    setup: `CREATE TABLE orders (id bigserial PRIMARY KEY, ref text NOT NULL, status text NOT NULL DEFAULT 'open', number text,
+              amount numeric(10,2), note text)`,
+    build: (schema) => (pgm) => {
+      addUniqueKey(pgm, { table: { schema, name: 'orders' }, columns: ['ref'], where: "status = 'open'", name: 'orders_one_open' });
+      addNumbering(pgm, { name: 'order', table: { schema, name: 'orders' }, column: 'number', template: 'G-{seq}' });
+      addUpsert(pgm, { table: { schema, name: 'orders' }, key: ['ref'], where: "status = 'open'", update: ['amount', 'note'] });
+    },
+  },
+  {
     name: 'upsert-nulls-not-distinct-types',
     setup: `CREATE TABLE settings (tenant_id int, key text NOT NULL, value json, at point, doubled text GENERATED ALWAYS AS (key || key) STORED,
               CONSTRAINT settings_key UNIQUE NULLS NOT DISTINCT (tenant_id, key))`,
