@@ -232,6 +232,62 @@ test.serial('32 connections mixing upserts, get_or_create and batches of 50 hot 
   );
 });
 
+test.serial('16 connections running upsert_many of a changed existing key with a new key before or after it: no deadlock, numbers 1..n', async (t) => {
+  // Each call locks an existing row and inserts a new key. Were the rows handled
+  // in key order only, a call with the new key after the existing one would lock
+  // the row and then wait for the numbering's counter, held by a call with the
+  // new key first that waits for the row: 40P01.
+  await invoices('mix');
+  const existing = ['m0', 'm1', 'm2'];
+  await sql(`SELECT FROM upsert_mix_many($1)`, [JSON.stringify(existing.map((ref) => ({ ref, amount: 0 })))]);
+  await exclusively(() =>
+    withPool(
+      url(),
+      async (pool) => {
+        const errors: unknown[] = [];
+        const actions: Record<string, number> = {};
+        let call = 0;
+        await Promise.all(
+          Array.from({ length: 16 }, async () => {
+            for (let i = 0; i < 25; i++) {
+              const n = ++call;
+              const fresh = `${n % 2 === 0 ? 'a' : 'z'}${n}`;
+              const rows = [
+                { ref: existing[n % existing.length], amount: n },
+                { ref: fresh, note: 'new' },
+              ];
+              try {
+                const result = await pool.query(`SELECT ref, action FROM upsert_mix_many($1)`, [JSON.stringify(rows)]);
+                t.deepEqual(
+                  result.rows.map((r) => r.ref),
+                  rows.map((r) => r.ref).sort(),
+                );
+                for (const r of result.rows) actions[r.action] = (actions[r.action] ?? 0) + 1;
+              } catch (e) {
+                errors.push(e);
+              }
+            }
+          }),
+        );
+        t.is(pool.totalCount, 16);
+        t.deepEqual(
+          errors.map((e) => (e as { code?: string }).code),
+          [],
+        );
+        t.deepEqual(actions, { updated: call, inserted: call });
+        const [r] = await sql(`SELECT count(*)::int AS rows, count(DISTINCT ref)::int AS refs FROM mix`);
+        t.deepEqual(r, { rows: call + existing.length, refs: call + existing.length });
+        const committed = (await numbers('mix')).map((x) => Number(x.slice(2))).sort((x, y) => x - y);
+        t.deepEqual(
+          committed,
+          Array.from({ length: call + existing.length }, (_, i) => i + 1),
+        );
+      },
+      { max: 16 },
+    ),
+  );
+});
+
 // ---------------------------------------------------------------------------
 // The generated code follows the table's numberings
 
