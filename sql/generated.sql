@@ -1390,6 +1390,7 @@ DECLARE
   up_changed text;
   up_part text := '';
   loop_body text;
+  after_loop text := '';
   -- Indentation of the clauses below, by where they go.
   ind text := CASE kind WHEN 'many' THEN '    ' ELSE '' END;
   -- The table as a JSON string: one line, whatever its name holds.
@@ -1450,21 +1451,46 @@ BEGIN
             RETURNING %5$s, 'updated' INTO result;
           END IF;$u$, up_changed, tbl, up_set, found_by, row_cols);
       END IF;
+      -- First pass: a key not found by a plain read (no lock) is inserted;
+      -- a key found, or inserted meanwhile, waits for the second pass.
       loop_body := format($l$
-    -- The table's gapless numbering takes a number for every row INSERT
-    -- proposes: lock and update a row found by its key, insert only new keys.
+    n := n + 1;
+    IF r.racefree_solo IS NOT NULL OR NOT EXISTS (SELECT FROM %1$s AS cur WHERE %2$s) THEN
+      %3$s
+    END IF;
+    -- Found, or a concurrent insert of the key won: locked and updated below.%4$s
+    later := array_append(later, given);
+    later_row := array_append(later_row, r.racefree_row);
+    later_solo := array_append(later_solo, r.racefree_solo);
+    later_at := array_append(later_at, n);$l$,
+        tbl, found_by,
+        racefree_internal._upsert_insert_once(info, insert_vals, 'result', ARRAY['results[n] := result;', 'CONTINUE new_keys;'], '      '),
+        (SELECT string_agg(format(E'\n    given.%I := r.%I;', c->>'name', c->>'name'), '') FROM jsonb_array_elements(params) AS c));
+      -- Second pass: the rows found, locked (FOR UPDATE) and updated in key
+      -- order; a row deleted meanwhile is inserted after all.
+      after_loop := format($l$
+  -- Then the keys found: lock and update each row, in key order.
+  <<found_keys>>
+  FOR j IN 1 .. cardinality(later_at) LOOP
+    SELECT later_row[j] AS racefree_row, later_solo[j] AS racefree_solo, (later[j]).* INTO r;
     FOR attempt IN 1 .. 100 LOOP
       IF r.racefree_solo IS NULL THEN
         SELECT %1$s, 'unchanged' INTO result FROM %2$s AS cur WHERE %3$s FOR UPDATE;
         IF FOUND THEN%4$s
-          RETURN NEXT result;
-          CONTINUE rows;
+          results[later_at[j]] := result;
+          CONTINUE found_keys;
         END IF;
       END IF;
       %5$s
-    END LOOP;%6$s$l$,
+    END LOOP;%6$s
+  END LOOP;
+  -- One result per key, in key order.
+  FOR j IN 1 .. n LOOP
+    result := results[j];
+    RETURN NEXT result;
+  END LOOP;$l$,
         row_cols, tbl, found_by, up_part,
-        racefree_internal._upsert_insert_once(info, insert_vals, 'result', ARRAY['RETURN NEXT result;', 'CONTINUE rows;'], '      '),
+        racefree_internal._upsert_insert_once(info, insert_vals, 'result', ARRAY['results[later_at[j]] := result;', 'CONTINUE found_keys;'], '      '),
         missing);
     END IF;
     body := format($body$DECLARE
@@ -1480,8 +1506,6 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'undefined_column',
       MESSAGE = %3$L || quote_literal(unknown) || %4$L;
   END IF;
-  -- One row per key, the last one given, then in key order: concurrent
-  -- batches lock their keys in the same order, so they never deadlock.
 %11$s  FOR r IN
     SELECT DISTINCT ON (%5$s, v.racefree_solo) v.*
       FROM (SELECT w.*, %6$s AS racefree_solo
@@ -1491,7 +1515,7 @@ BEGIN
                            jsonb_populate_record(NULL::%8$s, x.racefree_row) AS p) AS w) AS v
      ORDER BY %9$s, v.racefree_solo, v.racefree_ord DESC
   LOOP%12$s
-  END LOOP;
+  END LOOP;%13$s
 END
 $body$,
       arg,
@@ -1511,9 +1535,28 @@ $body$,
       tbl,
       (SELECT string_agg(format('v.%I', c->>'name') || coalesce(' COLLATE ' || (c->>'collate'), '') || ' USING ' || (c->>'sort'), ', ')
          FROM jsonb_array_elements(keys) AS c),
-      CASE WHEN gapless THEN format(E'\n  result %s;', info->>'result') ELSE '' END,
-      CASE WHEN gapless THEN E'  <<rows>>\n' ELSE '' END,
-      loop_body);
+      CASE WHEN NOT gapless THEN '' ELSE format($d$
+  result %1$s;
+  -- The result of each row, by its place in key order.
+  results %1$s[] := '{}';
+  n integer := 0;
+  -- The rows left for the second pass, with their JSON and place.
+  given %2$s;
+  later %2$s[] := '{}';
+  later_row jsonb[] := '{}';
+  later_solo bigint[] := '{}';
+  later_at integer[] := '{}';$d$, info->>'result', tbl) END,
+      CASE WHEN NOT gapless THEN $c$  -- One row per key, the last one given, then in key order: concurrent
+  -- batches lock their keys in the same order, so they never deadlock.
+$c$ ELSE $c$  -- One row per key, the last one given, then in key order. First the keys
+  -- not found are inserted, which takes the gapless numbering's counter lock
+  -- (held until commit); then the rows found are locked and updated. A call
+  -- so takes the counter lock before any row lock, and concurrent batches
+  -- lock their rows in the same order: they never deadlock.
+  <<new_keys>>
+$c$ END,
+      loop_body,
+      after_loop);
     RETURN header || body;
   END IF;
 
@@ -1840,6 +1883,7 @@ DECLARE
   argtypes text;
   about text := format('%s on key %s', info->>'table', info->>'target');
   create_fn text := CASE WHEN replace THEN 'CREATE OR REPLACE FUNCTION' ELSE 'CREATE FUNCTION' END;
+  gapless boolean := coalesce((info->>'gapless')::boolean, false);
   seq regclass;
 BEGIN
   IF NOT replace THEN
@@ -1860,22 +1904,29 @@ BEGIN
   EXECUTE format('%s %I.%I(rows jsonb) RETURNS SETOF %s LANGUAGE plpgsql AS %L',
     create_fn, sch, fns[3], info->>'result', racefree_internal._upsert_source('many', fns[3], info));
   EXECUTE format('COMMENT ON FUNCTION %I.%I(%s) IS %L', sch, fns[1], argtypes, format(
-    'Upsert into %s: one INSERT ... ON CONFLICT DO UPDATE statement. Arguments left out or NULL are not written: a new row takes the column default, an existing row keeps its value. '
+    'Upsert into %s: %s Arguments left out or NULL are not written: a new row takes the column default, an existing row keeps its value. '
     'An update may change %s, and only when a given value IS DISTINCT FROM the stored one; otherwise nothing is written (no new row version, no UPDATE trigger). '
     'Returns the row and action: inserted, updated or unchanged; always exactly one row. Locks the row until the transaction ends. '
     'Use %s to write NULL into a column.',
-    about, coalesce((SELECT string_agg(format('%I', c->>'name'), ', ') FROM jsonb_array_elements(cols) AS c WHERE (c->>'update')::boolean),
-                    'no column'), fns[3]));
+    about, CASE WHEN gapless THEN 'finds the row by its key and locks it (SELECT ... FOR UPDATE), or inserts a new key (INSERT ... ON CONFLICT DO NOTHING in a subtransaction, rolled back and retried when a concurrent insert of the key won), so the table''s gapless numbering takes a number only for a row inserted.'
+                ELSE 'one INSERT ... ON CONFLICT DO UPDATE statement.' END,
+    coalesce((SELECT string_agg(format('%I', c->>'name'), ', ') FROM jsonb_array_elements(cols) AS c WHERE (c->>'update')::boolean),
+             'no column'), fns[3]));
   EXECUTE format('COMMENT ON FUNCTION %I.%I(%s) IS %L', sch, fns[2], argtypes, format(
     'Get or create the row of %s: returns it with action existing, or inserts it (arguments left out or NULL take the column default) and returns action inserted. '
     'Never changes an existing row and never returns zero rows: concurrent callers of one key at READ COMMITTED all get the same row, without an error '
-    '(INSERT ... ON CONFLICT DO NOTHING, then SELECT in a new statement, retried if the row was deleted in between).',
-    about));
+    '(%s).',
+    about, CASE WHEN gapless THEN 'SELECT, then INSERT ... ON CONFLICT DO NOTHING in a subtransaction, rolled back when a concurrent insert of the key won, so the table''s gapless numbering takes a number only for a row inserted; retried'
+                ELSE 'INSERT ... ON CONFLICT DO NOTHING, then SELECT in a new statement, retried if the row was deleted in between' END));
   EXECUTE format('COMMENT ON FUNCTION %I.%I(jsonb) IS %L', sch, fns[3], format(
     'Batch upsert into %s. rows: a JSON array of objects keyed by column name; a key left out is not written, JSON null writes NULL, a key that is not a writable column is an error (42703). '
-    'Rows with the same key: the last one wins. Rows are written in key order, so concurrent batches lock keys in the same order and never deadlock. '
+    'Rows with the same key: the last one wins. %s '
     'Returns one row per distinct key, in key order, with action inserted, updated or unchanged (as %s).',
-    about, fns[1]));
+    about,
+    CASE WHEN gapless THEN 'First the keys not found are inserted, each in a subtransaction, which takes the gapless numbering''s counter lock; then the rows found are locked and updated, in key order. '
+                           'A batch so takes the counter lock before any row lock, and concurrent batches lock rows in the same order: they never deadlock.'
+         ELSE 'Rows are written in key order, so concurrent batches lock keys in the same order and never deadlock.' END,
+    fns[1]));
   EXECUTE format('REVOKE ALL ON FUNCTION %I.%I(%s) FROM PUBLIC', sch, fns[1], argtypes);
   EXECUTE format('REVOKE ALL ON FUNCTION %I.%I(%s) FROM PUBLIC', sch, fns[2], argtypes);
   EXECUTE format('REVOKE ALL ON FUNCTION %I.%I(jsonb) FROM PUBLIC', sch, fns[3]);

@@ -119,6 +119,15 @@ DECLARE
   r record;
   unknown text;
   result <schema>.upsert_orders_result;
+  -- The result of each row, by its place in key order.
+  results <schema>.upsert_orders_result[] := '{}';
+  n integer := 0;
+  -- The rows left for the second pass, with their JSON and place.
+  given <schema>.orders;
+  later <schema>.orders[] := '{}';
+  later_row jsonb[] := '{}';
+  later_solo bigint[] := '{}';
+  later_at integer[] := '{}';
 BEGIN
   -- A key that names no writable column is a typo: refuse it rather than ignore it.
   SELECT k INTO unknown
@@ -129,9 +138,12 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'undefined_column',
       MESSAGE = 'upsert_orders_many: rows hold key ' || quote_literal(unknown) || ', which is not a writable column of <schema>.orders';
   END IF;
-  -- One row per key, the last one given, then in key order: concurrent
-  -- batches lock their keys in the same order, so they never deadlock.
-  <<rows>>
+  -- One row per key, the last one given, then in key order. First the keys
+  -- not found are inserted, which takes the gapless numbering's counter lock
+  -- (held until commit); then the rows found are locked and updated. A call
+  -- so takes the counter lock before any row lock, and concurrent batches
+  -- lock their rows in the same order: they never deadlock.
+  <<new_keys>>
   FOR r IN
     SELECT DISTINCT ON (v.ref, v.racefree_solo) v.*
       FROM (SELECT w.*, CASE WHEN w.ref IS NULL OR (((status = 'open'::text))) IS NOT TRUE THEN w.racefree_ord END AS racefree_solo
@@ -146,8 +158,39 @@ BEGIN
                            jsonb_populate_record(NULL::<schema>.orders, x.racefree_row) AS p) AS w) AS v
      ORDER BY v.ref USING OPERATOR(pg_catalog.<), v.racefree_solo, v.racefree_ord DESC
   LOOP
-    -- The table's gapless numbering takes a number for every row INSERT
-    -- proposes: lock and update a row found by its key, insert only new keys.
+    n := n + 1;
+    IF r.racefree_solo IS NOT NULL OR NOT EXISTS (SELECT FROM <schema>.orders AS cur WHERE cur.ref OPERATOR(pg_catalog.=) r.ref AND (((status = 'open'::text)))) THEN
+      BEGIN
+        INSERT INTO <schema>.orders AS cur (id, ref, status, number, amount, note)
+        VALUES (r.id, r.ref, r.status, r.number, r.amount, r.note)
+        ON CONFLICT (ref) WHERE (status = 'open') DO NOTHING
+        RETURNING cur.id, cur.ref, cur.status, cur.number, cur.amount, cur.note, 'inserted' INTO result;
+        IF FOUND THEN
+          results[n] := result;
+          CONTINUE new_keys;
+        END IF;
+        -- A concurrent insert of the key won: undo this one, which gives back the number its trigger took.
+        RAISE SQLSTATE 'RF190';
+      EXCEPTION WHEN SQLSTATE 'RF190' THEN
+        NULL;  -- the next attempt, a new statement, finds the row that won
+      END;
+    END IF;
+    -- Found, or a concurrent insert of the key won: locked and updated below.
+    given.id := r.id;
+    given.ref := r.ref;
+    given.status := r.status;
+    given.number := r.number;
+    given.amount := r.amount;
+    given.note := r.note;
+    later := array_append(later, given);
+    later_row := array_append(later_row, r.racefree_row);
+    later_solo := array_append(later_solo, r.racefree_solo);
+    later_at := array_append(later_at, n);
+  END LOOP;
+  -- Then the keys found: lock and update each row, in key order.
+  <<found_keys>>
+  FOR j IN 1 .. cardinality(later_at) LOOP
+    SELECT later_row[j] AS racefree_row, later_solo[j] AS racefree_solo, (later[j]).* INTO r;
     FOR attempt IN 1 .. 100 LOOP
       IF r.racefree_solo IS NULL THEN
         SELECT cur.id, cur.ref, cur.status, cur.number, cur.amount, cur.note, 'unchanged' INTO result FROM <schema>.orders AS cur WHERE cur.ref OPERATOR(pg_catalog.=) r.ref AND (((status = 'open'::text))) FOR UPDATE;
@@ -160,8 +203,8 @@ BEGIN
              WHERE cur.ref OPERATOR(pg_catalog.=) r.ref AND (((status = 'open'::text)))
             RETURNING cur.id, cur.ref, cur.status, cur.number, cur.amount, cur.note, 'updated' INTO result;
           END IF;
-          RETURN NEXT result;
-          CONTINUE rows;
+          results[later_at[j]] := result;
+          CONTINUE found_keys;
         END IF;
       END IF;
       BEGIN
@@ -170,8 +213,8 @@ BEGIN
         ON CONFLICT (ref) WHERE (status = 'open') DO NOTHING
         RETURNING cur.id, cur.ref, cur.status, cur.number, cur.amount, cur.note, 'inserted' INTO result;
         IF FOUND THEN
-          RETURN NEXT result;
-          CONTINUE rows;
+          results[later_at[j]] := result;
+          CONTINUE found_keys;
         END IF;
         -- A concurrent insert of the key won: undo this one, which gives back the number its trigger took.
         RAISE SQLSTATE 'RF190';
@@ -181,6 +224,11 @@ BEGIN
     END LOOP;
     RAISE EXCEPTION USING ERRCODE = 'no_data_found', MESSAGE = 'upsert_orders_many: a row with this key exists but cannot be read back by its key',
       HINT = 'A BEFORE INSERT trigger that changes key columns, or a row-level security policy that hides rows, keeps it from being read back.';
+  END LOOP;
+  -- One result per key, in key order.
+  FOR j IN 1 .. n LOOP
+    result := results[j];
+    RETURN NEXT result;
   END LOOP;
 END
 $function$
