@@ -330,6 +330,26 @@ const sources = async (table: string) =>
   ).map((r) => r.def);
 const stale = async () => (await runDoctor({ databaseUrl: url(), dir: false })).findings.filter((f) => f.check === 'generated_stale');
 
+test('the comments of the generated functions say how they write on a gapless-numbered table; dropNumbering brings the plain ones back', async (t) => {
+  await invoices('doc_g');
+  const comments = async () =>
+    (
+      await sql<{ c: string }>(
+        `SELECT obj_description(p.oid, 'pg_proc') AS c FROM pg_proc AS p
+          WHERE p.pronamespace = 'public'::regnamespace AND p.proname IN ('upsert_doc_g', 'get_or_create_doc_g', 'upsert_doc_g_many') ORDER BY p.proname`,
+      )
+    ).map((r) => r.c);
+  const [goc = '', upsert = '', many = ''] = await comments();
+  t.regex(goc, /SELECT, then INSERT \.\.\. ON CONFLICT DO NOTHING in a subtransaction/);
+  t.regex(upsert, /^Upsert into public\.doc_g on key \(ref\): finds the row by its key and locks it \(SELECT \.\.\. FOR UPDATE\), or inserts a new key/);
+  t.notRegex(upsert, /one INSERT/);
+  t.regex(many, /First the keys not found are inserted.* before any row lock/);
+  await runMigration(url(), (pgm) => dropNumbering(pgm, { table: 'doc_g', column: 'number', name: 'doc_g_no' }));
+  const [, plainUpsert = '', plainMany = ''] = await comments();
+  t.regex(plainUpsert, /^Upsert into public\.doc_g on key \(ref\): one INSERT \.\.\. ON CONFLICT DO UPDATE statement\. /);
+  t.regex(plainMany, /Rows are written in key order, so concurrent batches lock keys in the same order and never deadlock\./);
+});
+
 test.serial('addNumbering before or after addUpsert: the same generated code, doctor clean; dropNumbering brings the plain code back', async (t) => {
   await invoices('ord_a', 'numbering first');
   await invoices('ord_b', 'upsert first');
