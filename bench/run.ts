@@ -39,14 +39,23 @@ for (const name of chosen) {
   }
 }
 
+const DURABLE = { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on' } as const;
+
 async function main(): Promise<void> {
   const given = process.env['DATABASE_URL'];
-  const server = given ? undefined : await startEmbeddedPostgres();
+  // Durable, as production runs and as the machine's server does: with
+  // fsync and synchronous_commit off (the test default) the commit costs
+  // nothing and every ratio would weigh CPU alone.
+  const server = given ? undefined : await startEmbeddedPostgres({ settings: DURABLE });
   const serverUrl = given ?? server!.connectionString;
   try {
     await withScratchDatabase(serverUrl, 'racefree_bench', async (url) => {
-      const { rows } = await withClient(url, (admin) => admin.query<{ v: string; fsync: string }>(`SELECT version() AS v, current_setting('fsync') AS fsync`));
-      const serverLine = `${given ? 'DATABASE_URL' : 'embedded'}: ${rows[0]!.v.split(',')[0]}, fsync ${rows[0]!.fsync}`;
+      const { rows } = await withClient(url, (admin) =>
+        admin.query<{ v: string; fsync: string; sync: string }>(
+          `SELECT version() AS v, current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS sync`,
+        ),
+      );
+      const serverLine = `${given ? 'DATABASE_URL' : 'embedded'}: ${rows[0]!.v.split(',')[0]}, fsync ${rows[0]!.fsync}, synchronous_commit ${rows[0]!.sync}`;
       console.log(`Server: ${serverLine}`);
       const results: BenchResult[] = [];
       const sections: string[] = [`# racefree benchmarks\n\nServer: ${serverLine}. Ratios are to each scenario's first row, measured in the same run.`];
