@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: every scenario in one process against one server
- * (DATABASE_URL, or an embedded PostgreSQL), in a scratch database that is
+ * (DATABASE_URL, or an embedded PostgreSQL started durable), in a scratch database that is
  * dropped afterwards; printed as Markdown and written, with an SVG chart, to
  * bench/results/. Names of scenarios as arguments run only those (and
  * write nothing): `npm run bench -- upsert idempotency`.
@@ -43,9 +43,9 @@ const DURABLE = { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on' 
 
 async function main(): Promise<void> {
   const given = process.env['DATABASE_URL'];
-  // Durable, as production runs and as the machine's server does: with
-  // fsync and synchronous_commit off (the test default) the commit costs
-  // nothing and every ratio would weigh CPU alone.
+  // Durable, as a production server runs: with fsync and synchronous_commit
+  // off (the test default) a commit waits for no flush, and every ratio would
+  // weigh CPU alone.
   const server = given ? undefined : await startEmbeddedPostgres({ settings: DURABLE });
   const serverUrl = given ?? server!.connectionString;
   try {
