@@ -491,6 +491,9 @@ test('next_value and current_value: gapless per (counter, scope), 0 when unused'
     ]);
     const error = await t.throwsAsync(a.query(`SELECT racefree.next_value(NULL)`));
     t.is((error as { code?: string }).code, '23502');
+    const empty = await t.throwsAsync(a.query(`SELECT racefree.next_value('')`));
+    t.is((empty as { code?: string }).code, '23514');
+    t.is(empty!.message, 'racefree.next_value: counter must not be empty');
   } finally {
     await Promise.all([a.end(), b.end()]);
   }

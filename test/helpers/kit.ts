@@ -21,7 +21,7 @@ export const KIT = readdirSync(path.join(root, 'migrations'))
   .sort();
 
 /** Everything the kit installs in its schemas (functions with source, comment and grants; relations), but its lane table. */
-export async function kitObjects(dbUrl: string): Promise<{ functions: unknown[]; relations: unknown[] }> {
+export async function kitObjects(dbUrl: string): Promise<{ functions: unknown[]; relations: unknown[]; constraints: unknown[] }> {
   return withClient(dbUrl, async (c) => ({
     functions: (
       await c.query(`SELECT p.oid::regprocedure::text AS name, pg_get_functiondef(p.oid) AS def,
@@ -34,6 +34,11 @@ export async function kitObjects(dbUrl: string): Promise<{ functions: unknown[];
                                FROM pg_attribute AS a WHERE a.attrelid = c.oid AND a.attnum > 0) AS columns
                        FROM pg_class AS c WHERE c.relnamespace = 'racefree'::regnamespace AND c.relname <> 'kit_migrations'
                          AND c.relname NOT LIKE 'kit_migrations%' ORDER BY 1`)
+    ).rows,
+    constraints: (
+      await c.query(`SELECT c.conrelid::regclass::text AS relation, c.conname, pg_get_constraintdef(c.oid) AS def
+                       FROM pg_constraint AS c WHERE c.connamespace = 'racefree'::regnamespace
+                         AND c.conrelid::regclass::text NOT LIKE 'racefree.kit_migrations%' ORDER BY 1, 2`)
     ).rows,
   }));
 }
