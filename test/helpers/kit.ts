@@ -20,7 +20,7 @@ export const KIT = readdirSync(path.join(root, 'migrations'))
   .map((f) => f.slice(0, -4))
   .sort();
 
-/** Everything the kit installs in its schemas (functions with source, comment and grants; relations), but its lane table. */
+/** Everything the kit installs in its schemas (functions with source, comment and grants; relations; constraints), but its lane table. */
 export async function kitObjects(dbUrl: string): Promise<{ functions: unknown[]; relations: unknown[]; constraints: unknown[] }> {
   return withClient(dbUrl, async (c) => ({
     functions: (
