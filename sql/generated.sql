@@ -596,7 +596,7 @@ $$;
 COMMENT ON FUNCTION racefree_internal._numbering_seed(racefree.numberings) IS
   'Internal: moves a numbering''s counters (gapless) or sequence (fast) past the highest number of each scope already in its column (racefree_internal._numbering_highest); never moves one back, so it can run while writers advance them too.';
 
-CREATE OR REPLACE FUNCTION racefree_internal._lock_with_retries(tbl regclass, lock_mode text, config jsonb)
+CREATE OR REPLACE FUNCTION racefree_internal._lock_with_retries(tbls regclass[], lock_mode text, config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
@@ -605,6 +605,8 @@ DECLARE
   timeout_ms int := coalesce((config->>'lockTimeoutMs')::int, 100);
   step text := coalesce(config->>'stepName', 'addNumbering');
   saved text := current_setting('lock_timeout');
+  -- One statement for all: none is held while another is waited for.
+  names text := array_to_string(tbls::text[], ', ');
   holders text;
   more int;
   pause_ms int;
@@ -616,18 +618,18 @@ BEGIN
     BEGIN
       -- Writers queue behind a waiting lock request: it waits only this long.
       PERFORM set_config('lock_timeout', timeout_ms || 'ms', true);
-      EXECUTE format('LOCK TABLE %s IN %s MODE', tbl, lock_mode);
+      EXECUTE format('LOCK TABLE %s IN %s MODE', names, lock_mode);
       PERFORM set_config('lock_timeout', saved, true);
       RETURN;
     EXCEPTION WHEN lock_not_available THEN
-      -- The failed attempt rolled back: this transaction holds no lock on tbl while it waits.
+      -- The failed attempt rolled back: this transaction holds no lock on tbls while it waits.
       SELECT string_agg(format('pid %s (%s, %s lock: %s)', h.pid, coalesce(h.state, 'unknown'), h.mode, left(coalesce(h.query, ''), 100)),
                         '; ' ORDER BY h.pid) FILTER (WHERE h.k <= 3),
              count(*) FILTER (WHERE h.k > 3)
         INTO holders, more
         FROM (SELECT l.pid, l.mode, a.state, a.query, row_number() OVER (ORDER BY l.pid) AS k
                 FROM pg_catalog.pg_locks AS l LEFT JOIN pg_catalog.pg_stat_activity AS a ON a.pid = l.pid
-               WHERE l.locktype = 'relation' AND l.relation = tbl AND l.granted AND l.pid <> pg_backend_pid()) AS h;
+               WHERE l.locktype = 'relation' AND l.relation = ANY (tbls) AND l.granted AND l.pid <> pg_backend_pid()) AS h;
       IF more > 0 THEN
         holders := format('%s and %s more session(s)', holders, more);
       END IF;
@@ -635,20 +637,27 @@ BEGIN
         RAISE EXCEPTION USING
           ERRCODE = 'lock_not_available',
           MESSAGE = format('%s: could not lock %s in %s mode in %s attempts of %s ms: held by %s; this step changed nothing',
-            step, tbl, lock_mode, attempts, timeout_ms, coalesce(holders, 'sessions that have ended since')),
-          HINT = 'End or wait out the sessions holding the table, or raise lockRetries or lockTimeoutMs, then run the migration again: it goes on from the last step done.';
+            step, names, lock_mode, attempts, timeout_ms, coalesce(holders, 'sessions that have ended since')),
+          HINT = coalesce(config->>'hint', 'End or wait out the sessions holding the table, or raise lockRetries or lockTimeoutMs, then run the migration again: it goes on from the last step done.');
       END IF;
       pause_ms := least(2000, 25 * 2 ^ least(attempt, 7))::int;
       pause_ms := pause_ms / 2 + (random() * pause_ms / 2)::int;
       RAISE NOTICE USING MESSAGE = format('waiting: %s needs a %s lock on %s, held by %s (attempt %s of %s, next in %s ms)',
-        step, lock_mode, tbl, coalesce(holders, 'a session that has ended since'), attempt, attempts, pause_ms);
+        step, lock_mode, names, coalesce(holders, 'a session that has ended since'), attempt, attempts, pause_ms);
       PERFORM pg_sleep(pause_ms / 1000.0);
     END;
   END LOOP;
 END
 $$;
+COMMENT ON FUNCTION racefree_internal._lock_with_retries(regclass[], text, jsonb) IS
+  'Internal, the lock of each catalog step of an online retrofit and of kit migrations that alter the kit''s busy tables: LOCK TABLE tbls (all in one statement) in lock_mode under a short lock_timeout (config lockTimeoutMs, default 100), so writers queue behind the request for at most that long; on timeout it holds nothing, prints a NOTICE ''waiting: ...'' naming the sessions that hold the tables, sleeps with exponential backoff and jitter (25 ms doubling, at most 2 s) and tries again, config lockRetries times (default 20); then 55P03 naming them (config hint replaces the retrofit''s HINT). The locks, once taken, are held to the end of the calling transaction.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._lock_with_retries(tbl regclass, lock_mode text, config jsonb)
+RETURNS void
+LANGUAGE sql
+AS $$ SELECT racefree_internal._lock_with_retries(ARRAY[tbl], lock_mode, config) $$;
 COMMENT ON FUNCTION racefree_internal._lock_with_retries(regclass, text, jsonb) IS
-  'Internal, the lock of each catalog step of an online retrofit: LOCK TABLE tbl in lock_mode under a short lock_timeout (config lockTimeoutMs, default 100), so writers queue behind the request for at most that long; on timeout it holds nothing, prints a NOTICE ''waiting: ...'' naming the sessions that hold the table, sleeps with exponential backoff and jitter (25 ms doubling, at most 2 s) and tries again, config lockRetries times (default 20); then 55P03 naming them. The lock, once taken, is held to the end of the calling transaction.';
+  'Internal: racefree_internal._lock_with_retries of one table.';
 
 CREATE OR REPLACE FUNCTION racefree_internal._numbering_insert_hook(r racefree.numberings, trigger_name name)
 RETURNS void
@@ -2321,6 +2330,7 @@ REVOKE ALL ON FUNCTION racefree_internal._numbering_source(racefree.numberings) 
 REVOKE ALL ON FUNCTION racefree_internal._numbering_install(racefree.numberings, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_highest(jsonb, regclass, name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_seed(racefree.numberings) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._lock_with_retries(regclass[], text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._lock_with_retries(regclass, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_insert_hook(racefree.numberings, name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_explicit_hook(racefree.numberings, name) FROM PUBLIC;

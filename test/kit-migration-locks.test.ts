@@ -8,7 +8,7 @@
 import { rm } from 'node:fs/promises';
 import test from 'ava';
 import type pg from 'pg';
-import { tracked } from './helpers/blocking.js';
+import { pidOf, tracked } from './helpers/blocking.js';
 import { connect, withClient, withEmptyDatabase } from './helpers/db.js';
 import { KIT, kitDir, lane } from './helpers/kit.js';
 
@@ -43,6 +43,7 @@ test('kit migration 0062 behind a long transaction: writers wait at most one 1 s
     const [holder, writer, observer] = await Promise.all([connect(dbUrl), connect(dbUrl), connect(dbUrl)]);
     try {
       // A transaction holding a number keeps racefree.counters locked (ROW EXCLUSIVE) until it ends.
+      const holderPid = await pidOf(holder);
       await holder.query('BEGIN');
       await holder.query('INSERT INTO held DEFAULT VALUES');
       const first = tracked(lane(dbUrl, newKit, true));
@@ -56,7 +57,16 @@ test('kit migration 0062 behind a long transaction: writers wait at most one 1 s
       }
       const error = await t.throwsAsync(first.promise);
       t.is((error as { code?: string }).code, '55P03');
-      t.regex(error!.message, /stayed locked by other transactions through 10 attempts of 1 s/);
+      // The sessions holding the tables, by pid: the holder, and a writer caught with its lock granted.
+      const message = error!.message;
+      t.regex(
+        message,
+        /^racefree kit migration 0062: could not lock racefree\.counters, racefree\.idempotency_keys in ACCESS EXCLUSIVE mode in 10 attempts of 1000 ms: held by .*; this step changed nothing$/,
+      );
+      t.true(
+        message.includes(`pid ${holderPid} (idle in transaction, RowExclusiveLock lock: INSERT INTO held DEFAULT VALUES)`),
+        `the message names the transaction holding the lock: ${message}`,
+      );
       const slowest = Math.max(...latencies);
       t.true(slowest < 2_000, `the slowest insert waited ${slowest.toFixed(0)} ms (one attempt is 1 s)`);
       t.true(latencies.length > 10, `${latencies.length} inserts went through while the migration tried`);
