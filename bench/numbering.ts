@@ -15,7 +15,7 @@
  *
  * Run alone: `DATABASE_URL=postgres://... node dist/bench/numbering.js` (a
  * database where the kit is migrated), or with `--upgraded` on a database of
- * its own that was numbered by the kit of 0021 and then upgraded by
+ * its own that was numbered by the kit of 0062 and then upgraded by
  * `racefree migrate up` (DATABASE_URL names the server).
  */
 import pg from 'pg';
@@ -223,9 +223,13 @@ export async function run(
   }
 }
 
-/** The same on a database numbered by the kit of 0021 (generator 2) and then upgraded with `migrate up`. */
+/**
+ * The same on a database numbered by the kit of 0062 (generator 5, the last
+ * before 0070) and then upgraded with `migrate up`. Today's builders call the
+ * internals in racefree_internal, so the old kit must be 0061 or later.
+ */
 export async function runUpgraded(serverUrl: string, options: { rounds?: number } = {}): Promise<BenchResult> {
-  return withUpgradedDatabase(serverUrl, '0021', prepare, (url) => run(url, { ...options, prepared: true, title: 'Numbering, upgraded from kit 0021' }));
+  return withUpgradedDatabase(serverUrl, '0062', prepare, (url) => run(url, { ...options, prepared: true, title: 'Numbering, upgraded from kit 0062' }));
 }
 
 await runStandalone(import.meta.url, (url) => (process.argv.includes('--upgraded') ? runUpgraded(url) : run(url)));

@@ -45,9 +45,9 @@ COMMENT ON TABLE racefree.registry_objects IS
 CREATE OR REPLACE FUNCTION racefree_internal._generator_version()
 RETURNS integer
 LANGUAGE sql IMMUTABLE
-AS $$ SELECT 5 $$;
+AS $$ SELECT 6 $$;
 COMMENT ON FUNCTION racefree_internal._generator_version() IS
-  'Internal: the version of the kit''s generators. A kit migration that changes generated code raises it and ends with racefree_internal._regenerate_all(). Version 1 is the code of kit migrations 0002 and 0003, version 2 that of 0005, version 3 that of 0051; version 4 (0060) fills every gapless numbering by a BEFORE INSERT trigger; version 5 (0061) calls the internals in racefree_internal.';
+  'Internal: the version of the kit''s generators. A kit migration that changes generated code raises it and ends with racefree_internal._regenerate_all(). Version 1 is the code of kit migrations 0002 and 0003, version 2 that of 0005, version 3 that of 0051; version 4 (0060) fills every gapless numbering by a BEFORE INSERT trigger; version 5 (0061) calls the internals in racefree_internal; version 6 (0070) checks a fast DEFAULT''s explicit numbers in a generated PL/pgSQL trigger, racefree_<name>_explicit(), instead of a trigger WHEN clause.';
 
 CREATE OR REPLACE FUNCTION racefree_internal._cut_to_fit(base text, suffix text)
 RETURNS text
@@ -290,7 +290,40 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION racefree_internal._numbering_explicit() IS
-  'Internal trigger (argument: the numbering''s counter): fires only when a row brings its own number (beside a fast numbering''s DEFAULT, on UPDATE, and during an online retrofit before it generates), and moves the counter past it.';
+  'Internal trigger (argument: the numbering''s counter): fires only when a row brings its own number (on UPDATE, during an online retrofit before it generates, and, before generator 6, beside a fast numbering''s DEFAULT), and moves the counter past it.';
+
+-- In schema racefree, like racefree._idempotency_claim: the generated
+-- explicit-number trigger calls it by name as the inserting role, which has
+-- no way into racefree_internal.
+CREATE OR REPLACE FUNCTION racefree._numbering_explicit_advance(counter text, number text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r racefree.numberings;
+BEGIN
+  SELECT * INTO r FROM racefree.numberings AS n WHERE n.counter = _numbering_explicit_advance.counter;
+  -- Callable by racefree_user outside the trigger too, so it asks for what an
+  -- explicit number gives anyway: a fast numbering (gaps allowed), in a
+  -- transaction that holds the lock every write of its table takes (of one
+  -- of its partitions, for a row written to the partition directly).
+  IF r.counter IS NULL OR NOT racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns)
+     OR NOT EXISTS (SELECT FROM pg_catalog.pg_locks AS l
+                     WHERE l.locktype = 'relation' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
+                       AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database())
+                       AND (l.relation = pg_catalog.to_regclass(format('%I.%I', r.table_schema, r.table_name))
+                            OR l.relation IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass(format('%I.%I', r.table_schema, r.table_name))) AS t))
+                       AND l.mode = 'RowExclusiveLock') THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('racefree._numbering_explicit_advance(%L): only a row written to the table of a fast numbering moves its sequence', counter),
+      HINT = 'Write the number with its row: the table''s trigger moves the sequence.';
+  END IF;
+  PERFORM racefree_internal._numbering_advance(r.counter, number);
+END
+$$;
+COMMENT ON FUNCTION racefree._numbering_explicit_advance(text, text) IS
+  'Internal, called by the explicit-number trigger racefree_<name>_explicit() of a fast numbering without row values: moves the numbering''s sequence past a number a row brought itself (racefree_internal._numbering_advance), as the kit''s owner. Refuses (42501) any other numbering, and a transaction that is not writing the numbered table.';
 
 -- ---------------------------------------------------------------------------
 -- Numbering: the generator
@@ -310,6 +343,15 @@ LANGUAGE sql IMMUTABLE
 AS $$ SELECT racefree_internal._object_name('racefree_' || name, CASE WHEN inline THEN '_explicit' ELSE '_number' END) $$;
 COMMENT ON FUNCTION racefree_internal._numbering_hook_name(text, boolean) IS
   'Internal: the name of a numbering''s BEFORE INSERT trigger: racefree_<name>_explicit beside an inlined DEFAULT, racefree_<name>_number for the generator trigger (cut to 63 bytes by racefree_internal._object_name).';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_marker(counter text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+-- Short: the trigger reads it for every row, and a longer name costs more
+-- there; 48 bits of the counter's hash tell a database's numberings apart.
+AS $$ SELECT 'racefree.n' || left(md5(counter), 12) $$;
+COMMENT ON FUNCTION racefree_internal._numbering_marker(text) IS
+  'Internal: the name of the transaction-local setting in which a fast numbering''s DEFAULT leaves the number it generated, for its explicit-number trigger to tell that number from one that came with the row: racefree.n and 12 hex digits of the counter''s md5.';
 
 CREATE OR REPLACE FUNCTION racefree_internal._numbering_digits(width int, n text)
 RETURNS text
@@ -342,7 +384,7 @@ DECLARE
   suffix text;       -- the number after {seq}
   scope text;        -- the counter's scope
   checks text := '';
-  marker text := 'racefree.n_' || md5(r.counter);
+  marker text := racefree_internal._numbering_marker(r.counter);
   c name;
   -- Names as a JSON string: one line, whatever they hold.
   header text := format(E'-- Generated by racefree addNumbering() (generator %s) for %s.\n', racefree_internal._generator_version(),
@@ -453,12 +495,36 @@ $$;
 COMMENT ON FUNCTION racefree_internal._numbering_source(racefree.numberings) IS
   'Internal: the source of a numbering''s generate_<name>_number(), rendered from its racefree.numberings row with its counter (gapless) or sequence (fast) as constants: in fast mode without row values an SQL DEFAULT the planner inlines (racefree_internal._numbering_inline); else, every gapless numbering among them, a BEFORE INSERT trigger function.';
 
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_explicit_source(r racefree.numberings)
+RETURNS text
+LANGUAGE sql STABLE
+AS $src$
+  -- Not SECURITY DEFINER: its pinned search_path would cost the hot path a
+  -- GUC change per row (a sixth of a fast insert's server time). So it runs
+  -- as the inserting role, names everything qualified, and only the rare
+  -- explicit number reaches the owner's rights, through a function that
+  -- checks its caller (racefree._numbering_explicit_advance).
+  SELECT format(E'-- Generated by racefree addNumbering() (generator %s) for %s: the explicit-number trigger beside the DEFAULT.\n', racefree_internal._generator_version(),
+                to_jsonb(format('%I.%I.%I', r.table_schema, r.table_name, r.column_name)))
+      || format($b$BEGIN
+  -- The DEFAULT left its number in %2$s; any other value came with the row.
+  IF pg_catalog.texteq(NEW.%1$I, pg_catalog.current_setting(%2$L, true)) IS NOT TRUE THEN
+    PERFORM racefree._numbering_explicit_advance(%3$L, NEW.%1$I);
+  END IF;
+  RETURN NEW;
+END
+$b$, r.column_name, racefree_internal._numbering_marker(r.counter), r.counter)
+$src$;
+COMMENT ON FUNCTION racefree_internal._numbering_explicit_source(racefree.numberings) IS
+  'Internal: the source of the BEFORE INSERT trigger function racefree_<name>_explicit() beside a fast numbering''s inlined DEFAULT (racefree_internal._numbering_inline): it compares the row''s number with the one the DEFAULT generated in this transaction (a transaction-local setting), and passes any other to racefree._numbering_explicit_advance. PL/pgSQL running as the inserting role, every name qualified: its check costs a compared string, not a trigger WHEN clause parsed again in every statement.';
+
 CREATE OR REPLACE FUNCTION racefree_internal._numbering_install(r racefree.numberings, replace boolean)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
   inline boolean := racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns);
+  explicit name := racefree_internal._numbering_hook_name(r.name, true);
 BEGIN
   -- The counter is written by the generated code itself, as the numbering's
   -- owner: inserting roles need no privilege on racefree.counters. The fast
@@ -491,6 +557,15 @@ BEGIN
   IF r.sequence_name IS NOT NULL THEN
     EXECUTE format('GRANT USAGE ON SEQUENCE %I.%I TO racefree_user', r.table_schema, r.sequence_name);
   END IF;
+  IF inline THEN
+    -- Fires as the inserting role (no GRANT needed to fire it), so nothing in it runs with more rights.
+    EXECUTE format('CREATE %sFUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql VOLATILE AS %L',
+      CASE WHEN replace THEN 'OR REPLACE ' ELSE '' END, r.table_schema, explicit, racefree_internal._numbering_explicit_source(r));
+    EXECUTE format('COMMENT ON FUNCTION %I.%I() IS %L', r.table_schema, explicit, format(
+      'BEFORE INSERT trigger beside the DEFAULT %I.%I(): a row that brings its own number moves the %s numbering''s sequence past it (racefree._numbering_explicit_advance). Runs as the inserting role.',
+      r.table_schema, r.generator, r.name));
+    EXECUTE format('REVOKE ALL ON FUNCTION %I.%I() FROM PUBLIC', r.table_schema, explicit);
+  END IF;
   -- racefree doctor compares the counter with the column, and reads a fast
   -- counter's sequence (pg_sequences shows NULL to roles without SELECT on it).
   -- The role arrives with kit migration 0050; sql/ applied by hand may lack it.
@@ -503,7 +578,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION racefree_internal._numbering_install(racefree.numberings, boolean) IS
-  'Internal: creates (or, with replace, replaces in place: same name, same signature) a numbering''s generate_<name>_number() from its racefree.numberings row, commented, revoked from PUBLIC and granted to racefree_user (and a fast numbering''s sequence for its inlined DEFAULT); lets racefree_monitor read the numbered column and a fast numbering''s sequence. Trigger functions (every gapless numbering, and fast ones with row values) are SECURITY DEFINER (search_path pinned), bound to their own counter; the fast DEFAULT is inlinable SQL.';
+  'Internal: creates (or, with replace, replaces in place: same name, same signature) a numbering''s generate_<name>_number() from its racefree.numberings row, commented, revoked from PUBLIC and granted to racefree_user (and a fast numbering''s sequence for its inlined DEFAULT), and beside an inlined DEFAULT its explicit-number trigger function racefree_<name>_explicit() (racefree_internal._numbering_explicit_source); lets racefree_monitor read the numbered column and a fast numbering''s sequence. Trigger functions (every gapless numbering, and fast ones with row values) are SECURITY DEFINER (search_path pinned), bound to their own counter; the fast DEFAULT is inlinable SQL.';
 
 -- ---------------------------------------------------------------------------
 -- Numbering: the retrofit scan, and the lock steps of an online retrofit
@@ -666,10 +741,10 @@ AS $$
 BEGIN
   IF racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns) THEN
     EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I SET DEFAULT %I.%I()', r.table_schema, r.table_name, r.column_name, r.table_schema, r.generator);
-    EXECUTE format($t$CREATE OR REPLACE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW
-      WHEN (NEW.%I IS DISTINCT FROM current_setting(%L, true))
-      EXECUTE FUNCTION racefree_internal._numbering_explicit(%L)$t$,
-      trigger_name, r.table_schema, r.table_name, r.column_name, 'racefree.n_' || md5(r.counter), r.counter);
+    -- No WHEN clause: PostgreSQL parses one again in every statement; the
+    -- generated function's comparison is planned once per session.
+    EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW EXECUTE FUNCTION %I.%I()',
+      trigger_name, r.table_schema, r.table_name, r.table_schema, racefree_internal._numbering_hook_name(r.name, true));
   ELSE
     EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE INSERT ON %I.%I FOR EACH ROW EXECUTE FUNCTION %I.%I()',
       trigger_name, r.table_schema, r.table_name, r.table_schema, r.generator);
@@ -677,7 +752,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION racefree_internal._numbering_insert_hook(racefree.numberings, name) IS
-  'Internal: makes inserts generate the numbering''s numbers: generate_<name>_number() as the column DEFAULT plus the explicit-number trigger trigger_name (fast mode without row values), or the generator as BEFORE INSERT trigger trigger_name. CREATE OR REPLACE TRIGGER, so it also turns the explicit-only trigger of an online retrofit into the final one.';
+  'Internal: makes inserts generate the numbering''s numbers: generate_<name>_number() as the column DEFAULT plus the explicit-number trigger trigger_name firing racefree_<name>_explicit() (fast mode without row values), or the generator as BEFORE INSERT trigger trigger_name. CREATE OR REPLACE TRIGGER, so it also turns the explicit-only trigger of an online retrofit into the final one.';
 
 CREATE OR REPLACE FUNCTION racefree_internal._numbering_explicit_hook(r racefree.numberings, trigger_name name)
 RETURNS void
@@ -691,6 +766,32 @@ END
 $$;
 COMMENT ON FUNCTION racefree_internal._numbering_explicit_hook(racefree.numberings, name) IS
   'Internal: the BEFORE INSERT trigger trigger_name of an online retrofit between its install and activate steps: numbers written explicitly move the counter, none is generated. racefree_internal._numbering_insert_hook replaces it under the same name.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_default_active(tbl regclass, fn regprocedure)
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+  SELECT EXISTS (SELECT FROM pg_catalog.pg_attrdef AS d
+                   JOIN pg_catalog.pg_depend AS p ON p.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND p.objid = d.oid
+                  WHERE d.adrelid = tbl AND p.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.refobjid = fn)
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_default_active(regclass, regprocedure) IS
+  'Internal: whether a column DEFAULT of table tbl calls fn, a numbering''s generate_<name>_number(): false before an online retrofit''s activate step.';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_explicit_when(r racefree.numberings)
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+  SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger AS g
+                  WHERE g.tgrelid = to_regclass(format('%I.%I', r.table_schema, r.table_name))
+                    AND g.tgname = racefree_internal._numbering_hook_name(r.name, true)
+                    AND g.tgfoid = 'racefree_internal._numbering_explicit()'::pg_catalog.regprocedure)
+     AND racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns)
+     AND racefree_internal._numbering_default_active(to_regclass(format('%I.%I', r.table_schema, r.table_name)),
+                                                    to_regprocedure(format('%I.%I()', r.table_schema, r.generator)))
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_explicit_when(racefree.numberings) IS
+  'Internal: whether a fast numbering''s DEFAULT has an older generator''s explicit-number trigger beside it (racefree_internal._numbering_explicit under a WHEN clause, generators 1 to 5), which racefree_internal._regenerate_all replaces with generator 6''s racefree_<name>_explicit(). An online retrofit not yet activated keeps its explicit-only trigger: its activate step installs the new one.';
 
 CREATE OR REPLACE FUNCTION racefree_internal._numbering_to_trigger(r racefree.numberings)
 RETURNS boolean
@@ -711,9 +812,7 @@ BEGIN
     RETURN false;
   END IF;
   -- No DEFAULT yet: an online retrofit stopped before its activate step, which generates nothing until then.
-  active := EXISTS (SELECT FROM pg_catalog.pg_attrdef AS d
-                      JOIN pg_catalog.pg_depend AS p ON p.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND p.objid = d.oid
-                     WHERE d.adrelid = tbl AND p.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.refobjid = fn);
+  active := racefree_internal._numbering_default_active(tbl, fn);
   IF active THEN
     EXECUTE format('ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT', tbl, r.column_name);
   END IF;
@@ -781,6 +880,7 @@ DECLARE
   needed int;
   added name;
   triggers name[];
+  explicit name;     -- the explicit-number trigger function beside an inlined DEFAULT
   taken text;
   r racefree.numberings;
   objects jsonb;
@@ -920,8 +1020,13 @@ BEGIN
   IF mode = 'fast' THEN
     seq := racefree_internal._object_name(name, '_number_seq');
   END IF;
+  IF racefree_internal._numbering_inline(mode, date_col, scope_cols) THEN
+    explicit := triggers[1];
+  END IF;
   SELECT string_agg(x, ', ') INTO taken FROM (
     SELECT format('trigger %I', t.tgname) AS x FROM pg_trigger AS t WHERE t.tgrelid = tbl AND t.tgname = ANY (triggers)
+    UNION ALL
+    SELECT format('function %I.%I()', sch, p.proname) FROM pg_proc AS p WHERE p.pronamespace = ns AND p.proname = explicit AND p.pronargs = 0
     UNION ALL
     SELECT format('%I.%I', sch, c.relname) FROM pg_class AS c WHERE c.relnamespace = ns AND c.relname IN (seq, added)
     UNION ALL
@@ -978,6 +1083,9 @@ BEGIN
     jsonb_build_object('type', 'function', 'schema', sch, 'name', generator),
     jsonb_build_object('type', 'trigger', 'schema', sch, 'name', triggers[1]),
     jsonb_build_object('type', 'trigger', 'schema', sch, 'name', triggers[2]));
+  IF explicit IS NOT NULL THEN
+    objects := objects || jsonb_build_object('type', 'function', 'schema', sch, 'name', explicit);
+  END IF;
   IF seq IS NOT NULL THEN
     objects := objects || jsonb_build_object('type', 'sequence', 'schema', sch, 'name', seq);
   END IF;
@@ -994,7 +1102,7 @@ BEGIN
 END
 $install$;
 COMMENT ON FUNCTION racefree_internal._add_numbering(jsonb) IS
-  'Internal, called by the addNumbering() migration builder: checks the configuration (RF100 on any problem, before any DDL), raises RF101 when the column holds duplicates and has no unique key yet, then creates generate_<name>_number() as a BEFORE INSERT trigger (or, fast mode without row values, the column DEFAULT), the explicit-number triggers, a unique constraint if missing, registers them all in racefree.registry, and starts the counters after the numbers already in the table (racefree_internal._numbering_seed), all under one SHARE ROW EXCLUSIVE lock. config step (addNumbering({ concurrently: true })): ''check'' only checks; ''install'' takes its lock with racefree_internal._lock_with_retries and installs only the explicit-number triggers, the function and the registry entry, leaving the scan, the DEFAULT and the unique key to the later steps; either returns at once when an interrupted run of the same configuration installed it.';
+  'Internal, called by the addNumbering() migration builder: checks the configuration (RF100 on any problem, before any DDL), raises RF101 when the column holds duplicates and has no unique key yet, then creates generate_<name>_number() as a BEFORE INSERT trigger (or, fast mode without row values, the column DEFAULT with its explicit-number trigger function racefree_<name>_explicit()), the explicit-number triggers, a unique constraint if missing, registers them all in racefree.registry, and starts the counters after the numbers already in the table (racefree_internal._numbering_seed), all under one SHARE ROW EXCLUSIVE lock. config step (addNumbering({ concurrently: true })): ''check'' only checks; ''install'' takes its lock with racefree_internal._lock_with_retries and installs only the explicit-number triggers, the function and the registry entry, leaving the scan, the DEFAULT and the unique key to the later steps; either returns at once when an interrupted run of the same configuration installed it.';
 
 CREATE OR REPLACE FUNCTION racefree_internal._online_numbering(config jsonb)
 RETURNS racefree.numberings
@@ -2057,11 +2165,22 @@ DECLARE
   sch name;
   rel name;
   done integer := 0;
+  old_hooks regclass[];
 BEGIN
   -- First: it rewrites descriptions of upserts, which the loop below renders from.
   FOR r IN SELECT * FROM racefree.numberings AS n ORDER BY n.counter LOOP
     PERFORM racefree_internal._numbering_to_trigger(r);
   END LOOP;
+  -- Replacing a trigger takes SHARE ROW EXCLUSIVE, which blocks inserts:
+  -- all such tables at once, in short attempts, so none is held while
+  -- another is waited for and no long transaction queues inserts behind it.
+  SELECT array_agg(DISTINCT format('%I.%I', n.table_schema, n.table_name)::regclass) INTO old_hooks
+    FROM racefree.numberings AS n WHERE racefree_internal._numbering_explicit_when(n);
+  IF old_hooks IS NOT NULL THEN
+    PERFORM racefree_internal._lock_with_retries(old_hooks, 'SHARE ROW EXCLUSIVE',
+      '{"lockTimeoutMs": 1000, "lockRetries": 9, "stepName": "racefree_internal._regenerate_all (explicit-number triggers)",
+        "hint": "Run racefree migrate up again when no long transaction holds them."}');
+  END IF;
   -- Descriptions made before generator 5 learned of gapless numberings.
   FOR sch, rel IN SELECT DISTINCT x.table_schema, x.table_name FROM racefree.registry AS x
                    WHERE x.builder = 'addUpsert' AND to_regclass(format('%I.%I', x.table_schema, x.table_name)) IS NOT NULL LOOP
@@ -2079,6 +2198,15 @@ BEGIN
         CONTINUE;
       END IF;
       PERFORM racefree_internal._numbering_install(r, true);
+      IF racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns) THEN
+        -- Generated before generator 6 without it: the explicit-number trigger function.
+        INSERT INTO racefree.registry_objects (registry_id, object_type, object_schema, object_name)
+        VALUES (e.id, 'function', r.table_schema, racefree_internal._numbering_hook_name(r.name, true))
+        ON CONFLICT DO NOTHING;
+        IF racefree_internal._numbering_explicit_when(r) THEN
+          PERFORM racefree_internal._numbering_insert_hook(r, racefree_internal._numbering_hook_name(r.name, true));
+        END IF;
+      END IF;
     ELSIF e.builder = 'addUpsert' THEN
       PERFORM racefree_internal._upsert_install(e.description, true);
     END IF;  -- a unique key has no generated code
@@ -2090,7 +2218,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION racefree_internal._regenerate_all() IS
-  'Internal, the last statement of every kit migration that changes a generator: turns older gapless DEFAULTs into triggers (racefree_internal._numbering_to_trigger), then rewrites every registered generated function from its registry entry with the current generators (same names and signatures, new code; a numbering from its racefree.numberings row, an upsert from the table description captured when addUpsert ran) and records the generator version. Returns the number of entries regenerated.';
+  'Internal, the last statement of every kit migration that changes a generator: turns older gapless DEFAULTs into triggers (racefree_internal._numbering_to_trigger), replaces older explicit-number triggers beside fast DEFAULTs (racefree_internal._numbering_explicit_when; their tables locked together with racefree_internal._lock_with_retries), then rewrites every registered generated function from its registry entry with the current generators (same names and signatures, new code; a numbering from its racefree.numberings row, an upsert from the table description captured when addUpsert ran) and records the generator version. Returns the number of entries regenerated.';
 
 CREATE OR REPLACE FUNCTION racefree_internal._generated_stale()
 RETURNS TABLE (object text, detail text)
@@ -2118,14 +2246,19 @@ BEGIN
     IF e.builder = 'addNumbering' THEN
       SELECT * INTO r FROM racefree.numberings AS n WHERE n.counter = e.description->>'counter';
       CONTINUE WHEN NOT FOUND;
-      sig := to_regprocedure(format('%I.%I()', r.table_schema, r.generator));
-      actual := (SELECT p.prosrc FROM pg_catalog.pg_proc AS p WHERE p.oid = sig);
-      IF actual IS DISTINCT FROM racefree_internal._numbering_source(r) THEN
-        object := format('%I.%I()', r.table_schema, r.generator);
-        detail := format('its source differs from what addNumbering() generates from its registry entry (generator %s, current %s)%s; fix: SELECT racefree_internal._regenerate_all(), which rewrites it from the registry',
-          e.generator_version, racefree_internal._generator_version(), CASE WHEN actual IS NULL THEN ': the function is missing' ELSE '' END);
-        RETURN NEXT;
-      END IF;
+      FOR fn, expected IN SELECT r.generator, racefree_internal._numbering_source(r)
+                          UNION ALL
+                          SELECT racefree_internal._numbering_hook_name(r.name, true), racefree_internal._numbering_explicit_source(r)
+                           WHERE racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns) LOOP
+        sig := to_regprocedure(format('%I.%I()', r.table_schema, fn));
+        actual := (SELECT p.prosrc FROM pg_catalog.pg_proc AS p WHERE p.oid = sig);
+        IF actual IS DISTINCT FROM expected THEN
+          object := format('%I.%I()', r.table_schema, fn);
+          detail := format('its source differs from what addNumbering() generates from its registry entry (generator %s, current %s)%s; fix: SELECT racefree_internal._regenerate_all(), which rewrites it from the registry',
+            e.generator_version, racefree_internal._generator_version(), CASE WHEN actual IS NULL THEN ': the function is missing' ELSE '' END);
+          RETURN NEXT;
+        END IF;
+      END LOOP;
       CONTINUE;
     END IF;
     BEGIN
@@ -2323,6 +2456,11 @@ REVOKE ALL ON FUNCTION racefree_internal._numbering_part_pattern(jsonb) FROM PUB
 REVOKE ALL ON FUNCTION racefree_internal._numbering_parse(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_advance(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_explicit() FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree._numbering_explicit_advance(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_explicit_source(racefree.numberings) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_marker(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_default_active(regclass, regprocedure) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_explicit_when(racefree.numberings) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_inline(text, name, name[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_hook_name(text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_digits(int, text) FROM PUBLIC;
@@ -2359,6 +2497,9 @@ REVOKE ALL ON FUNCTION racefree_internal._add_upsert(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._drop_upsert(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._regenerate_all() FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._generated_stale() FROM PUBLIC;
+
+-- The explicit-number trigger of a fast DEFAULT runs as the inserting role.
+GRANT EXECUTE ON FUNCTION racefree._numbering_explicit_advance(text, text) TO racefree_user;
 
 -- racefree doctor's counter check, run as racefree_monitor (sql/monitor.sql).
 GRANT EXECUTE ON FUNCTION racefree_internal._numbering_highest(jsonb, regclass, name) TO racefree_monitor;

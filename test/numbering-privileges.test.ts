@@ -175,3 +175,77 @@ test.serial('a gapless number is taken only by inserting: the generator is a tri
     await admin.end();
   }
 });
+
+test.serial(
+  "a fast DEFAULT's explicit-number trigger runs as the inserting role: its owner-rights call moves only a fast sequence, only for a transaction writing the table, whatever the role's search_path",
+  async (t) => {
+    await withClient(url(), (c) =>
+      c.query(`
+        CREATE TABLE pv_fa (id bigserial PRIMARY KEY, n text);
+        CREATE TABLE pv_fb (id bigserial PRIMARY KEY, n varchar(20));
+        CREATE TABLE pv_gc (id bigserial PRIMARY KEY, n text);`),
+    );
+    await runMigration(url(), (pgm) => {
+      addNumbering(pgm, { name: 'pv_fa', table: 'pv_fa', column: 'n', template: 'A-{seq}', mode: 'fast' });
+      addNumbering(pgm, { name: 'pv_fb', table: 'pv_fb', column: 'n', template: 'B-{seq}', mode: 'fast' });
+      addNumbering(pgm, { name: 'pv_gc', table: 'pv_gc', column: 'n', template: 'C-{seq}' });
+    });
+    const admin = new pg.Client({ connectionString: url() });
+    await admin.connect();
+    const last = async (seq: string) =>
+      (await admin.query(`SELECT coalesce(last_value, 0)::int AS v FROM pg_sequences WHERE sequencename = $1`, [seq])).rows[0].v;
+    try {
+      const definer = await admin.query(`SELECT p.prosecdef, p.proconfig FROM pg_proc AS p WHERE p.oid = 'racefree_pv_fa_explicit()'::regprocedure`);
+      t.deepEqual(definer.rows, [{ prosecdef: false, proconfig: null }], 'the hot path changes no setting and no user');
+      await withAppRole(url(), ['racefree_user'], async (app) => {
+        await admin.query(`
+          GRANT SELECT, INSERT ON pv_fa, pv_gc TO ${app.name};
+          GRANT USAGE ON SEQUENCE pv_fa_id_seq, pv_gc_id_seq TO ${app.name};
+          CREATE SCHEMA pv_evil AUTHORIZATION ${app.name};`);
+        const as = new pg.Client({ connectionString: app.url });
+        await as.connect();
+        try {
+          const n = async (sql: string) => (await as.query<{ n: string }>(sql)).rows.map((r) => r.n);
+          t.deepEqual(await n(`INSERT INTO pv_fa DEFAULT VALUES RETURNING n`), ['A-1']);
+
+          // Called, not fired: refused without a write of the table, for a table the role cannot write, and for a gapless counter.
+          const call = (counter: string, number: string) => `SELECT racefree._numbering_explicit_advance('${counter}', '${number}')`;
+          await t.throwsAsync(as.query(call('public.pv_fa', 'A-900')), {
+            code: '42501',
+            message: /only a row written to the table of a fast numbering moves its sequence/,
+          });
+          await t.throwsAsync(as.query(call('public.pv_fb', 'B-900')), { code: '42501' });
+          await t.throwsAsync(as.query('INSERT INTO pv_fb DEFAULT VALUES'), { code: '42501' });
+          await as.query('BEGIN');
+          t.deepEqual(await n(`INSERT INTO pv_gc DEFAULT VALUES RETURNING n`), ['C-1']);
+          await t.throwsAsync(as.query(call('public.pv_gc', 'C-900')), { code: '42501' });
+          await as.query('ROLLBACK');
+          t.is(await last('pv_fa_number_seq'), 1);
+          t.is(await last('pv_fb_number_seq'), 0);
+          t.deepEqual((await admin.query(`SELECT coalesce(max(value), 0)::int AS v FROM racefree.counters WHERE counter = 'public.pv_gc'`)).rows, [{ v: 0 }]);
+
+          // Explicit numbers through the trigger, as the role: the sequence moves past them, also in a multi-row insert.
+          await as.query(`INSERT INTO pv_fa (n) VALUES ('A-10')`);
+          t.deepEqual(await n(`INSERT INTO pv_fa (n) VALUES (DEFAULT), ('A-20'), (DEFAULT) RETURNING n`), ['A-11', 'A-20', 'A-21']);
+
+          // A search_path that shadows what the trigger calls changes nothing: every name in it is qualified.
+          await as.query(`
+            CREATE FUNCTION pv_evil.current_setting(text, boolean) RETURNS text LANGUAGE sql AS $$ SELECT 'A-30' $$;
+            CREATE FUNCTION pv_evil.texteq(text, text) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+            SET search_path = pv_evil, pg_catalog, public`);
+          await as.query(`INSERT INTO pv_fa (n) VALUES ('A-30')`);
+          t.deepEqual(await n(`INSERT INTO pv_fa DEFAULT VALUES RETURNING n`), ['A-31']);
+          await as.query('RESET search_path');
+          t.deepEqual(
+            (await admin.query(`SELECT n FROM pv_fa ORDER BY id`)).rows.map((r) => r.n),
+            ['A-1', 'A-10', 'A-11', 'A-20', 'A-21', 'A-30', 'A-31'],
+          );
+        } finally {
+          await as.end();
+        }
+      });
+    } finally {
+      await admin.end();
+    }
+  },
+);

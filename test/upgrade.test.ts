@@ -4,6 +4,7 @@
  * database built from the same user migrations with the newer kit.
  */
 
+import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import test from 'ava';
 import { MigrationBuilder } from 'node-pg-migrate';
@@ -86,6 +87,9 @@ async function writesAfter(dbUrl: string) {
   return withClient(dbUrl, async (c) => ({
     invoices: (await c.query(`INSERT INTO invoices (tenant, issued_on) VALUES ('acme', '2026-05-01'), ('a', '2026-05-01') RETURNING number`)).rows,
     tickets: (await c.query(`INSERT INTO tickets DEFAULT VALUES RETURNING number`)).rows,
+    // An explicit number ahead of the sequence moves it.
+    ticketsAfterExplicit:
+      (await c.query(`INSERT INTO tickets (number) VALUES ('T-000050')`)) && (await c.query(`INSERT INTO tickets DEFAULT VALUES RETURNING number`)).rows,
     orders: (await c.query(`INSERT INTO orders (ref) VALUES ('r4') RETURNING number`)).rows,
     orderUpserts: (
       await c.query(
@@ -114,7 +118,8 @@ async function compareUpgrade(t: import('ava').ExecutionContext, oldKit: string,
       await withClient(dbUrl, (c) => c.query(WRITES));
       return { after: await generated(dbUrl), writes: await writesAfter(dbUrl) };
     });
-    t.true(upgraded.after.functions.length === 12, 'three numberings, three upserts of three functions');
+    // Three numberings (from generator 6, kit 0070, the fast one with its explicit-number trigger function), three upserts of three functions.
+    t.is(upgraded.after.functions.length, fresh.after.registry.some((r) => r.generator_version >= 6) ? 13 : 12);
     t.deepEqual(upgraded.after.functions, fresh.after.functions, 'byte-identical generated functions, comments and grants');
     t.deepEqual(upgraded.after.triggers, fresh.after.triggers);
     t.deepEqual(upgraded.after.registry, fresh.after.registry);
@@ -205,6 +210,27 @@ test.serial('a gapless DEFAULT numbering of the kit before generator 4 becomes i
     { ref: 'r5', number: 'O-005', action: 'inserted' },
     { ref: 'r6', number: 'O-006', action: 'inserted' },
   ]);
+  await rm(oldKit, { recursive: true });
+  await rm(newKit, { recursive: true });
+});
+
+test.serial('a fast DEFAULT numbering of the kit before generator 6: its explicit-number trigger becomes generated PL/pgSQL, upgraded = fresh', async (t) => {
+  const latest = KIT.at(-1)!.slice(0, 4);
+  const before = '0062'; // the last kit before generator 6 (0070)
+  const oldKit = await kitDir(before);
+  const newKit = await kitDir(latest);
+  const upgraded = await compareUpgrade(t, oldKit, newKit);
+  const tickets = (g: { def: string }[]) => g.map((x) => x.def).filter((d) => d.startsWith('CREATE TRIGGER racefree_ticket_explicit '));
+  const marker = `racefree.n_${createHash('md5').update('public.ticket').digest('hex')}`;
+  t.deepEqual(tickets(upgraded.before!.triggers), [
+    `CREATE TRIGGER racefree_ticket_explicit BEFORE INSERT ON public.tickets FOR EACH ROW WHEN ((new.number IS DISTINCT FROM current_setting('${marker}'::text, true))) EXECUTE FUNCTION racefree_internal._numbering_explicit('public.ticket')`,
+  ]);
+  t.deepEqual(tickets(upgraded.after.triggers), [
+    'CREATE TRIGGER racefree_ticket_explicit BEFORE INSERT ON public.tickets FOR EACH ROW EXECUTE FUNCTION public.racefree_ticket_explicit()',
+  ]);
+  t.true(upgraded.after.registry.find((r) => r.name === 'ticket')!.objects.includes('function racefree_ticket_explicit()'));
+  t.deepEqual(upgraded.writes.tickets, [{ number: 'T-000002' }]);
+  t.deepEqual(upgraded.writes.ticketsAfterExplicit, [{ number: 'T-000051' }]);
   await rm(oldKit, { recursive: true });
   await rm(newKit, { recursive: true });
 });
@@ -314,7 +340,11 @@ test.serial(
       return kitObjects(dbUrl);
     });
     t.true(upgraded.before.length > 50, `${upgraded.before.length} internals in racefree before`);
-    t.deepEqual(upgraded.after, ['_idempotency_claim'], 'only the client claim, which running clients call by name, stays in racefree');
+    t.deepEqual(
+      upgraded.after,
+      ['_idempotency_claim', '_numbering_explicit_advance'],
+      'only what code running as a service calls by name stays in racefree: the client claim, and the fast explicit-number check (kit 0070)',
+    );
     t.true(upgraded.reaches);
     t.deepEqual(upgraded.services, [
       { role: 'racefree_admin', usage: false },
