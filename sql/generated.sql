@@ -45,9 +45,9 @@ COMMENT ON TABLE racefree.registry_objects IS
 CREATE OR REPLACE FUNCTION racefree_internal._generator_version()
 RETURNS integer
 LANGUAGE sql IMMUTABLE
-AS $$ SELECT 6 $$;
+AS $$ SELECT 7 $$;
 COMMENT ON FUNCTION racefree_internal._generator_version() IS
-  'Internal: the version of the kit''s generators. A kit migration that changes generated code raises it and ends with racefree_internal._regenerate_all(). Version 1 is the code of kit migrations 0002 and 0003, version 2 that of 0005, version 3 that of 0051; version 4 (0060) fills every gapless numbering by a BEFORE INSERT trigger; version 5 (0061) calls the internals in racefree_internal; version 6 (0070) checks a fast DEFAULT''s explicit numbers in a generated PL/pgSQL trigger, racefree_<name>_explicit(), instead of a trigger WHEN clause.';
+  'Internal: the version of the kit''s generators. A kit migration that changes generated code raises it and ends with racefree_internal._regenerate_all(). Version 1 is the code of kit migrations 0002 and 0003, version 2 that of 0005, version 3 that of 0051; version 4 (0060) fills every gapless numbering by a BEFORE INSERT trigger; version 5 (0061) calls the internals in racefree_internal; version 6 (0070) checks a fast DEFAULT''s explicit numbers in a generated PL/pgSQL trigger, racefree_<name>_explicit(), instead of a trigger WHEN clause; version 7 (0071) renders the JSON of a gapless scope''s constant side once, at generation, instead of in every insert.';
 
 CREATE OR REPLACE FUNCTION racefree_internal._cut_to_fit(base text, suffix text)
 RETURNS text
@@ -160,14 +160,37 @@ COMMENT ON FUNCTION racefree_internal._partition_key_missing(regclass, name[]) I
 -- a number into prefix, seq and suffix unique, so two rows can be handed the
 -- same number only by the same counter, which never hands out a value twice.
 
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_scope_json(prefix_json text, suffix_json text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+-- The text of jsonb_build_array(prefix, suffix) from the JSON of each side.
+-- SQL, so the planner inlines it; the parentheses let it fold a constant
+-- suffix (a number ending in {seq}) into one literal.
+AS $$ SELECT '[' || prefix_json || (', ' || suffix_json || ']') $$;
+COMMENT ON FUNCTION racefree_internal._numbering_scope_json(text, text) IS
+  'Internal: the layout of a counters.scope with column tokens, a JSON array of the text before and after {seq}, from the JSON (to_json) of each side.';
+
 CREATE OR REPLACE FUNCTION racefree_internal._numbering_scope(prefix text, suffix text)
 RETURNS text
 LANGUAGE sql STABLE
--- The text of jsonb_build_array(prefix, suffix), built from to_json (the
--- same escaping), so the planner can inline it into the generated code.
-AS $$ SELECT '[' || to_json(prefix)::text || ', ' || to_json(suffix)::text || ']' $$;
+-- to_json escapes as jsonb_build_array does; inlined into the generated code.
+AS $$ SELECT racefree_internal._numbering_scope_json(to_json(prefix)::text, to_json(suffix)::text) $$;
 COMMENT ON FUNCTION racefree_internal._numbering_scope(text, text) IS
   'Internal: the counters.scope of a numbering whose template has column tokens: the rendered text before and after {seq}, as a JSON array (unambiguous whatever the text holds).';
+
+CREATE OR REPLACE FUNCTION racefree_internal._numbering_scope_source(prefix text, suffix text)
+RETURNS text
+LANGUAGE sql STABLE
+-- A side with no row value and no date is the same for every row: its JSON
+-- is rendered once, here, instead of by every insert (to_json looks up its
+-- type's output function at each call).
+AS $$
+  SELECT format('racefree_internal._numbering_scope_json(%s, %s)',
+    CASE WHEN prefix IS NULL THEN 'pg_catalog.to_json(prefix)::text' ELSE quote_literal(to_json(prefix)::text) END,
+    CASE WHEN suffix IS NULL THEN 'pg_catalog.to_json(suffix)::text' ELSE quote_literal(to_json(suffix)::text) END)
+$$;
+COMMENT ON FUNCTION racefree_internal._numbering_scope_source(text, text) IS
+  'Internal: the SQL expression of a generated trigger''s counters.scope (the value racefree_internal._numbering_scope gives): prefix and suffix are the constant text of that side of {seq}, or NULL for a side holding row values or dates, which the expression reads from the variable of that name.';
 
 CREATE OR REPLACE FUNCTION racefree_internal._numbering_part_pattern(part jsonb)
 RETURNS text
@@ -382,7 +405,10 @@ DECLARE
   period text;       -- the period key
   prefix text;       -- the number before {seq}
   suffix text;       -- the number after {seq}
-  scope text;        -- the counter's scope
+  prefix_text text;  -- the text before {seq} when it is the same for every row, else NULL
+  suffix_text text;  -- the same after {seq}
+  scope text;        -- the statements computing the scope's variable sides
+  scope_expr text;   -- the counter's scope, when the template has column tokens
   checks text := '';
   marker text := racefree_internal._numbering_marker(r.counter);
   c name;
@@ -412,9 +438,13 @@ BEGIN
   SELECT coalesce(string_agg(format('to_char(%s, %L)', dv, p->>'date'), ' || ''-'' || ' ORDER BY o), '''''')
     INTO period FROM jsonb_array_elements(r.parts) WITH ORDINALITY AS e (p, o) WHERE p ? 'date';
   SELECT coalesce(string_agg(x.expr, ' || ' ORDER BY x.o) FILTER (WHERE x.o < seq_at), ''''''),
-         coalesce(string_agg(x.expr, ' || ' ORDER BY x.o) FILTER (WHERE x.o > seq_at), '''''')
-    INTO prefix, suffix
-    FROM (SELECT o, CASE
+         coalesce(string_agg(x.expr, ' || ' ORDER BY x.o) FILTER (WHERE x.o > seq_at), ''''''),
+         CASE WHEN bool_and(x.literal IS NOT NULL) FILTER (WHERE x.o < seq_at) IS NOT FALSE
+              THEN coalesce(string_agg(x.literal, '' ORDER BY x.o) FILTER (WHERE x.o < seq_at), '') END,
+         CASE WHEN bool_and(x.literal IS NOT NULL) FILTER (WHERE x.o > seq_at) IS NOT FALSE
+              THEN coalesce(string_agg(x.literal, '' ORDER BY x.o) FILTER (WHERE x.o > seq_at), '') END
+    INTO prefix, suffix, prefix_text, suffix_text
+    FROM (SELECT o, p->>'literal' AS literal, CASE
                  WHEN p ? 'literal' THEN format('%L', p->>'literal')
                  WHEN p ? 'date' THEN format('to_char(%s, %L)', dv, p->>'date')
                  ELSE format('NEW.%I::text', p->>'column') END AS expr
@@ -463,10 +493,13 @@ BEGIN
   END IF;$y$, r.date_column, format('numbering %s dates numbers by years of 4 digits; %s is past 9999', r.name, r.date_column));
   END IF;
   IF cardinality(r.scope_columns) > 0 AND r.mode = 'gapless' THEN
-    -- The rendered rest of the number is the scope: computed once.
-    scope := format(E'\n    prefix := %s;\n    suffix := %s;', prefix, suffix);
-    prefix := 'prefix';
-    suffix := 'suffix';
+    -- The rendered rest of the number is the scope: a side that varies is
+    -- computed once, into a variable; a constant side stays a literal.
+    scope := concat(CASE WHEN prefix_text IS NULL THEN format(E'\n    prefix := %s;', prefix) END,
+                    CASE WHEN suffix_text IS NULL THEN format(E'\n    suffix := %s;', suffix) END);
+    scope_expr := racefree_internal._numbering_scope_source(prefix_text, suffix_text);
+    prefix := CASE WHEN prefix_text IS NULL THEN 'prefix' ELSE prefix END;
+    suffix := CASE WHEN suffix_text IS NULL THEN 'suffix' ELSE suffix END;
   END IF;
   RETURN header || format($b$%sBEGIN%s
   IF NEW.%I IS NULL THEN%s
@@ -479,10 +512,11 @@ END
 $b$,
      'DECLARE' || nullif(concat(CASE WHEN dated THEN E'\n  d timestamp;' END,
                                 CASE WHEN r.mode = 'gapless' THEN E'\n  n bigint;' END,
-                                CASE WHEN scope IS NOT NULL THEN E'\n  prefix text;\n  suffix text;' END), '') || E'\n',
+                                CASE WHEN scope_expr IS NOT NULL AND prefix_text IS NULL THEN E'\n  prefix text;' END,
+                                CASE WHEN scope_expr IS NOT NULL AND suffix_text IS NULL THEN E'\n  suffix text;' END), '') || E'\n',
      checks, r.column_name,
      CASE WHEN r.mode = 'gapless'
-          THEN concat(scope, format(take, '    ', r.counter, CASE WHEN scope IS NOT NULL THEN 'racefree_internal._numbering_scope(prefix, suffix)' ELSE period END))
+          THEN concat(scope, format(take, '    ', r.counter, coalesce(scope_expr, period)))
           ELSE '' END,
      r.column_name,
      concat_ws(' || ', nullif(prefix, ''''''),
@@ -500,7 +534,7 @@ RETURNS text
 LANGUAGE sql STABLE
 AS $src$
   -- Not SECURITY DEFINER: its pinned search_path would cost the hot path a
-  -- GUC change per row (a sixth of a fast insert's server time). So it runs
+  -- GUC change per row (an eighth of a fast insert's server time). So it runs
   -- as the inserting role, names everything qualified, and only the rare
   -- explicit number reaches the owner's rights, through a function that
   -- checks its caller (racefree._numbering_explicit_advance).
@@ -1655,14 +1689,14 @@ $body$,
       CASE WHEN NOT gapless THEN '' ELSE format($d$
   result %1$s;
   -- The result of each row, by its place in key order.
-  results %1$s[] := '{}';
+  results %1$s[] := '{}'::%1$s[];
   n integer := 0;
   -- The rows left for the second pass, with their JSON and place.
   given %2$s;
-  later %2$s[] := '{}';
-  later_row jsonb[] := '{}';
-  later_solo bigint[] := '{}';
-  later_at integer[] := '{}';$d$, info->>'result', tbl) END,
+  later %2$s[] := '{}'::%2$s[];
+  later_row jsonb[] := '{}'::jsonb[];
+  later_solo bigint[] := '{}'::bigint[];
+  later_at integer[] := '{}'::integer[];$d$, info->>'result', tbl) END,
       CASE WHEN NOT gapless THEN $c$  -- One row per key, the last one given, then in key order: concurrent
   -- batches lock their keys in the same order, so they never deadlock.
 $c$ ELSE $c$  -- One row per key, the last one given, then in key order. First the keys
@@ -2452,6 +2486,8 @@ REVOKE ALL ON FUNCTION racefree_internal._registered(text, regclass, text) FROM 
 REVOKE ALL ON FUNCTION racefree_internal._drop_registered(racefree.registry) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._partition_key_missing(regclass, name[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_scope(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_scope_json(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._numbering_scope_source(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_part_pattern(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_parse(jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_advance(text, text) FROM PUBLIC;
@@ -2504,3 +2540,5 @@ GRANT EXECUTE ON FUNCTION racefree._numbering_explicit_advance(text, text) TO ra
 -- racefree doctor's counter check, run as racefree_monitor (sql/monitor.sql).
 GRANT EXECUTE ON FUNCTION racefree_internal._numbering_highest(jsonb, regclass, name) TO racefree_monitor;
 GRANT EXECUTE ON FUNCTION racefree_internal._numbering_part_pattern(jsonb) TO racefree_monitor;
+-- racefree_internal._numbering_scope, granted to it by sql/monitor.sql, calls it.
+GRANT EXECUTE ON FUNCTION racefree_internal._numbering_scope_json(text, text) TO racefree_monitor;

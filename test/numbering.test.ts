@@ -328,6 +328,36 @@ test('scope columns: each value has its own counter; NULL is a NOT NULL error na
   t.is((await sql(`SELECT count(*)::int AS c FROM sc`))[0].c, 4);
 });
 
+test('scope columns: the literal side of {seq} keeps its quotes, backslashes and accents in the counter scope; explicit numbers move the same counter', async (t) => {
+  // Column tokens before {seq}, literal text after it, and the mirror image: the generated
+  // code renders the JSON of the literal side once; explicit numbers are parsed at run time.
+  const literal = 'é"\\\t';
+  await numbered('scl', 'tenant_id text, n text', { name: 'scl', template: `{tenant_id}-{seq}/${literal}` });
+  await numbered('scr', 'tenant_id text, n text', { name: 'scr', template: `${literal}/{seq}-{tenant_id}` });
+  const insert = async (table: string, tenant: string, n?: string) =>
+    (n === undefined
+      ? await sql(`INSERT INTO ${table} (tenant_id) VALUES ($1) RETURNING n`, [tenant])
+      : await sql(`INSERT INTO ${table} (tenant_id, n) VALUES ($1, $2) RETURNING n`, [tenant, n]))[0].n;
+  t.is(await insert('scl', 'a"b'), `a"b-1/${literal}`);
+  t.is(await insert('scl', 'a"b', `a"b-40/${literal}`), `a"b-40/${literal}`);
+  t.is(await insert('scl', 'a"b'), `a"b-41/${literal}`);
+  t.is(await insert('scr', 'a"b'), `${literal}/1-a"b`);
+  t.is(await insert('scr', 'a"b', `${literal}/40-a"b`), `${literal}/40-a"b`);
+  t.is(await insert('scr', 'a"b'), `${literal}/41-a"b`);
+  // One counter row per scope, keyed exactly as racefree_internal._numbering_scope keys it.
+  t.deepEqual(
+    await sql(
+      `SELECT counter, value::int, scope = racefree_internal._numbering_scope($1, $2) AS left_key, scope = racefree_internal._numbering_scope($3, $4) AS right_key
+                 FROM racefree.counters WHERE counter IN ('public.scl', 'public.scr') ORDER BY 1`,
+      ['a"b-', `/${literal}`, `${literal}/`, '-a"b'],
+    ),
+    [
+      { counter: 'public.scl', value: 41, left_key: true, right_key: false },
+      { counter: 'public.scr', value: 41, left_key: false, right_key: true },
+    ],
+  );
+});
+
 test('a NULL dateColumn is a NOT NULL error naming it', async (t) => {
   await numbered('dn', 'd date, n text', { name: 'dn', template: 'D{YY}{MM}{DD}-{seq}', dateColumn: 'd' });
   t.is((await sql(`INSERT INTO dn (d) VALUES ('2026-02-03') RETURNING n`))[0].n, 'D260203-1');

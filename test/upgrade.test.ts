@@ -235,6 +235,24 @@ test.serial('a fast DEFAULT numbering of the kit before generator 6: its explici
   await rm(newKit, { recursive: true });
 });
 
+test.serial('a gapless numbering with column tokens of the kit before generator 7: its scope JSON is folded, the counters are the same rows', async (t) => {
+  const latest = KIT.at(-1)!.slice(0, 4);
+  const before = '0070'; // the last kit before generator 7 (0071)
+  const oldKit = await kitDir(before);
+  const newKit = await kitDir(latest);
+  const upgraded = await compareUpgrade(t, oldKit, newKit);
+  const invoice = (fns: { name: string; def: string }[]) => fns.find((f) => f.name === 'public.generate_invoice_number()')!.def;
+  t.regex(invoice(upgraded.before!.functions), /racefree_internal\._numbering_scope\(prefix, suffix\)/);
+  // The text after {seq} is empty for every invoice: its JSON is a literal, rendered once.
+  t.regex(invoice(upgraded.after.functions), /racefree_internal\._numbering_scope_json\(pg_catalog\.to_json\(prefix\)::text, '""'\)/);
+  t.notRegex(invoice(upgraded.after.functions), /suffix/);
+  // The invoices written before go on in the same counter rows: no new scope, no restart.
+  t.deepEqual(upgraded.before!.counters, upgraded.after.counters);
+  t.deepEqual(upgraded.writes.invoices, [{ number: 'INV-acme-2026-0003' }, { number: 'INV-a-2026-0001' }]);
+  await rm(oldKit, { recursive: true });
+  await rm(newKit, { recursive: true });
+});
+
 test.serial(
   'an online retrofit interrupted before its activate step under the old kit: the upgrade keeps it inactive, the next run activates the trigger',
   async (t) => {
