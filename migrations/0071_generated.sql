@@ -1060,7 +1060,7 @@ BEGIN
     added := racefree_internal._object_name(rel || '_' || col, '_key');
     IF racefree_internal._partition_key_missing(tbl, ARRAY[col]) IS NOT NULL THEN
       PERFORM racefree_internal._config_error('table', config->>'table',
-        format('addNumbering: %I.%I is partitioned and %I.%I is not unique: a unique constraint on a partitioned table must include the partition key (%s); number each partition, or add a unique key that includes %I and the partition key',
+        format('addNumbering: %I.%I is partitioned and %I.%I is not unique: a unique constraint on a partitioned table must include the partition key (%s), and a numbered column must be unique on its own; partition the table by %I, or number each partition',
           sch, rel, rel, col, racefree_internal._partition_key_missing(tbl, ARRAY[col]), col));
     END IF;
   END IF;

@@ -249,3 +249,52 @@ test.serial(
     }
   },
 );
+
+test.serial(
+  'a fast numbering of a partitioned table: an explicit number inserted straight into a partition, as an application role, moves the sequence; a write of another table does not let it',
+  async (t) => {
+    // Partitioned by the number itself, so that it can be unique on its own.
+    await withClient(url(), (c) =>
+      c.query(`
+        CREATE TABLE pv_pt (id bigserial, n text PRIMARY KEY) PARTITION BY RANGE (n);
+        CREATE TABLE pv_pt_low PARTITION OF pv_pt FOR VALUES FROM (MINVALUE) TO ('P-5');
+        CREATE TABLE pv_pt_high PARTITION OF pv_pt FOR VALUES FROM ('P-5') TO (MAXVALUE);
+        CREATE TABLE pv_other (id bigserial PRIMARY KEY);`),
+    );
+    await runMigration(url(), (pgm) => addNumbering(pgm, { name: 'pv_pt', table: 'pv_pt', column: 'n', template: 'P-{seq}', mode: 'fast' }));
+    const admin = new pg.Client({ connectionString: url() });
+    await admin.connect();
+    try {
+      await withAppRole(url(), ['racefree_user'], async (app) => {
+        await admin.query(`
+          GRANT SELECT, INSERT ON pv_pt, pv_pt_low, pv_pt_high, pv_other TO ${app.name};
+          GRANT USAGE ON SEQUENCE pv_pt_id_seq, pv_other_id_seq TO ${app.name};`);
+        const as = new pg.Client({ connectionString: app.url });
+        await as.connect();
+        try {
+          const n = async (sql: string) => (await as.query<{ n: string }>(sql)).rows.map((r) => r.n);
+          t.deepEqual(await n(`INSERT INTO pv_pt VALUES (DEFAULT), (DEFAULT) RETURNING n`), ['P-1', 'P-2']);
+          // Straight into a partition: its cloned trigger fires, and the transaction writes a table of the partition tree.
+          t.deepEqual(await n(`INSERT INTO pv_pt_high (n) VALUES ('P-50') RETURNING n`), ['P-50']);
+          t.deepEqual(await n(`INSERT INTO pv_pt DEFAULT VALUES RETURNING n`), ['P-51']);
+          t.deepEqual(await n(`INSERT INTO pv_pt_high (n) VALUES ('P-60') RETURNING n`), ['P-60']);
+          t.deepEqual(await n(`INSERT INTO pv_pt_high DEFAULT VALUES RETURNING n`), ['P-61']);
+          // Writing some other table is not writing this one: a direct call is still refused.
+          await as.query('BEGIN');
+          await as.query('INSERT INTO pv_other DEFAULT VALUES');
+          await t.throwsAsync(as.query(`SELECT racefree._numbering_explicit_advance('public.pv_pt', 'P-900')`), { code: '42501' });
+          await as.query('ROLLBACK');
+          t.deepEqual(await n(`INSERT INTO pv_pt DEFAULT VALUES RETURNING n`), ['P-62']);
+          t.deepEqual((await admin.query(`SELECT tableoid::regclass::text AS p, array_agg(n ORDER BY id) AS n FROM pv_pt GROUP BY 1 ORDER BY 1`)).rows, [
+            { p: 'pv_pt_high', n: ['P-50', 'P-51', 'P-60', 'P-61', 'P-62'] },
+            { p: 'pv_pt_low', n: ['P-1', 'P-2'] },
+          ]);
+        } finally {
+          await as.end();
+        }
+      });
+    } finally {
+      await admin.end();
+    }
+  },
+);
