@@ -340,18 +340,20 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   r racefree.numberings;
+  tbl regclass;
 BEGIN
   SELECT * INTO r FROM racefree.numberings AS n WHERE n.counter = _numbering_explicit_advance.counter;
+  tbl := pg_catalog.to_regclass(format('%I.%I', r.table_schema, r.table_name));
   -- Callable by racefree_user outside the trigger too, so it asks for what an
   -- explicit number gives anyway: a fast numbering (gaps allowed), in a
   -- transaction that holds the lock every write of its table takes (of one
-  -- of its partitions, for a row written to the partition directly).
+  -- of its partitions, for a row written to the partition directly; the tree
+  -- of a table that is not partitioned is empty).
   IF r.counter IS NULL OR NOT racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns)
      OR NOT EXISTS (SELECT FROM pg_catalog.pg_locks AS l
                      WHERE l.locktype = 'relation' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
                        AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database())
-                       AND (l.relation = pg_catalog.to_regclass(format('%I.%I', r.table_schema, r.table_name))
-                            OR l.relation IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass(format('%I.%I', r.table_schema, r.table_name))) AS t))
+                       AND (l.relation = tbl OR l.relation IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(tbl) AS t))
                        AND l.mode = 'RowExclusiveLock') THEN
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
       MESSAGE = format('racefree._numbering_explicit_advance(%L): only a row written to the table of a fast numbering moves its sequence', counter),
@@ -832,12 +834,12 @@ RETURNS boolean
 LANGUAGE sql STABLE
 AS $$
   SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger AS g
-                  WHERE g.tgrelid = to_regclass(format('%I.%I', r.table_schema, r.table_name))
+                  WHERE g.tgrelid = x.tbl
                     AND g.tgname = racefree_internal._numbering_hook_name(r.name, true)
                     AND g.tgfoid = 'racefree_internal._numbering_explicit()'::pg_catalog.regprocedure)
      AND racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns)
-     AND racefree_internal._numbering_default_active(to_regclass(format('%I.%I', r.table_schema, r.table_name)),
-                                                    to_regprocedure(format('%I.%I()', r.table_schema, r.generator)))
+     AND racefree_internal._numbering_default_active(x.tbl, to_regprocedure(format('%I.%I()', r.table_schema, r.generator)))
+    FROM (SELECT to_regclass(format('%I.%I', r.table_schema, r.table_name)) AS tbl) AS x
 $$;
 COMMENT ON FUNCTION racefree_internal._numbering_explicit_when(racefree.numberings) IS
   'Internal: whether a fast numbering''s DEFAULT has an older generator''s explicit-number trigger beside it (racefree_internal._numbering_explicit under a WHEN clause, generators 1 to 5), which racefree_internal._regenerate_all replaces with generator 6''s racefree_<name>_explicit(). An online retrofit not yet activated keeps its explicit-only trigger: its activate step installs the new one.';
@@ -2215,6 +2217,7 @@ DECLARE
   rel name;
   done integer := 0;
   old_hooks regclass[];
+  hook name;
 BEGIN
   -- First: it rewrites descriptions of upserts, which the loop below renders from.
   FOR r IN SELECT * FROM racefree.numberings AS n ORDER BY n.counter LOOP
@@ -2249,11 +2252,12 @@ BEGIN
       PERFORM racefree_internal._numbering_install(r, true);
       IF racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns) THEN
         -- Generated before generator 6 without it: the explicit-number trigger function.
+        hook := racefree_internal._numbering_hook_name(r.name, true);
         INSERT INTO racefree.registry_objects (registry_id, object_type, object_schema, object_name)
-        VALUES (e.id, 'function', r.table_schema, racefree_internal._numbering_hook_name(r.name, true))
+        VALUES (e.id, 'function', r.table_schema, hook)
         ON CONFLICT DO NOTHING;
         IF racefree_internal._numbering_explicit_when(r) THEN
-          PERFORM racefree_internal._numbering_insert_hook(r, racefree_internal._numbering_hook_name(r.name, true));
+          PERFORM racefree_internal._numbering_insert_hook(r, hook);
         END IF;
       END IF;
     ELSIF e.builder = 'addUpsert' THEN
