@@ -5,7 +5,8 @@
  *
  * - fast (`F-{seq:6}`, and `ASM-{YYYY}-{seq:6}` beside the same with `to_char(now(), 'YYYY')`): a sequence DEFAULT `'F-' || lpad(nextval(s)::text, 6, '0')`
  *   with the same unique index (which, unlike racefree, ignores explicit
- *   numbers and truncates past 6 digits);
+ *   numbers and truncates past 6 digits); and, for `F-{seq:6}`, that DEFAULT
+ *   with a hand-written explicit-number trigger, which keeps the guarantee;
  * - gapless (`S-{tenant}-{seq}` over 50 tenants, and `ASM-{YYYY}-{seq:3}`, one
  *   scope): a BEFORE INSERT trigger in PL/pgSQL doing `INSERT INTO counters …
  *   ON CONFLICT DO UPDATE SET value = value + 1 RETURNING value`, and moving
@@ -26,13 +27,14 @@ import { load, median, rounds, runStandalone, type Load } from './load.js';
 import { withUpgradedDatabase } from './upgraded.js';
 import type { BenchResult } from './types.js';
 
-const VARIANTS = ['plain', 'fastHand', 'fast', 'fastYearHand', 'fastYear', 'g50Hand', 'g50', 'g1Hand', 'g1', 'seed003'] as const;
+const VARIANTS = ['plain', 'fastHand', 'fast', 'fastGuardHand', 'fastYearHand', 'fastYear', 'g50Hand', 'g50', 'g1Hand', 'g1', 'seed003'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 const LABELS: Record<Variant, string> = {
   plain: 'plain INSERT, bigserial (limit)',
   fastHand: 'hand-written sequence DEFAULT, lpad(nextval(s)), unique (baseline of fast)',
   fast: "addNumbering mode 'fast', F-{seq:6}",
+  fastGuardHand: 'hand-written sequence DEFAULT + explicit-number trigger (the baseline of fast with its guarantee)',
   fastYearHand: "hand-written sequence DEFAULT with to_char(now(), 'YYYY') (baseline of fast with a date)",
   fastYear: "addNumbering mode 'fast', ASM-{YYYY}-{seq:6}",
   g50Hand: 'hand-written trigger + counter upsert, 50 scopes (baseline of gapless, 50 scopes)',
@@ -45,18 +47,22 @@ const LABELS: Record<Variant, string> = {
 /** Run side by side in every round: a baseline and what is compared with it. */
 const GROUPS: ReadonlyArray<readonly Variant[]> = [
   ['plain'],
-  ['fastHand', 'fast'],
+  ['fastHand', 'fast', 'fastGuardHand'],
   ['fastYearHand', 'fastYear'],
   ['g50Hand', 'g50'],
   ['g1Hand', 'g1'],
   ['seed003'],
 ];
 
+/** The rows of racefree's generated code. */
+const RACEFREE: readonly Variant[] = ['fast', 'fastYear', 'g50', 'g1'];
+
 /** Each row's ratio is to this row of the same run. */
 const BASELINE: Record<Variant, Variant> = {
   plain: 'plain',
   fastHand: 'plain',
   fast: 'fastHand',
+  fastGuardHand: 'fastHand',
   fastYearHand: 'plain',
   fastYear: 'fastYearHand',
   g50Hand: 'plain',
@@ -67,16 +73,32 @@ const BASELINE: Record<Variant, Variant> = {
 };
 
 const TABLES =
-  'bench_plain, bench_fast_hand, bench_fast, bench_fast_year_hand, bench_fast_year, bench_g50_hand, bench_g50, bench_g1_hand, bench_g1, bench_seed003, bench_counters';
+  'bench_plain, bench_fast_hand, bench_fast, bench_fast_guard_hand, bench_fast_year_hand, bench_fast_year, bench_g50_hand, bench_g50, bench_g1_hand, bench_g1, bench_seed003, bench_counters';
 
 /** The tables, and the hand-written baselines: minimal SQL with racefree's guarantees. */
 const SETUP = `
   DROP TABLE IF EXISTS ${TABLES};
-  DROP SEQUENCE IF EXISTS bench_fast_hand_seq, bench_fast_year_hand_seq;
+  DROP SEQUENCE IF EXISTS bench_fast_hand_seq, bench_fast_guard_hand_seq, bench_fast_year_hand_seq;
   CREATE TABLE bench_plain (id bigserial PRIMARY KEY, title text);
   CREATE SEQUENCE bench_fast_hand_seq;
   CREATE TABLE bench_fast_hand (id bigserial PRIMARY KEY, title text,
     n text UNIQUE DEFAULT 'F-' || lpad(nextval('bench_fast_hand_seq')::text, 6, '0'));
+  -- What a careful hand would add for explicit numbers: a number ahead of the
+  -- sequence came with the row, and moves it (under a lock, so two explicit
+  -- numbers cannot move it back); a generated one is never ahead.
+  CREATE SEQUENCE bench_fast_guard_hand_seq;
+  CREATE OR REPLACE FUNCTION bench_fast_guard_hand_explicit() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    IF NEW.n ~ '^F-[0-9]{1,18}$' AND substr(NEW.n, 3)::bigint > coalesce(pg_sequence_last_value('bench_fast_guard_hand_seq'), 0) THEN
+      PERFORM pg_advisory_xact_lock('bench_fast_guard_hand_seq'::regclass::oid::bigint);
+      PERFORM setval('bench_fast_guard_hand_seq', greatest(substr(NEW.n, 3)::bigint, coalesce(pg_sequence_last_value('bench_fast_guard_hand_seq'), 0)));
+    END IF;
+    RETURN NEW;
+  END
+  $$;
+  CREATE TABLE bench_fast_guard_hand (id bigserial PRIMARY KEY, title text,
+    n text UNIQUE DEFAULT 'F-' || lpad(nextval('bench_fast_guard_hand_seq')::text, 6, '0'));
+  CREATE TRIGGER bench_fast_guard_hand BEFORE INSERT ON bench_fast_guard_hand FOR EACH ROW EXECUTE FUNCTION bench_fast_guard_hand_explicit();
   CREATE SEQUENCE bench_fast_year_hand_seq;
   CREATE TABLE bench_fast_year_hand (id bigserial PRIMARY KEY, title text,
     n text UNIQUE DEFAULT 'ASM-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY') || '-' || lpad(nextval('bench_fast_year_hand_seq')::text, 6, '0'));
@@ -168,6 +190,7 @@ export async function run(
       plain: insert('bench_plain'),
       fastHand: insert('bench_fast_hand'),
       fast: insert('bench_fast'),
+      fastGuardHand: insert('bench_fast_guard_hand'),
       fastYearHand: insert('bench_fast_year_hand'),
       fastYear: insert('bench_fast_year'),
       g50Hand: tenant('bench_g50_hand'),
@@ -194,6 +217,7 @@ export async function run(
     // alike; each round gives every row a ratio to its baseline.
     const totals = Object.fromEntries(VARIANTS.map((v) => [v, { ops: 0, errors: 0, seconds: 0 }])) as Record<Variant, Load>;
     const perRound = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
+    const fastToGuard: number[] = [];
     for (let r = 0; r < count; r++) {
       const order = GROUPS.flatMap((g) => (r % 2 === 0 ? g : [...g].reverse()));
       const round = await rounds(order, 1, (v) => load(pool, clients, ms, ops[v]));
@@ -202,23 +226,27 @@ export async function run(
         totals[v] = { ops: t.ops + round[v].ops, errors: t.errors + round[v].errors, seconds: t.seconds + round[v].seconds };
         perRound[v].push(round[v].ops / round[v].seconds / (round[BASELINE[v]].ops / round[BASELINE[v]].seconds));
       }
+      fastToGuard.push(round.fast.ops / round.fast.seconds / (round.fastGuardHand.ops / round.fastGuardHand.seconds));
     }
     const rate = (v: Variant) => totals[v].ops / totals[v].seconds;
     const spread = (v: Variant) =>
       `${LABELS[v]}: median ${median(perRound[v]).toFixed(2)}x (${Math.min(...perRound[v]).toFixed(2)} to ${Math.max(...perRound[v]).toFixed(2)})`;
-    const kind = (v: Variant): 'limit' | 'naive' | 'racefree' => (BASELINE[v] === 'plain' ? (v === 'seed003' ? 'naive' : 'limit') : 'racefree');
+    const kind = (v: Variant): 'limit' | 'naive' | 'racefree' => (v === 'seed003' ? 'naive' : RACEFREE.includes(v) ? 'racefree' : 'limit');
     const rows = VARIANTS.map((v) => ({ name: LABELS[v], opsPerSec: rate(v), errors: totals[v].errors, ratio: median(perRound[v]), kind: kind(v) }));
     return {
       scenario: `${options.title ?? 'Numbering'}: inserts/s, ${clients} clients, ${count} alternating rounds of ${ms} ms (ratio to its baseline)`,
       rows,
       notes: [
         'Ratios: the median of the per-round ratios; racefree rows to their hand-written baseline, the rest to plain INSERT.',
-        `Per-round ratios, median (min to max) of ${count} rounds: ${(['fast', 'fastYear', 'g50', 'g1'] as const).map(spread).join('; ')}.`,
+        `Per-round ratios, median (min to max) of ${count} rounds: ${RACEFREE.map(spread).join('; ')}.`,
+        `fast F-{seq:6} to the hand-written DEFAULT with its explicit-number trigger: median ${median(fastToGuard).toFixed(2)}x (${Math.min(...fastToGuard).toFixed(2)} to ${Math.max(...fastToGuard).toFixed(2)})`,
         `gapless one scope vs seed 003: ${(rate('g1') / rate('seed003')).toFixed(1)}x, with ${totals.g1.errors} errors vs ${totals.seed003.errors} failed requests`,
       ],
     };
   } finally {
-    await pool.query(`DROP TABLE IF EXISTS ${TABLES}; DROP SEQUENCE IF EXISTS bench_fast_hand_seq, bench_fast_year_hand_seq`).catch(() => undefined);
+    await pool
+      .query(`DROP TABLE IF EXISTS ${TABLES}; DROP SEQUENCE IF EXISTS bench_fast_hand_seq, bench_fast_guard_hand_seq, bench_fast_year_hand_seq`)
+      .catch(() => undefined);
     await pool.end();
   }
 }
