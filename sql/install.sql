@@ -14468,6 +14468,38 @@ $$;
 COMMENT ON FUNCTION racefree_internal._numbering_parse(jsonb, text) IS
   'Internal: reads a number back into (counter scope, sequence value) by the template parts alone; no row when it is not in the template''s format. The template rules make the split unique, so this is the scope and value that would generate exactly this text.';
 
+CREATE OR REPLACE FUNCTION racefree_internal._sequence_advance(seq regclass, target bigint)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  last bigint;
+BEGIN
+  -- A sequence not yet used hands out last_value itself next.
+  EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s', seq) INTO last;
+  IF target <= last THEN
+    RETURN;
+  END IF;
+  -- Read and set with nextval() held off, so the sequence never moves back
+  -- past numbers handed out in between. ALTER SEQUENCE takes that lock
+  -- (OWNED BY, the one option that does not rewrite the sequence); the block
+  -- then undoes itself (RF191), which lets go of the lock at once instead of
+  -- at commit, and undoes the ALTER, but not setval, which no rollback undoes.
+  BEGIN
+    EXECUTE format('ALTER SEQUENCE %s OWNED BY NONE', seq);
+    EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s', seq) INTO last;
+    IF target > last THEN
+      PERFORM setval(seq, target);
+    END IF;
+    RAISE SQLSTATE 'RF191';
+  EXCEPTION WHEN SQLSTATE 'RF191' THEN
+    NULL;
+  END;
+END
+$$;
+COMMENT ON FUNCTION racefree_internal._sequence_advance(regclass, bigint) IS
+  'Internal: moves a fast numbering''s sequence past target, never back. Holds off nextval() only while it reads and sets the sequence: the lock (taken by an ALTER SEQUENCE that never commits) is released when its block rolls itself back with the private SQLSTATE RF191, which setval survives; nothing is rewritten, so a bulk load of explicit numbers costs one short lock per number ahead of the sequence.';
+
 CREATE OR REPLACE FUNCTION racefree_internal._numbering_advance(counter text, number text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -14476,7 +14508,6 @@ AS $$
 DECLARE
   r racefree.numberings;
   p record;
-  last bigint;
 BEGIN
   SELECT * INTO r FROM racefree.numberings AS n WHERE n.counter = _numbering_advance.counter;
   IF NOT FOUND OR number IS NULL THEN
@@ -14493,24 +14524,12 @@ BEGIN
     DO UPDATE SET value = excluded.value, updated_at = now()
     WHERE c.value < excluded.value;
   ELSE
-    -- A sequence not yet used hands out last_value itself next.
-    EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %I.%I',
-                   r.table_schema, r.sequence_name) INTO last;
-    IF p.seq > last THEN
-      -- ALTER SEQUENCE blocks nextval() until this transaction ends, so the
-      -- read-then-setval below cannot move the sequence backwards.
-      EXECUTE format('ALTER SEQUENCE %I.%I NO CYCLE', r.table_schema, r.sequence_name);
-      EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %I.%I',
-                     r.table_schema, r.sequence_name) INTO last;
-      IF p.seq > last THEN
-        PERFORM setval(format('%I.%I', r.table_schema, r.sequence_name)::regclass, p.seq);
-      END IF;
-    END IF;
+    PERFORM racefree_internal._sequence_advance(format('%I.%I', r.table_schema, r.sequence_name)::regclass, p.seq);
   END IF;
 END
 $$;
 COMMENT ON FUNCTION racefree_internal._numbering_advance(text, text) IS
-  'Internal: moves a numbering''s counter past an explicitly written number (the scope the number''s own text names), so later generated numbers never collide with it. Gapless: locks the counter row. Fast: briefly blocks the sequence (ALTER SEQUENCE) when the number is ahead of it.';
+  'Internal: moves a numbering''s counter past an explicitly written number (the scope the number''s own text names), so later generated numbers never collide with it. Gapless: locks the counter row. Fast: moves the sequence (racefree_internal._sequence_advance) when the number is ahead of it.';
 
 CREATE OR REPLACE FUNCTION racefree_internal._numbering_explicit()
 RETURNS trigger
@@ -14900,7 +14919,6 @@ AS $$
 DECLARE
   h record;
   seq regclass := CASE WHEN r.mode = 'fast' THEN format('%I.%I', r.table_schema, r.sequence_name)::regclass END;
-  last bigint;
 BEGIN
   FOR h IN SELECT * FROM racefree_internal._numbering_highest(r.parts, format('%I.%I', r.table_schema, r.table_name)::regclass, r.column_name) LOOP
     IF r.mode = 'gapless' THEN
@@ -14908,13 +14926,7 @@ BEGIN
       ON CONFLICT ON CONSTRAINT counters_pkey DO UPDATE SET value = excluded.value, updated_at = now()
       WHERE c.value < excluded.value;
     ELSIF h.seq > 0 THEN
-      -- As racefree_internal._numbering_advance does: ALTER SEQUENCE holds off nextval()
-      -- and other advances until this transaction ends, so the sequence never moves back.
-      EXECUTE format('ALTER SEQUENCE %s NO CYCLE', seq);
-      EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s', seq) INTO last;
-      IF h.seq > last THEN
-        PERFORM setval(seq, h.seq);
-      END IF;
+      PERFORM racefree_internal._sequence_advance(seq, h.seq);
     END IF;
   END LOOP;
 END
@@ -16709,6 +16721,7 @@ REVOKE ALL ON FUNCTION racefree_internal._numbering_scope_json(text, text) FROM 
 REVOKE ALL ON FUNCTION racefree_internal._numbering_scope_source(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_part_pattern(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_parse(jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION racefree_internal._sequence_advance(regclass, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_advance(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree_internal._numbering_explicit() FROM PUBLIC;
 REVOKE ALL ON FUNCTION racefree._numbering_explicit_advance(text, text) FROM PUBLIC;

@@ -290,6 +290,32 @@ test('fast: explicit numbers move the sequence past them', async (t) => {
   t.is(await next(), 'FX-502');
 });
 
+test('fast: an open transaction that wrote explicit numbers ahead of the sequence holds no inserter off; a bulk load of them rewrites nothing', async (t) => {
+  await numbered('fxb', 'n text', { name: 'fxb', template: 'B-{seq}', mode: 'fast' });
+  const [holder, other] = await Promise.all([connect(url()), connect(url())]);
+  try {
+    const filenode = async () => (await holder.query(`SELECT pg_relation_filenode('fxb_number_seq') AS f`)).rows[0].f;
+    const before = await filenode();
+    await holder.query('BEGIN');
+    await holder.query(`INSERT INTO fxb (n) VALUES ('B-50')`);
+    // Before kit 0071 the holder kept nextval() off until it ended: this insert waited for its COMMIT.
+    await other.query(`SET lock_timeout = '5s'`);
+    t.deepEqual((await other.query(`INSERT INTO fxb DEFAULT VALUES RETURNING n`)).rows, [{ n: 'B-51' }]);
+    // 20,000 explicit numbers in one statement, each ahead of the sequence.
+    await holder.query(`INSERT INTO fxb (n) SELECT 'B-' || g FROM generate_series(100, 20099) AS g`);
+    t.deepEqual((await other.query(`INSERT INTO fxb DEFAULT VALUES RETURNING n`)).rows, [{ n: 'B-20100' }]);
+    await holder.query('COMMIT');
+    t.deepEqual(
+      (await sql(`INSERT INTO fxb DEFAULT VALUES RETURNING n`)).map((r) => r.n),
+      ['B-20101'],
+    );
+    t.is(await filenode(), before, 'the sequence was never rewritten');
+    t.is((await sql(`SELECT count(*)::int AS c FROM fxb`))[0].c, 20_004);
+  } finally {
+    await Promise.all([holder.end(), other.end()]);
+  }
+});
+
 test('explicit numbers with digits of other scripts are outside the format: stored as given, no counter moved (gapless, fast, retrofit scan)', async (t) => {
   // U+0663 ARABIC-INDIC DIGIT THREE and U+FF19 FULLWIDTH DIGIT NINE: \d would match them, ::bigint rejects them.
   const foreign = ['E-\u0663\u0663\u0663', 'E-\uff19\uff19\uff19'];
