@@ -258,10 +258,11 @@ RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
+  -- A sequence not yet used hands out last_value itself next.
+  read_last text := format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s', seq);
   last bigint;
 BEGIN
-  -- A sequence not yet used hands out last_value itself next.
-  EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s', seq) INTO last;
+  EXECUTE read_last INTO last;
   IF target <= last THEN
     RETURN;
   END IF;
@@ -272,7 +273,7 @@ BEGIN
   -- at commit, and undoes the ALTER, but not setval, which no rollback undoes.
   BEGIN
     EXECUTE format('ALTER SEQUENCE %s OWNED BY NONE', seq);
-    EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s', seq) INTO last;
+    EXECUTE read_last INTO last;
     IF target > last THEN
       PERFORM setval(seq, target);
     END IF;

@@ -316,6 +316,26 @@ test('fast: an open transaction that wrote explicit numbers ahead of the sequenc
   }
 });
 
+test.serial(
+  'fast: 32 connections mixing explicit numbers far ahead with generated ones get distinct numbers, no error; each explicit one moves the sequence past it',
+  async (t) => {
+    await numbered('fxm', 'n text', { name: 'fxm', template: 'M-{seq}', mode: 'fast' });
+    // Every 10th insert brings M-<k million>, each ahead of whatever the sequence has handed out
+    // by then (fewer than a million numbers are generated in all), so none may collide.
+    const { errors } = await insertMany('fxm', 32, 4000, (i) =>
+      i % 10 === 0 ? [`INSERT INTO fxm (n) VALUES ($1)`, [`M-${(i / 10 + 1) * 1_000_000}`]] : [`INSERT INTO fxm DEFAULT VALUES`, []],
+    );
+    t.deepEqual(errors, []);
+    const [{ rows, distinct }] = await sql(`SELECT count(*)::int AS rows, count(DISTINCT n)::int AS distinct FROM fxm`);
+    t.is(rows, 4000);
+    t.is(distinct, 4000);
+    t.deepEqual(
+      (await sql(`INSERT INTO fxm DEFAULT VALUES RETURNING substr(n, 3)::bigint > 400000000 AS past`)).map((r) => r.past),
+      [true],
+    );
+  },
+);
+
 test('explicit numbers with digits of other scripts are outside the format: stored as given, no counter moved (gapless, fast, retrofit scan)', async (t) => {
   // U+0663 ARABIC-INDIC DIGIT THREE and U+FF19 FULLWIDTH DIGIT NINE: \d would match them, ::bigint rejects them.
   const foreign = ['E-\u0663\u0663\u0663', 'E-\uff19\uff19\uff19'];
