@@ -1,9 +1,10 @@
 import test from 'ava';
 import pg from 'pg';
-import { NotNullViolationError, RacefreeConfigError } from '../src/errors/classes.js';
-import { wrapError } from '../src/errors/from-pg.js';
+import { DeadlockDetectedError, NotNullViolationError, RacefreeConfigError } from '../src/errors/classes.js';
+import { isTransient, wrapError } from '../src/errors/from-pg.js';
 import { addNumbering, dropNumbering, type AddNumberingOptions } from '../src/migrate/index.js';
 import { quoteIdent } from '../src/quote.js';
+import { blockedBy, pidOf, tracked } from './helpers/blocking.js';
 import { connect, exclusively, useTestDatabase, withClient, withPool } from './helpers/db.js';
 import { runMigration } from './helpers/migration.js';
 
@@ -16,15 +17,6 @@ async function sql<R extends pg.QueryResultRow = any>(text: string, values: unkn
 async function numbered(table: string, columns: string, options: Omit<AddNumberingOptions, 'table' | 'column'> & { column?: string }) {
   await sql(`CREATE TABLE ${quoteIdent(table)} (id bigserial PRIMARY KEY, ${columns})`);
   await runMigration(url(), (pgm) => addNumbering(pgm, { table, column: options.column ?? 'n', ...options }));
-}
-
-/** Wait until backend `pid` is blocked by another backend; deterministic, no sleeps guessing. */
-async function blockedBy(observer: pg.Client, pid: number): Promise<number[]> {
-  for (;;) {
-    const { rows } = await observer.query<{ b: number[] }>('SELECT pg_blocking_pids($1) AS b', [pid]);
-    if (rows[0]!.b.length > 0) return rows[0]!.b;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
 }
 
 /** `rows` inserts from `connections` at once; `statement(i)` is the i-th insert (default: DEFAULT VALUES). */
@@ -93,8 +85,8 @@ test('gapless: a waiting inserter takes the number a rolled-back transaction gav
     await a.query('BEGIN');
     const first = (await a.query('INSERT INTO rb DEFAULT VALUES RETURNING n')).rows[0].n;
     t.is(first, 'R-1');
-    const bPid = (await b.query('SELECT pg_backend_pid() AS p')).rows[0].p;
-    const aPid = (await a.query('SELECT pg_backend_pid() AS p')).rows[0].p;
+    const bPid = await pidOf(b);
+    const aPid = await pidOf(a);
     const waiting = b.query('INSERT INTO rb DEFAULT VALUES RETURNING n');
     t.deepEqual(await blockedBy(observer, bPid), [aPid]);
     await a.query('ROLLBACK');
@@ -313,6 +305,70 @@ test('fast: an open transaction that wrote explicit numbers ahead of the sequenc
     t.is((await sql(`SELECT count(*)::int AS c FROM fxb`))[0].c, 20_004);
   } finally {
     await Promise.all([holder.end(), other.end()]);
+  }
+});
+
+test('fast: an explicit number ahead of the sequence waits only for the open transactions that took numbers of it; new numbers wait behind it, then come after it', async (t) => {
+  await numbered('fxw', 'n text', { name: 'fxw', template: 'W-{seq}', mode: 'fast' });
+  const [taker, bringer, third, observer] = await Promise.all([connect(url()), connect(url()), connect(url()), connect(url())]);
+  try {
+    // Asked before any of them is busy: a client queues its queries.
+    const [takerPid, bringerPid, thirdPid] = await Promise.all([pidOf(taker), pidOf(bringer), pidOf(third)]);
+    await taker.query('BEGIN');
+    t.deepEqual((await taker.query(`INSERT INTO fxw DEFAULT VALUES RETURNING n`)).rows, [{ n: 'W-1' }]);
+    // Moving the sequence must not pass a number handed out meanwhile: it waits for the taker's
+    // transaction, which holds the sequence from its nextval() on.
+    const brought = tracked(bringer.query(`INSERT INTO fxw (n) VALUES ('W-100') RETURNING n`));
+    t.deepEqual(await blockedBy(observer, bringerPid, brought.settled), [takerPid]);
+    // A new number queues behind the move, so it cannot be one the move then passes.
+    const generated = tracked(third.query(`INSERT INTO fxw DEFAULT VALUES RETURNING n`));
+    t.true((await blockedBy(observer, thirdPid, generated.settled)).includes(bringerPid));
+    await taker.query('COMMIT');
+    t.deepEqual((await brought.promise).rows, [{ n: 'W-100' }]);
+    t.deepEqual((await generated.promise).rows, [{ n: 'W-101' }]);
+    t.deepEqual(
+      (await sql(`SELECT n FROM fxw ORDER BY substr(n, 3)::int`)).map((r) => r.n),
+      ['W-1', 'W-100', 'W-101'],
+    );
+  } finally {
+    await Promise.all([taker.end(), bringer.end(), third.end(), observer.end()]);
+  }
+});
+
+test('fast: two transactions that took numbers and then both bring one ahead of the sequence: one is a deadlock (40P01, which db.transaction retries), the other goes on', async (t) => {
+  await numbered('fxd', 'n text', { name: 'fxd', template: 'D-{seq}', mode: 'fast' });
+  const [a, b, observer] = await Promise.all([connect(url()), connect(url()), connect(url())]);
+  try {
+    const aPid = await pidOf(a);
+    for (const c of [a, b]) await c.query(`BEGIN; SET LOCAL deadlock_timeout = '100ms'`);
+    t.deepEqual((await a.query(`INSERT INTO fxd DEFAULT VALUES RETURNING n`)).rows, [{ n: 'D-1' }]);
+    t.deepEqual((await b.query(`INSERT INTO fxd DEFAULT VALUES RETURNING n`)).rows, [{ n: 'D-2' }]);
+    // Each waits for the other's nextval() to end before it may move the sequence.
+    const fromA = tracked(a.query(`INSERT INTO fxd (n) VALUES ('D-1000')`));
+    await blockedBy(observer, aPid, fromA.settled);
+    const fromB = tracked(b.query(`INSERT INTO fxd (n) VALUES ('D-2000')`));
+    const outcomes = await Promise.allSettled([fromA.promise, fromB.promise]);
+    const lost = outcomes.findIndex((o) => o.status === 'rejected');
+    t.is(outcomes.filter((o) => o.status === 'rejected').length, 1, 'exactly one of the two is chosen to break the deadlock');
+    const error = wrapError((outcomes[lost] as PromiseRejectedResult).reason);
+    t.true(error instanceof DeadlockDetectedError);
+    t.is(error.code, '40P01');
+    t.true(isTransient(error), 'db.transaction() runs such a transaction again');
+    const [loser, winner] = lost === 0 ? [a, b] : [b, a];
+    await loser.query('ROLLBACK');
+    await winner.query('COMMIT');
+    const kept = lost === 0 ? ['D-2', 'D-2000'] : ['D-1', 'D-1000'];
+    t.deepEqual(
+      (await sql(`SELECT n FROM fxd ORDER BY substr(n, 3)::int`)).map((r) => r.n),
+      kept,
+    );
+    // The winner's number moved the sequence; the loser's rollback left its number as a gap, nothing else.
+    t.deepEqual(
+      (await sql(`INSERT INTO fxd DEFAULT VALUES RETURNING n`)).map((r) => r.n),
+      [`D-${Number(kept[1]!.slice(2)) + 1}`],
+    );
+  } finally {
+    await Promise.all([a.end(), b.end(), observer.end()]);
   }
 });
 
