@@ -228,10 +228,16 @@ test.serial(
           await as.query(`INSERT INTO pv_fa (n) VALUES ('A-10')`);
           t.deepEqual(await n(`INSERT INTO pv_fa (n) VALUES (DEFAULT), ('A-20'), (DEFAULT) RETURNING n`), ['A-11', 'A-20', 'A-21']);
 
-          // A search_path that shadows what the trigger calls changes nothing: every name in it is qualified.
+          // A search_path that shadows what the DEFAULT and the trigger call changes nothing: every name in
+          // them is qualified (the planner parses the inlined DEFAULT under the inserting session's search_path).
           await as.query(`
             CREATE FUNCTION pv_evil.current_setting(text, boolean) RETURNS text LANGUAGE sql AS $$ SELECT 'A-30' $$;
             CREATE FUNCTION pv_evil.texteq(text, text) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+            CREATE FUNCTION pv_evil.set_config(text, text, boolean) RETURNS text LANGUAGE sql AS $$ SELECT 'A-set_config' $$;
+            CREATE FUNCTION pv_evil.nextval(regclass) RETURNS bigint LANGUAGE sql AS $$ SELECT 7 $$;
+            CREATE FUNCTION pv_evil.cat(text, text) RETURNS text LANGUAGE sql AS $$ SELECT 'A-cat' $$;
+            CREATE OPERATOR pv_evil.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = pv_evil.cat);
+            CREATE DOMAIN pv_evil.text AS pg_catalog.text CHECK (VALUE = 'never');
             SET search_path = pv_evil, pg_catalog, public`);
           await as.query(`INSERT INTO pv_fa (n) VALUES ('A-30')`);
           t.deepEqual(await n(`INSERT INTO pv_fa DEFAULT VALUES RETURNING n`), ['A-31']);

@@ -28,14 +28,14 @@ BEGIN
       MESSAGE = 'numbering receipt dates numbers by years of 4 digits; paid_at is past 9999';
   END IF;
   IF NEW.number IS NULL THEN
-    prefix := 'R' || to_char(d, 'YY') || to_char(d, 'MM') || to_char(d, 'DD') || '/';
+    prefix := 'R' || pg_catalog.to_char(d, 'YY') || pg_catalog.to_char(d, 'MM') || pg_catalog.to_char(d, 'DD') || '/';
     suffix := '-' || NEW.region::text;
     INSERT INTO racefree.counters AS c (counter, scope, value)
     VALUES ('<schema>.receipt', racefree_internal._numbering_scope_json(pg_catalog.to_json(prefix)::text, pg_catalog.to_json(suffix)::text), 1)
     ON CONFLICT ON CONSTRAINT counters_pkey
     DO UPDATE SET value = c.value + 1, updated_at = now()
     RETURNING c.value INTO n;
-    NEW.number := prefix || translate(format('%5s', n), ' ', '0') || suffix;
+    NEW.number := prefix || pg_catalog.translate(pg_catalog.format('%5s', n), ' ', '0') || suffix;
   ELSE
     PERFORM racefree_internal._numbering_advance('<schema>.receipt', NEW.number);
   END IF;

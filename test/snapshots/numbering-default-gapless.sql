@@ -12,14 +12,14 @@ DECLARE
   d timestamp;
   n bigint;
 BEGIN
-  d := (now() AT TIME ZONE 'UTC');
+  d := (pg_catalog.now() AT TIME ZONE 'UTC');
   IF NEW.assessment_number IS NULL THEN
     INSERT INTO racefree.counters AS c (counter, scope, value)
-    VALUES ('<schema>.assessment', to_char(d, 'YYYY'), 1)
+    VALUES ('<schema>.assessment', pg_catalog.to_char(d, 'YYYY'), 1)
     ON CONFLICT ON CONSTRAINT counters_pkey
     DO UPDATE SET value = c.value + 1, updated_at = now()
     RETURNING c.value INTO n;
-    NEW.assessment_number := 'ASM-' || to_char(d, 'YYYY') || '-' || translate(format('%3s', n), ' ', '0');
+    NEW.assessment_number := 'ASM-' || pg_catalog.to_char(d, 'YYYY') || '-' || pg_catalog.translate(pg_catalog.format('%3s', n), ' ', '0');
   ELSE
     PERFORM racefree_internal._numbering_advance('<schema>.assessment', NEW.assessment_number);
   END IF;

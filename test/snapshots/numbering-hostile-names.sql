@@ -26,7 +26,7 @@ m ""b""" IS NULL THEN
     DO UPDATE SET value = c.value + 1, updated_at = now()
     RETURNING c.value INTO n;
     NEW."nu
-m ""b""" := prefix || n::text;
+m ""b""" := prefix || n::pg_catalog.text;
   ELSE
     PERFORM racefree_internal._numbering_advance('<schema>.we"ird', NEW."nu
 m ""b""");

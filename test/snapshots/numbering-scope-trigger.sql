@@ -23,7 +23,7 @@ BEGIN
     ON CONFLICT ON CONSTRAINT counters_pkey
     DO UPDATE SET value = c.value + 1, updated_at = now()
     RETURNING c.value INTO n;
-    NEW.number := prefix || translate(format('%4s', n), ' ', '0');
+    NEW.number := prefix || pg_catalog.translate(pg_catalog.format('%4s', n), ' ', '0');
   ELSE
     PERFORM racefree_internal._numbering_advance('<schema>.invoice', NEW.number);
   END IF;

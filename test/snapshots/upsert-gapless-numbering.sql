@@ -21,7 +21,7 @@ BEGIN
     ON CONFLICT ON CONSTRAINT counters_pkey
     DO UPDATE SET value = c.value + 1, updated_at = now()
     RETURNING c.value INTO n;
-    NEW.number := 'G-' || n::text;
+    NEW.number := 'G-' || n::pg_catalog.text;
   ELSE
     PERFORM racefree_internal._numbering_advance('<schema>.order', NEW.number);
   END IF;
