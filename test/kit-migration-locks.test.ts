@@ -45,7 +45,8 @@ async function insertsWhileItTries(
   }
   const error = await t.throwsAsync(migration.promise);
   t.is((error as { code?: string }).code, '55P03');
-  const slowest = Math.max(...latencies);
+  // A loop, not Math.max(...latencies): a fast server runs more inserts than a call can take arguments.
+  const slowest = latencies.reduce((a, b) => Math.max(a, b), 0);
   t.true(slowest < 2_000, `the slowest insert waited ${slowest.toFixed(0)} ms (one attempt is 1 s)`);
   t.true(latencies.length > 10, `${latencies.length} inserts went through while the migration tried`);
   return { message: error!.message, latencies };
