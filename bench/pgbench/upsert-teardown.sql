@@ -7,4 +7,5 @@ BEGIN
   END IF;
 END
 $teardown$;
-DROP TABLE IF EXISTS racefree_pgbench_raw, racefree_pgbench_gen;
+DROP TABLE IF EXISTS racefree_pgbench_raw, racefree_pgbench_gen, racefree_pgbench_hand;
+DROP TYPE IF EXISTS racefree_pgbench_hand_result CASCADE;

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The generated upsert against the raw prepared statement, measured from
-# outside by pgbench -M prepared: ROUNDS alternating runs (raw, generated;
-# then generated, raw; ...) of SECONDS_EACH seconds each, CLIENTS clients, in the database
-# DATABASE_URL names (the racefree kit migrated there). Prints each run's tps
-# and the median of the per-round ratios generated / raw.
+# The generated upsert against the raw prepared statement and against a
+# hand-written function with the same guarantees, measured from outside by
+# pgbench -M prepared: ROUNDS rounds, each running the three for SECONDS_EACH
+# seconds, in a rotating order, CLIENTS clients, in the database DATABASE_URL
+# names (the racefree kit migrated there). Prints each run's tps and the
+# medians of the per-round ratios generated / raw and generated / hand-written.
 #
 #   DATABASE_URL=postgres://... bench/pgbench/upsert.sh
 #
@@ -30,12 +31,26 @@ tps() {
 }
 
 ratios=()
+to_hand=()
 for ((r = 0; r < rounds; r++)); do
-  if ((r % 2 == 0)); then raw=$(tps raw); gen=$(tps generated); else gen=$(tps generated); raw=$(tps raw); fi
-  ratio=$(awk -v g="$gen" -v r="$raw" 'BEGIN { printf "%.3f", g / r }')
+  # Each round in another order of the three, so that none always runs first.
+  order=(raw generated hand)
+  order=("${order[@]:r%3}" "${order[@]:0:r%3}")
+  declare -A t=()
+  for v in "${order[@]}"; do t[$v]=$(tps "$v"); done
+  ratio=$(awk -v g="${t[generated]}" -v r="${t[raw]}" 'BEGIN { printf "%.3f", g / r }')
+  hand=$(awk -v g="${t[generated]}" -v h="${t[hand]}" 'BEGIN { printf "%.3f", g / h }')
   ratios+=("$ratio")
-  printf 'round %d: raw %.0f tps, generated %.0f tps, ratio %s\n' "$((r + 1))" "$raw" "$gen" "$ratio"
+  to_hand+=("$hand")
+  printf 'round %d: raw %.0f tps, generated %.0f tps, hand-written function %.0f tps; generated / raw %s, generated / hand-written %s\n' \
+    "$((r + 1))" "${t[raw]}" "${t[generated]}" "${t[hand]}" "$ratio" "$hand"
 done
-printf '%s\n' "${ratios[@]}" | sort -n | awk '{ a[NR] = $1 } END {
-  m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-  printf "generated / raw, median of %d rounds: %.3f (min %s, max %s); target >= 0.95\n", NR, m, a[1], a[NR] }'
+median() {
+  printf '%s\n' "$@" | sort -n | awk -v what="$what" '{ a[NR] = $1 } END {
+    m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+    printf "%s, median of %d rounds: %.3f (min %s, max %s)", what, NR, m, a[1], a[NR] }'
+}
+what="generated / raw" median "${ratios[@]}"
+echo "; target >= 0.95"
+what="generated / the hand-written function with the same guarantees" median "${to_hand[@]}"
+echo
