@@ -258,7 +258,10 @@ RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-  -- A sequence not yet used hands out last_value itself next.
+  -- A sequence not yet used hands out last_value itself next. Read by a query
+  -- (ACCESS SHARE), not pg_sequence_last_value(), whose ROW EXCLUSIVE lock
+  -- stays until commit: taken before the ALTER below, two single-row inserts
+  -- bringing numbers would wait for each other (a deadlock).
   read_last text := format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s', seq);
   last bigint;
 BEGIN
@@ -275,7 +278,7 @@ BEGIN
     EXECUTE format('ALTER SEQUENCE %s OWNED BY NONE', seq);
     EXECUTE read_last INTO last;
     IF target > last THEN
-      PERFORM setval(seq, target);
+      PERFORM pg_catalog.setval(seq, target);
     END IF;
     RAISE SQLSTATE 'RF191';
   EXCEPTION WHEN SQLSTATE 'RF191' THEN
@@ -284,7 +287,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION racefree_internal._sequence_advance(regclass, bigint) IS
-  'Internal: moves a fast numbering''s sequence past target, never back. Holds off nextval() only while it reads and sets the sequence: the lock (taken by an ALTER SEQUENCE that never commits) is released when its block rolls itself back with the private SQLSTATE RF191, which setval survives; nothing is rewritten, so a bulk load of explicit numbers costs one short lock per number ahead of the sequence.';
+  'Internal: moves a fast numbering''s sequence past target, never back. Holds off nextval() only while it reads and sets the sequence: the lock (taken by an ALTER SEQUENCE that never commits) is released when its block rolls itself back with the private SQLSTATE RF191, which setval survives; nothing is rewritten, so a bulk load of explicit numbers costs one short lock per number ahead of the sequence. A move leaves the transaction holding the sequence''s ROW EXCLUSIVE lock, as nextval() does (setval takes it until commit), which a later move by another transaction waits for.';
 
 CREATE OR REPLACE FUNCTION racefree_internal._numbering_advance(counter text, number text)
 RETURNS void
@@ -345,30 +348,39 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   r racefree.numberings;
+  p record;
   tbl regclass;
+  refused text := format('racefree._numbering_explicit_advance(%L): only a row written to the table of a fast numbering moves its sequence', counter);
 BEGIN
   SELECT * INTO r FROM racefree.numberings AS n WHERE n.counter = _numbering_explicit_advance.counter;
-  tbl := pg_catalog.to_regclass(format('%I.%I', r.table_schema, r.table_name));
-  -- Callable by racefree_user outside the trigger too, so it asks for what an
-  -- explicit number gives anyway: a fast numbering (gaps allowed), in a
-  -- transaction that holds the lock every write of its table takes (of one
-  -- of its partitions, for a row written to the partition directly; the tree
-  -- of a table that is not partitioned is empty).
-  IF r.counter IS NULL OR NOT racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns)
-     OR NOT EXISTS (SELECT FROM pg_catalog.pg_locks AS l
-                     WHERE l.locktype = 'relation' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
-                       AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database())
-                       AND (l.relation = tbl OR l.relation IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(tbl) AS t))
-                       AND l.mode = 'RowExclusiveLock') THEN
-    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-      MESSAGE = format('racefree._numbering_explicit_advance(%L): only a row written to the table of a fast numbering moves its sequence', counter),
+  IF r.counter IS NULL OR NOT racefree_internal._numbering_inline(r.mode, r.date_column, r.scope_columns) THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege', MESSAGE = refused,
       HINT = 'Write the number with its row: the table''s trigger moves the sequence.';
   END IF;
-  PERFORM racefree_internal._numbering_advance(r.counter, number);
+  -- A number outside the format moves nothing: known before the costlier
+  -- check below.
+  SELECT * INTO p FROM racefree_internal._numbering_parse(r.parts, number);
+  IF p.seq IS NULL THEN
+    RETURN;
+  END IF;
+  -- Callable by racefree_user outside the trigger too, so it asks for what an
+  -- explicit number gives anyway: a transaction that holds the lock every
+  -- write of the table takes (of one of its partitions, for a row written to
+  -- the partition directly; the tree of a table that is not partitioned is empty).
+  tbl := pg_catalog.to_regclass(format('%I.%I', r.table_schema, r.table_name));
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks AS l
+                  WHERE l.locktype = 'relation' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
+                    AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database())
+                    AND (l.relation = tbl OR l.relation IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(tbl) AS t))
+                    AND l.mode = 'RowExclusiveLock') THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege', MESSAGE = refused,
+      HINT = 'Write the number with its row: the table''s trigger moves the sequence.';
+  END IF;
+  PERFORM racefree_internal._sequence_advance(format('%I.%I', r.table_schema, r.sequence_name)::regclass, p.seq);
 END
 $$;
 COMMENT ON FUNCTION racefree._numbering_explicit_advance(text, text) IS
-  'Internal, called by the explicit-number trigger racefree_<name>_explicit() of a fast numbering without row values: moves the numbering''s sequence past a number a row brought itself (racefree_internal._numbering_advance), as the kit''s owner. Refuses (42501) any other numbering, and a transaction that is not writing the numbered table.';
+  'Internal, called by the explicit-number trigger racefree_<name>_explicit() of a fast numbering without row values: moves the numbering''s sequence past a number a row brought itself (racefree_internal._sequence_advance), as the kit''s owner. Refuses (42501) any other numbering, and a transaction that is not writing the numbered table; a number outside the format moves nothing and is not checked further.';
 
 -- ---------------------------------------------------------------------------
 -- Numbering: the generator

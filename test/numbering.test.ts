@@ -335,6 +335,29 @@ test('fast: an explicit number ahead of the sequence waits only for the open tra
   }
 });
 
+test('fast: a number brought ahead of the sequence also waits for an open transaction that brought one before it; numbers taken meanwhile do not', async (t) => {
+  await numbered('fxv', 'n text', { name: 'fxv', template: 'V-{seq}', mode: 'fast' });
+  const [first, second, taker, observer] = await Promise.all([connect(url()), connect(url()), connect(url()), connect(url())]);
+  try {
+    const [firstPid, secondPid] = await Promise.all([pidOf(first), pidOf(second)]);
+    await first.query('BEGIN');
+    await first.query(`INSERT INTO fxv (n) VALUES ('V-100')`);
+    // setval, like nextval, keeps the sequence's ROW EXCLUSIVE lock until commit: a second move waits for it.
+    const moved = tracked(second.query(`INSERT INTO fxv (n) VALUES ('V-200') RETURNING n`));
+    t.deepEqual(await blockedBy(observer, secondPid, moved.settled), [firstPid]);
+    await first.query('COMMIT');
+    t.deepEqual((await moved.promise).rows, [{ n: 'V-200' }]);
+    // A number taken while a transaction that brought one is open never waits for it.
+    await first.query('BEGIN');
+    await first.query(`INSERT INTO fxv (n) VALUES ('V-300')`);
+    await taker.query(`SET lock_timeout = '5s'`);
+    t.deepEqual((await taker.query(`INSERT INTO fxv DEFAULT VALUES RETURNING n`)).rows, [{ n: 'V-301' }]);
+    await first.query('COMMIT');
+  } finally {
+    await Promise.all([first.end(), second.end(), taker.end(), observer.end()]);
+  }
+});
+
 test('fast: two transactions that took numbers and then both bring one ahead of the sequence: one is a deadlock (40P01, which db.transaction retries), the other goes on', async (t) => {
   await numbered('fxd', 'n text', { name: 'fxd', template: 'D-{seq}', mode: 'fast' });
   const [a, b, observer] = await Promise.all([connect(url()), connect(url()), connect(url())]);
