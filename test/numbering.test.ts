@@ -308,7 +308,7 @@ test('fast: an open transaction that wrote explicit numbers ahead of the sequenc
   }
 });
 
-test('fast: an explicit number ahead of the sequence waits only for the open transactions that took numbers of it; new numbers wait behind it, then come after it', async (t) => {
+test('fast: an explicit number ahead of the sequence waits for an open transaction that took numbers of it; new numbers wait behind it, then come after it', async (t) => {
   await numbered('fxw', 'n text', { name: 'fxw', template: 'W-{seq}', mode: 'fast' });
   const [taker, bringer, third, observer] = await Promise.all([connect(url()), connect(url()), connect(url()), connect(url())]);
   try {
