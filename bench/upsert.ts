@@ -15,6 +15,9 @@
  * (the kit must be migrated; creates and drops its own tables).
  */
 
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
 import pg from 'pg';
 
 import { buildCall } from '../src/call-statement.js';
@@ -41,32 +44,8 @@ const COLUMNS = `id bigserial PRIMARY KEY, technology text NOT NULL, proficiency
   questions jsonb NOT NULL, total_questions int NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
   UNIQUE (technology, proficiency_level)`;
 
-/**
- * What a careful hand writes for this table when it wants what upsert_<table>()
- * gives: the row and whether it was inserted, updated or left unchanged, and
- * no write (no new row version) when the values are the same. Without the
- * generated code's generality: every argument given, no column left out.
- */
-const HAND = `
-  CREATE TYPE bench_upsert_hand_result AS (id bigint, technology text, proficiency_level text, questions jsonb,
-    total_questions int, updated_at timestamptz, action text);
-  CREATE FUNCTION bench_upsert_hand_fn(p_technology text, p_level text, p_questions jsonb, p_total int)
-  RETURNS bench_upsert_hand_result LANGUAGE plpgsql AS $$
-  DECLARE
-    r bench_upsert_hand_result;
-  BEGIN
-    INSERT INTO bench_upsert_hand AS t (technology, proficiency_level, questions, total_questions)
-    VALUES (p_technology, p_level, p_questions, p_total)
-    ON CONFLICT (technology, proficiency_level) DO UPDATE SET questions = excluded.questions, total_questions = excluded.total_questions
-    WHERE (t.questions, t.total_questions) IS DISTINCT FROM (excluded.questions, excluded.total_questions)
-    RETURNING t.*, CASE WHEN t.xmax = 0 THEN 'inserted' ELSE 'updated' END INTO r;
-    IF NOT FOUND THEN
-      -- Equal values: the row is locked, not written; read it back in a new statement (a new snapshot).
-      SELECT t.*, 'unchanged' INTO r FROM bench_upsert_hand AS t WHERE t.technology = p_technology AND t.proficiency_level = p_level;
-    END IF;
-    RETURN r;
-  END
-  $$;`;
+/** The hand-written function with the same guarantees, shared with bench/pgbench/upsert.sh. */
+const HAND = readFileSync(fileURLToPath(new URL('../../bench/upsert-hand.sql', import.meta.url)), 'utf8');
 
 export async function run(databaseUrl: string, options: { clients?: number; ms?: number; rounds?: number } = {}): Promise<BenchResult> {
   const clients = options.clients ?? 32;
@@ -77,10 +56,8 @@ export async function run(databaseUrl: string, options: { clients?: number; ms?:
   try {
     await pool.query(`
       DROP TABLE IF EXISTS ${TABLES};
-      DROP TYPE IF EXISTS bench_upsert_hand_result CASCADE;
       CREATE TABLE bench_upsert_raw (${COLUMNS});
       CREATE TABLE bench_upsert_gen (${COLUMNS});
-      CREATE TABLE bench_upsert_hand (${COLUMNS});
       CREATE TABLE bench_upsert_naive (${COLUMNS});
       ${HAND}`);
     const setup = await pool.connect();

@@ -7,5 +7,5 @@ BEGIN
   END IF;
 END
 $teardown$;
-DROP TABLE IF EXISTS racefree_pgbench_raw, racefree_pgbench_gen, racefree_pgbench_hand;
-DROP TYPE IF EXISTS racefree_pgbench_hand_result CASCADE;
+DROP TABLE IF EXISTS racefree_pgbench_raw, racefree_pgbench_gen, bench_upsert_hand;
+DROP TYPE IF EXISTS bench_upsert_hand_result CASCADE;
