@@ -6,7 +6,9 @@
  * - fast (`F-{seq:6}`, and `ASM-{YYYY}-{seq:6}` beside the same with `to_char(now(), 'YYYY')`): a sequence DEFAULT `'F-' || lpad(nextval(s)::text, 6, '0')`
  *   with the same unique index (which, unlike racefree, ignores explicit
  *   numbers and truncates past 6 digits); and, for `F-{seq:6}`, that DEFAULT
- *   with a hand-written explicit-number trigger, which keeps the guarantee;
+ *   with a hand-written explicit-number trigger, which keeps the guarantee,
+ *   and with an empty row trigger, the floor of any design that keeps it with
+ *   one (bench/fast-hand.sql, shared with bench/pgbench/numbering.sh);
  * - gapless (`S-{tenant}-{seq}` over 50 tenants, and `ASM-{YYYY}-{seq:3}`, one
  *   scope): a BEFORE INSERT trigger in PL/pgSQL doing `INSERT INTO counters …
  *   ON CONFLICT DO UPDATE SET value = value + 1 RETURNING value`, and moving
@@ -19,15 +21,17 @@
  * its own that was numbered by the kit of 0062 and then upgraded by
  * `racefree migrate up` (DATABASE_URL names the server).
  */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { addNumbering } from '../src/migrate/numbering.js';
+import { addNumbering, dropNumbering } from '../src/migrate/numbering.js';
 import { withClient } from '../src/tooling/with-client.js';
 import { applyMigration } from '../src/migrate/apply.js';
 import { load, median, rounds, runStandalone, type Load } from './load.js';
 import { withUpgradedDatabase } from './upgraded.js';
 import type { BenchResult } from './types.js';
 
-const VARIANTS = ['plain', 'fastHand', 'fast', 'fastGuardHand', 'fastYearHand', 'fastYear', 'g50Hand', 'g50', 'g1Hand', 'g1', 'seed003'] as const;
+const VARIANTS = ['plain', 'fastHand', 'fast', 'fastGuardHand', 'fastFloor', 'fastYearHand', 'fastYear', 'g50Hand', 'g50', 'g1Hand', 'g1', 'seed003'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 const LABELS: Record<Variant, string> = {
@@ -35,6 +39,7 @@ const LABELS: Record<Variant, string> = {
   fastHand: 'hand-written sequence DEFAULT, lpad(nextval(s)), unique (baseline of fast)',
   fast: "addNumbering mode 'fast', F-{seq:6}",
   fastGuardHand: 'hand-written sequence DEFAULT + explicit-number trigger (the baseline of fast with its guarantee)',
+  fastFloor: 'hand-written sequence DEFAULT + an empty row trigger (the floor of any row trigger beside it)',
   fastYearHand: "hand-written sequence DEFAULT with to_char(now(), 'YYYY') (baseline of fast with a date)",
   fastYear: "addNumbering mode 'fast', ASM-{YYYY}-{seq:6}",
   g50Hand: 'hand-written trigger + counter upsert, 50 scopes (baseline of gapless, 50 scopes)',
@@ -47,7 +52,7 @@ const LABELS: Record<Variant, string> = {
 /** Run side by side in every round: a baseline and what is compared with it. */
 const GROUPS: ReadonlyArray<readonly Variant[]> = [
   ['plain'],
-  ['fastHand', 'fast', 'fastGuardHand'],
+  ['fastHand', 'fast', 'fastGuardHand', 'fastFloor'],
   ['fastYearHand', 'fastYear'],
   ['g50Hand', 'g50'],
   ['g1Hand', 'g1'],
@@ -63,6 +68,7 @@ const BASELINE: Record<Variant, Variant> = {
   fastHand: 'plain',
   fast: 'fastHand',
   fastGuardHand: 'fastHand',
+  fastFloor: 'fastHand',
   fastYearHand: 'plain',
   fastYear: 'fastYearHand',
   g50Hand: 'plain',
@@ -73,32 +79,17 @@ const BASELINE: Record<Variant, Variant> = {
 };
 
 const TABLES =
-  'bench_plain, bench_fast_hand, bench_fast, bench_fast_guard_hand, bench_fast_year_hand, bench_fast_year, bench_g50_hand, bench_g50, bench_g1_hand, bench_g1, bench_seed003, bench_counters';
+  'bench_plain, bench_fast_hand, bench_fast, bench_fast_guard_hand, bench_fast_floor, bench_fast_year_hand, bench_fast_year, bench_g50_hand, bench_g50, bench_g1_hand, bench_g1, bench_seed003, bench_counters';
+
+/** The hand-written baselines of fast, shared with bench/pgbench/numbering.sh. */
+const FAST_HAND = readFileSync(fileURLToPath(new URL('../../bench/fast-hand.sql', import.meta.url)), 'utf8');
 
 /** The tables, and the hand-written baselines: minimal SQL with racefree's guarantees. */
 const SETUP = `
   DROP TABLE IF EXISTS ${TABLES};
-  DROP SEQUENCE IF EXISTS bench_fast_hand_seq, bench_fast_guard_hand_seq, bench_fast_year_hand_seq;
+  DROP SEQUENCE IF EXISTS bench_fast_year_hand_seq;
   CREATE TABLE bench_plain (id bigserial PRIMARY KEY, title text);
-  CREATE SEQUENCE bench_fast_hand_seq;
-  CREATE TABLE bench_fast_hand (id bigserial PRIMARY KEY, title text,
-    n text UNIQUE DEFAULT 'F-' || lpad(nextval('bench_fast_hand_seq')::text, 6, '0'));
-  -- What a careful hand would add for explicit numbers: a number ahead of the
-  -- sequence came with the row, and moves it (under a lock, so two explicit
-  -- numbers cannot move it back); a generated one is never ahead.
-  CREATE SEQUENCE bench_fast_guard_hand_seq;
-  CREATE OR REPLACE FUNCTION bench_fast_guard_hand_explicit() RETURNS trigger LANGUAGE plpgsql AS $$
-  BEGIN
-    IF NEW.n ~ '^F-[0-9]{1,18}$' AND substr(NEW.n, 3)::bigint > coalesce(pg_sequence_last_value('bench_fast_guard_hand_seq'), 0) THEN
-      PERFORM pg_advisory_xact_lock('bench_fast_guard_hand_seq'::regclass::oid::bigint);
-      PERFORM setval('bench_fast_guard_hand_seq', greatest(substr(NEW.n, 3)::bigint, coalesce(pg_sequence_last_value('bench_fast_guard_hand_seq'), 0)));
-    END IF;
-    RETURN NEW;
-  END
-  $$;
-  CREATE TABLE bench_fast_guard_hand (id bigserial PRIMARY KEY, title text,
-    n text UNIQUE DEFAULT 'F-' || lpad(nextval('bench_fast_guard_hand_seq')::text, 6, '0'));
-  CREATE TRIGGER bench_fast_guard_hand BEFORE INSERT ON bench_fast_guard_hand FOR EACH ROW EXECUTE FUNCTION bench_fast_guard_hand_explicit();
+${FAST_HAND}
   CREATE SEQUENCE bench_fast_year_hand_seq;
   CREATE TABLE bench_fast_year_hand (id bigserial PRIMARY KEY, title text,
     n text UNIQUE DEFAULT 'ASM-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY') || '-' || lpad(nextval('bench_fast_year_hand_seq')::text, 6, '0'));
@@ -191,6 +182,7 @@ export async function run(
       fastHand: insert('bench_fast_hand'),
       fast: insert('bench_fast'),
       fastGuardHand: insert('bench_fast_guard_hand'),
+      fastFloor: insert('bench_fast_floor'),
       fastYearHand: insert('bench_fast_year_hand'),
       fastYear: insert('bench_fast_year'),
       g50Hand: tenant('bench_g50_hand'),
@@ -237,17 +229,37 @@ export async function run(
       scenario: `${options.title ?? 'Numbering'}: inserts/s, ${clients} clients, ${count} alternating rounds of ${ms} ms (ratio to its baseline)`,
       rows,
       notes: [
-        'Ratios: the median of the per-round ratios; racefree rows to their hand-written baseline, the rest to plain INSERT.',
+        'Ratios: the median of the per-round ratios; racefree rows to their hand-written baseline, the other hand-written rows of F-{seq:6} to its baseline, the rest to plain INSERT.',
         `Per-round ratios, median (min to max) of ${count} rounds: ${RACEFREE.map(spread).join('; ')}.`,
         `fast F-{seq:6} to the hand-written DEFAULT with its explicit-number trigger: median ${median(fastToGuard).toFixed(2)}x (${Math.min(...fastToGuard).toFixed(2)} to ${Math.max(...fastToGuard).toFixed(2)})`,
+        `The floor of fast's target: ${spread('fastFloor')}; any row trigger beside the DEFAULT, as keeping explicit numbers safe needs, costs at least this.`,
         `gapless one scope vs seed 003: ${(rate('g1') / rate('seed003')).toFixed(1)}x, with ${totals.g1.errors} errors vs ${totals.seed003.errors} failed requests`,
       ],
     };
   } finally {
+    await dropNumberings(pool).catch(() => undefined);
     await pool
-      .query(`DROP TABLE IF EXISTS ${TABLES}; DROP SEQUENCE IF EXISTS bench_fast_hand_seq, bench_fast_guard_hand_seq, bench_fast_year_hand_seq`)
+      .query(
+        `DROP TABLE IF EXISTS ${TABLES}; DROP SEQUENCE IF EXISTS bench_fast_hand_seq, bench_fast_floor_seq, bench_fast_guard_hand_seq, bench_fast_year_hand_seq;
+         DROP FUNCTION IF EXISTS bench_fast_floor_trigger(), bench_fast_guard_hand_explicit(), bench_g50_hand_number(), bench_g1_hand_number()`,
+      )
       .catch(() => undefined);
     await pool.end();
+  }
+}
+
+/** dropNumbering for those of the scenario's numberings that were added, so it can run again in the same database. */
+async function dropNumberings(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    const all = [...NUMBERINGS, FAST_YEAR];
+    const { rows } = await client.query<{ name: string }>('SELECT name FROM racefree.numberings WHERE table_schema = current_schema() AND name = ANY($1)', [
+      all.map((n) => n.name),
+    ]);
+    const added = all.filter((n) => rows.some((r) => r.name === n.name));
+    if (added.length > 0) await applyMigration(client, (pgm) => added.forEach((n) => dropNumbering(pgm, n)));
+  } finally {
+    client.release();
   }
 }
 

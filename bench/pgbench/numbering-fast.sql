@@ -1,0 +1,2 @@
+-- racefree's fast numbering, F-{seq:6}.
+INSERT INTO racefree_pgbench_fast (title) VALUES ('x');

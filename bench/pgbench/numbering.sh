@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# A fast numbering (F-{seq:6}) against the hand-written sequence DEFAULT with
+# the same unique index, measured from outside by pgbench -M prepared, beside
+# two more hand-written tables (bench/fast-hand.sql): the DEFAULT with an
+# explicit-number trigger (the same guarantee as racefree's), and the DEFAULT
+# with an empty row trigger (the floor of any design that keeps explicit
+# numbers safe with one). ROUNDS rounds, each running the four for
+# SECONDS_EACH seconds from empty tables, in a rotating order, CLIENTS
+# clients, in the database DATABASE_URL names (the racefree kit migrated
+# there). Prints each run's tps and the medians of the per-round ratios.
+#
+#   DATABASE_URL=postgres://... bench/pgbench/numbering.sh
+#
+# PGBENCH (default: pgbench on PATH), ROUNDS (6), SECONDS_EACH (5), CLIENTS (32).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/rounds.sh"
+setup numbering
+
+to_hand=()
+floor=()
+to_guard=()
+for ((r = 0; r < rounds; r++)); do
+  # Each round in another order of the four, so that none always runs first.
+  order=(hand fast guard floor)
+  order=("${order[@]:r%4}" "${order[@]:0:r%4}")
+  declare -A t=()
+  for v in "${order[@]}"; do
+    run_sql numbering-reset
+    t[$v]=$(tps "numbering-$v")
+  done
+  to_hand+=("$(ratio "${t[fast]}" "${t[hand]}")")
+  floor+=("$(ratio "${t[floor]}" "${t[hand]}")")
+  to_guard+=("$(ratio "${t[fast]}" "${t[guard]}")")
+  printf 'round %d: hand-written DEFAULT %.0f tps, racefree fast %.0f, with explicit-number trigger %.0f, with empty trigger %.0f; fast / hand %s, empty trigger / hand %s, fast / same guarantee %s\n' \
+    "$((r + 1))" "${t[hand]}" "${t[fast]}" "${t[guard]}" "${t[floor]}" "${to_hand[-1]}" "${floor[-1]}" "${to_guard[-1]}"
+done
+what="fast / the hand-written DEFAULT" median "${to_hand[@]}"
+echo "; target >= 0.95"
+what="the DEFAULT with an empty row trigger / without (the floor of a row trigger)" median "${floor[@]}"
+echo
+what="fast / the hand-written DEFAULT with an explicit-number trigger (the same guarantee)" median "${to_guard[@]}"
+echo
