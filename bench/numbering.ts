@@ -8,7 +8,8 @@
  *   numbers and truncates past 6 digits); and, for `F-{seq:6}`, that DEFAULT
  *   with a hand-written explicit-number trigger, which keeps the guarantee,
  *   and with an empty row trigger, the floor of any design that keeps it with
- *   one (bench/fast-hand.sql, shared with bench/pgbench/numbering.sh);
+ *   one; and a fill trigger without DEFAULT, the cheapest shape with the
+ *   guarantee (bench/fast-hand.sql, shared with bench/pgbench/numbering.sh);
  * - gapless (`S-{tenant}-{seq}` over 50 tenants, and `ASM-{YYYY}-{seq:3}`, one
  *   scope): a BEFORE INSERT trigger in PL/pgSQL doing `INSERT INTO counters …
  *   ON CONFLICT DO UPDATE SET value = value + 1 RETURNING value`, and moving
@@ -31,7 +32,21 @@ import { load, median, rounds, runStandalone, type Load } from './load.js';
 import { withUpgradedDatabase } from './upgraded.js';
 import type { BenchResult } from './types.js';
 
-const VARIANTS = ['plain', 'fastHand', 'fast', 'fastGuardHand', 'fastFloor', 'fastYearHand', 'fastYear', 'g50Hand', 'g50', 'g1Hand', 'g1', 'seed003'] as const;
+const VARIANTS = [
+  'plain',
+  'fastHand',
+  'fast',
+  'fastGuardHand',
+  'fastFloor',
+  'fastFill',
+  'fastYearHand',
+  'fastYear',
+  'g50Hand',
+  'g50',
+  'g1Hand',
+  'g1',
+  'seed003',
+] as const;
 type Variant = (typeof VARIANTS)[number];
 
 const LABELS: Record<Variant, string> = {
@@ -40,6 +55,7 @@ const LABELS: Record<Variant, string> = {
   fast: "addNumbering mode 'fast', F-{seq:6}",
   fastGuardHand: 'hand-written sequence DEFAULT + explicit-number trigger (the baseline of fast with its guarantee)',
   fastFloor: 'hand-written sequence DEFAULT + an empty row trigger (the floor of any row trigger beside it)',
+  fastFill: 'hand-written fill trigger without DEFAULT, explicit numbers kept safe (the cheapest shape with the guarantee)',
   fastYearHand: "hand-written sequence DEFAULT with to_char(now(), 'YYYY') (baseline of fast with a date)",
   fastYear: "addNumbering mode 'fast', ASM-{YYYY}-{seq:6}",
   g50Hand: 'hand-written trigger + counter upsert, 50 scopes (baseline of gapless, 50 scopes)',
@@ -52,7 +68,7 @@ const LABELS: Record<Variant, string> = {
 /** Run side by side in every round: a baseline and what is compared with it. */
 const GROUPS: ReadonlyArray<readonly Variant[]> = [
   ['plain'],
-  ['fastHand', 'fast', 'fastGuardHand', 'fastFloor'],
+  ['fastHand', 'fast', 'fastGuardHand', 'fastFloor', 'fastFill'],
   ['fastYearHand', 'fastYear'],
   ['g50Hand', 'g50'],
   ['g1Hand', 'g1'],
@@ -69,6 +85,7 @@ const BASELINE: Record<Variant, Variant> = {
   fast: 'fastHand',
   fastGuardHand: 'fastHand',
   fastFloor: 'fastHand',
+  fastFill: 'fastHand',
   fastYearHand: 'plain',
   fastYear: 'fastYearHand',
   g50Hand: 'plain',
@@ -79,7 +96,7 @@ const BASELINE: Record<Variant, Variant> = {
 };
 
 const TABLES =
-  'bench_plain, bench_fast_hand, bench_fast, bench_fast_guard_hand, bench_fast_floor, bench_fast_year_hand, bench_fast_year, bench_g50_hand, bench_g50, bench_g1_hand, bench_g1, bench_seed003, bench_counters';
+  'bench_plain, bench_fast_hand, bench_fast, bench_fast_guard_hand, bench_fast_floor, bench_fast_fill, bench_fast_year_hand, bench_fast_year, bench_g50_hand, bench_g50, bench_g1_hand, bench_g1, bench_seed003, bench_counters';
 
 /** The hand-written baselines of fast, shared with bench/pgbench/numbering.sh. */
 const FAST_HAND = readFileSync(fileURLToPath(new URL('../../bench/fast-hand.sql', import.meta.url)), 'utf8');
@@ -183,6 +200,7 @@ export async function run(
       fast: insert('bench_fast'),
       fastGuardHand: insert('bench_fast_guard_hand'),
       fastFloor: insert('bench_fast_floor'),
+      fastFill: insert('bench_fast_fill'),
       fastYearHand: insert('bench_fast_year_hand'),
       fastYear: insert('bench_fast_year'),
       g50Hand: tenant('bench_g50_hand'),
@@ -233,6 +251,7 @@ export async function run(
         `Per-round ratios, median (min to max) of ${count} rounds: ${RACEFREE.map(spread).join('; ')}.`,
         `fast F-{seq:6} to the hand-written DEFAULT with its explicit-number trigger: median ${median(fastToGuard).toFixed(2)}x (${Math.min(...fastToGuard).toFixed(2)} to ${Math.max(...fastToGuard).toFixed(2)})`,
         `The floor of fast's target: ${spread('fastFloor')}; any row trigger beside the DEFAULT, as keeping explicit numbers safe needs, costs at least this.`,
+        `A design racefree does not use (it drops the DEFAULT): ${spread('fastFill')}.`,
         `gapless one scope vs seed 003: ${(rate('g1') / rate('seed003')).toFixed(1)}x, with ${totals.g1.errors} errors vs ${totals.seed003.errors} failed requests`,
       ],
     };
@@ -240,8 +259,9 @@ export async function run(
     await dropNumberings(pool).catch(() => undefined);
     await pool
       .query(
-        `DROP TABLE IF EXISTS ${TABLES}; DROP SEQUENCE IF EXISTS bench_fast_hand_seq, bench_fast_floor_seq, bench_fast_guard_hand_seq, bench_fast_year_hand_seq;
-         DROP FUNCTION IF EXISTS bench_fast_floor_trigger(), bench_fast_guard_hand_explicit(), bench_g50_hand_number(), bench_g1_hand_number()`,
+        `DROP TABLE IF EXISTS ${TABLES}; DROP SEQUENCE IF EXISTS bench_fast_hand_seq, bench_fast_floor_seq, bench_fast_guard_hand_seq, bench_fast_fill_seq, bench_fast_year_hand_seq;
+         DROP FUNCTION IF EXISTS bench_fast_floor_trigger(), bench_fast_guard_hand_explicit(), bench_fast_fill_number(), bench_fast_ahead(regclass, text),
+           bench_fast_advance(regclass, text), bench_g50_hand_number(), bench_g1_hand_number()`,
       )
       .catch(() => undefined);
     await pool.end();
