@@ -1,10 +1,6 @@
 -- The hand-written baselines of a fast numbering, F-{seq:6}, both numbering
 -- benches compare it with (bench/numbering.ts, bench/pgbench/numbering.sh).
--- Plain SQL, run again from scratch.
-DROP TABLE IF EXISTS bench_fast_hand, bench_fast_floor, bench_fast_guard_hand, bench_fast_fill;
-DROP SEQUENCE IF EXISTS bench_fast_hand_seq, bench_fast_floor_seq, bench_fast_guard_hand_seq, bench_fast_fill_seq;
-DROP FUNCTION IF EXISTS bench_fast_floor_trigger(), bench_fast_guard_hand_explicit(), bench_fast_fill_number(),
-  bench_fast_ahead(regclass, text), bench_fast_advance(regclass, text);
+-- Plain SQL, run after bench/fast-hand-drop.sql, which removes it.
 
 -- The baseline: a sequence DEFAULT with the same unique index, which, unlike
 -- racefree, ignores explicit numbers and truncates past 6 digits.

@@ -22,13 +22,12 @@
  * its own that was numbered by the kit of 0062 and then upgraded by
  * `racefree migrate up` (DATABASE_URL names the server).
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { addNumbering, dropNumbering } from '../src/migrate/numbering.js';
 import { withClient } from '../src/tooling/with-client.js';
 import { applyMigration } from '../src/migrate/apply.js';
 import { load, median, rounds, runStandalone, type Load } from './load.js';
+import { benchSql } from './sql-file.js';
 import { withUpgradedDatabase } from './upgraded.js';
 import type { BenchResult } from './types.js';
 
@@ -96,15 +95,17 @@ const BASELINE: Record<Variant, Variant> = {
 };
 
 const TABLES =
-  'bench_plain, bench_fast_hand, bench_fast, bench_fast_guard_hand, bench_fast_floor, bench_fast_fill, bench_fast_year_hand, bench_fast_year, bench_g50_hand, bench_g50, bench_g1_hand, bench_g1, bench_seed003, bench_counters';
+  'bench_plain, bench_fast, bench_fast_year_hand, bench_fast_year, bench_g50_hand, bench_g50, bench_g1_hand, bench_g1, bench_seed003, bench_counters';
 
-/** The hand-written baselines of fast, shared with bench/pgbench/numbering.sh. */
-const FAST_HAND = readFileSync(fileURLToPath(new URL('../../bench/fast-hand.sql', import.meta.url)), 'utf8');
+/** The hand-written baselines of fast, and what removes them, shared with bench/pgbench/numbering.sh. */
+const FAST_HAND = benchSql('fast-hand.sql');
+const FAST_HAND_DROP = benchSql('fast-hand-drop.sql');
 
 /** The tables, and the hand-written baselines: minimal SQL with racefree's guarantees. */
 const SETUP = `
   DROP TABLE IF EXISTS ${TABLES};
   DROP SEQUENCE IF EXISTS bench_fast_year_hand_seq;
+${FAST_HAND_DROP}
   CREATE TABLE bench_plain (id bigserial PRIMARY KEY, title text);
 ${FAST_HAND}
   CREATE SEQUENCE bench_fast_year_hand_seq;
@@ -259,9 +260,8 @@ export async function run(
     await dropNumberings(pool).catch(() => undefined);
     await pool
       .query(
-        `DROP TABLE IF EXISTS ${TABLES}; DROP SEQUENCE IF EXISTS bench_fast_hand_seq, bench_fast_floor_seq, bench_fast_guard_hand_seq, bench_fast_fill_seq, bench_fast_year_hand_seq;
-         DROP FUNCTION IF EXISTS bench_fast_floor_trigger(), bench_fast_guard_hand_explicit(), bench_fast_fill_number(), bench_fast_ahead(regclass, text),
-           bench_fast_advance(regclass, text), bench_g50_hand_number(), bench_g1_hand_number()`,
+        `DROP TABLE IF EXISTS ${TABLES}; DROP SEQUENCE IF EXISTS bench_fast_year_hand_seq;
+         DROP FUNCTION IF EXISTS bench_g50_hand_number(), bench_g1_hand_number(); ${FAST_HAND_DROP}`,
       )
       .catch(() => undefined);
     await pool.end();

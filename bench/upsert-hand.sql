@@ -2,9 +2,8 @@
 -- (bench/upsert.ts, bench/pgbench/upsert.sh): what a careful hand writes for
 -- the generated function's guarantees (the row and its action; equal values
 -- write nothing), without its generality (every argument given), so the floor
--- of any function around the raw statement. Plain SQL, run again from scratch.
-DROP TABLE IF EXISTS bench_upsert_hand;
-DROP TYPE IF EXISTS bench_upsert_hand_result CASCADE;
+-- of any function around the raw statement. Plain SQL, run after
+-- bench/upsert-hand-drop.sql, which removes it.
 CREATE TABLE bench_upsert_hand (id bigserial PRIMARY KEY, technology text NOT NULL, proficiency_level text NOT NULL,
   questions jsonb NOT NULL, total_questions int NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
   UNIQUE (technology, proficiency_level));

@@ -15,15 +15,13 @@
  * (the kit must be migrated; creates and drops its own tables).
  */
 
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-
 import pg from 'pg';
 
 import { buildCall } from '../src/call-statement.js';
 import { applyMigration } from '../src/migrate/apply.js';
 import { addUpsert, dropUpsert } from '../src/migrate/upsert.js';
 import { load, median, runStandalone, type Load } from './load.js';
+import { benchSql } from './sql-file.js';
 import type { BenchResult } from './types.js';
 
 const VARIANTS = ['raw', 'generated', 'hand', 'naive'] as const;
@@ -37,15 +35,16 @@ const LABELS: Record<Variant, string> = {
 };
 
 const FN = 'upsert_bench_upsert_gen';
-const TABLES = 'bench_upsert_raw, bench_upsert_gen, bench_upsert_hand, bench_upsert_naive';
+const TABLES = 'bench_upsert_raw, bench_upsert_gen, bench_upsert_naive';
 const KEYS = 200;
 const LEVELS = ['beginner', 'intermediate', 'expert', 'master'];
 const COLUMNS = `id bigserial PRIMARY KEY, technology text NOT NULL, proficiency_level text NOT NULL,
   questions jsonb NOT NULL, total_questions int NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
   UNIQUE (technology, proficiency_level)`;
 
-/** The hand-written function with the same guarantees, shared with bench/pgbench/upsert.sh. */
-const HAND = readFileSync(fileURLToPath(new URL('../../bench/upsert-hand.sql', import.meta.url)), 'utf8');
+/** The hand-written function with the same guarantees, and what removes it, shared with bench/pgbench/upsert.sh. */
+const HAND = benchSql('upsert-hand.sql');
+const HAND_DROP = benchSql('upsert-hand-drop.sql');
 
 export async function run(databaseUrl: string, options: { clients?: number; ms?: number; rounds?: number } = {}): Promise<BenchResult> {
   const clients = options.clients ?? 32;
@@ -56,6 +55,7 @@ export async function run(databaseUrl: string, options: { clients?: number; ms?:
   try {
     await pool.query(`
       DROP TABLE IF EXISTS ${TABLES};
+      ${HAND_DROP}
       CREATE TABLE bench_upsert_raw (${COLUMNS});
       CREATE TABLE bench_upsert_gen (${COLUMNS});
       CREATE TABLE bench_upsert_naive (${COLUMNS});
@@ -192,7 +192,7 @@ export async function run(databaseUrl: string, options: { clients?: number; ms?:
         }
       })
       .catch(() => undefined);
-    await pool.query(`DROP TABLE IF EXISTS ${TABLES}; DROP TYPE IF EXISTS bench_upsert_hand_result CASCADE`).catch(() => undefined);
+    await pool.query(`DROP TABLE IF EXISTS ${TABLES}; ${HAND_DROP}`).catch(() => undefined);
     await pool.end();
   }
 }

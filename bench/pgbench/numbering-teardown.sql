@@ -7,7 +7,5 @@ BEGIN
   END IF;
 END
 $teardown$;
-DROP TABLE IF EXISTS racefree_pgbench_fast, bench_fast_hand, bench_fast_floor, bench_fast_guard_hand, bench_fast_fill;
-DROP SEQUENCE IF EXISTS bench_fast_hand_seq, bench_fast_floor_seq, bench_fast_guard_hand_seq, bench_fast_fill_seq;
-DROP FUNCTION IF EXISTS bench_fast_floor_trigger(), bench_fast_guard_hand_explicit(), bench_fast_fill_number(),
-  bench_fast_ahead(regclass, text), bench_fast_advance(regclass, text);
+DROP TABLE IF EXISTS racefree_pgbench_fast;
+\i bench/fast-hand-drop.sql

@@ -7,5 +7,5 @@ BEGIN
   END IF;
 END
 $teardown$;
-DROP TABLE IF EXISTS racefree_pgbench_raw, racefree_pgbench_gen, bench_upsert_hand;
-DROP TYPE IF EXISTS bench_upsert_hand_result CASCADE;
+DROP TABLE IF EXISTS racefree_pgbench_raw, racefree_pgbench_gen;
+\i bench/upsert-hand-drop.sql
